@@ -1,0 +1,32 @@
+# R1 Lab tasks. `just lab` opens the lab; `just test` runs every test.
+
+export CARGO_TERM_COLOR := "never"
+
+# Open the lab on the default database (.lab/lab.db). Until the TUI lands, this lists the runs.
+lab *ARGS:
+    cargo build --release -p lab --bin lab
+    @mkdir -p .lab
+    @if [ -f .lab/lab.db ]; then ./target/release/lab ls {{ARGS}}; else echo "No runs yet: try 'just run experiments/tiny/world.toml'"; fi
+
+# Run an experiment spec with the release build: just run experiments/world.toml --set seed=1
+run SPEC *ARGS:
+    cargo build --release -p lab --bin lab
+    ./target/release/lab run {{SPEC}} {{ARGS}}
+
+# The lab CLI with any arguments: just cli show 3fa2
+cli *ARGS:
+    cargo build --release -p lab --bin lab
+    ./target/release/lab {{ARGS}}
+
+# All tests: unit tests of every module and the end-to-end CLI tests.
+test:
+    cargo test --workspace
+
+# Benchmarks, reported as ratios against a baseline measured in the same run.
+bench:
+    cargo run --release -p lab --example bench_world
+
+# Formatting and lints.
+check:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings

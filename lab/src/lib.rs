@@ -1,0 +1,17 @@
+//! R1 Lab: the DeepSeek-R1 recipe at toy scale, every run a content-addressed experiment.
+//!
+//! Flow goes one way: a [`spec`] resolves to an [`identity`], the [`runner`] executes its
+//! [`stages`], and results land in the [`store`]. The generated [`world`] supplies the data; the
+//! [`tokenizer`], [`sampling`] and [`evaluation`] are pure functions any model can use.
+
+pub mod evaluation;
+pub mod identity;
+pub mod rng;
+pub mod runner;
+pub mod sampling;
+pub mod spec;
+pub mod stages;
+pub mod store;
+pub mod table;
+pub mod tokenizer;
+pub mod world;

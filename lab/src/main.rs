@@ -1,0 +1,596 @@
+//! `lab`: run, rerun, list, inspect, diff, query and export content-addressed experiments.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::runtime::Runtime;
+
+use lab::identity::ExperimentId;
+use lab::runner::{self, Reproduction, RunOutcome};
+use lab::spec::Spec;
+use lab::store::{self, RunFilter, Store};
+use lab::table;
+
+/// R1 Lab: the DeepSeek-R1 recipe at toy scale, every run a content-addressed experiment.
+#[derive(Parser)]
+#[command(name = "lab", version, about, long_about = None)]
+struct Cli {
+    /// SQLite database file (or sqlite: URL); created on first use.
+    #[arg(long, global = true, env = "LAB_DB", default_value = ".lab/lab.db")]
+    db: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment spec; an id already completed is reused, not rerun.
+    Run {
+        /// The spec file (TOML).
+        spec: PathBuf,
+        /// Override a value: --set key.path=value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Print the id the spec would get and whether it is done, without running.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a stored experiment again as a new attempt and compare with its first result.
+    Rerun {
+        /// Experiment id or unique prefix.
+        id: String,
+    },
+    /// List experiments with the status of their latest attempt.
+    Ls {
+        /// Only this kind (world, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only names containing this text.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only this status (running, completed, failed, interrupted).
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show an experiment: spec, lineage, attempts, latest metrics, artifacts.
+    Show {
+        /// Experiment id or unique prefix.
+        id: String,
+    },
+    /// Show the differences between two experiments' resolved specs.
+    Diff {
+        /// First experiment id or prefix.
+        a: String,
+        /// Second experiment id or prefix.
+        b: String,
+    },
+    /// Run a read-only SQL query against the store (writes are refused).
+    Sql {
+        /// The query, e.g. "SELECT * FROM runs".
+        query: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+        format: SqlFormat,
+        /// Shorthand for --format csv.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+        /// Shorthand for --format json (one object per row, JSON lines).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export an experiment's metrics or traces to stdout.
+    Export {
+        /// Experiment id or unique prefix.
+        id: String,
+        /// What to export.
+        #[arg(long, value_enum, default_value_t = ExportWhat::Metrics)]
+        what: ExportWhat,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        /// Export this attempt instead of the standing (first completed) one.
+        #[arg(long)]
+        attempt: Option<i64>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportWhat {
+    Metrics,
+    Traces,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        let mut message = format!("error: {e}");
+        for cause in e.chain().skip(1) {
+            message.push_str(&format!("\n  caused by: {cause}"));
+        }
+        eprintln!("{message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let db = store::db_path_from_arg(&cli.db);
+    let out = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Run {
+            spec,
+            overrides,
+            dry_run,
+        } => {
+            // Parse and validate before opening anything, so a bad spec writes nothing.
+            let spec = Spec::load(&spec, &overrides)?;
+            if dry_run {
+                let id = runner::spec_id(&spec);
+                let done = if db.exists() {
+                    let store = runtime.block_on(Store::open_read_only(&db))?;
+                    runtime
+                        .block_on(store.resolve_id(id.as_str()))
+                        .ok()
+                        .map(|id| runtime.block_on(store.standing_attempt(&id)))
+                        .transpose()?
+                        .flatten()
+                        .is_some()
+                } else {
+                    false
+                };
+                writeln!(out, "{id}")?;
+                let state = if done { "completed" } else { "not run" };
+                eprintln!("{} {} ({state})", spec.kind(), spec.name);
+                return Ok(());
+            }
+            let store = runtime.block_on(Store::open(&db))?;
+            let show = std::io::stderr().is_terminal();
+            match runner::run_spec(&runtime, &store, &spec, show)? {
+                RunOutcome::Reused { id, attempt } => {
+                    eprintln!(
+                        "reused: {} {} is already completed (attempt {attempt})",
+                        spec.kind(),
+                        spec.name
+                    );
+                    writeln!(out, "{id}")?;
+                }
+                RunOutcome::Completed { id, attempt, .. } => {
+                    eprintln!(
+                        "completed: {} {} (attempt {attempt})",
+                        spec.kind(),
+                        spec.name
+                    );
+                    writeln!(out, "{id}")?;
+                }
+            }
+        }
+        Command::Rerun { id } => {
+            let store = runtime.block_on(Store::open(&db))?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            let show = std::io::stderr().is_terminal();
+            let (attempt, reproduction) = runner::rerun(&runtime, &store, &id, show)?;
+            writeln!(out, "{id}")?;
+            match reproduction {
+                Reproduction::Exact => writeln!(
+                    out,
+                    "reproduced: attempt {attempt} matches the first result exactly"
+                )?,
+                Reproduction::FirstResult => writeln!(
+                    out,
+                    "completed: attempt {attempt} is the first completed result of this id"
+                )?,
+                Reproduction::Diverged { step, detail } => match step {
+                    Some(step) => writeln!(out, "diverged at step {step}: {detail}")?,
+                    None => writeln!(out, "diverged: {detail}")?,
+                },
+            }
+        }
+        Command::Ls { kind, name, status } => {
+            let store = open_existing(&runtime, &db)?;
+            let filter = RunFilter {
+                kind,
+                name_contains: name,
+                status,
+            };
+            let runs = runtime.block_on(store.list_runs(&filter))?;
+            let alive_or_interrupted = |r: &store::RunRow| -> String {
+                r.status.clone().unwrap_or_else(|| "never run".into())
+            };
+            let rows: Vec<Vec<String>> = runs
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id[..12].to_string(),
+                        r.kind.clone(),
+                        r.name.clone(),
+                        alive_or_interrupted(r),
+                        r.progress
+                            .map(|p| format!("{:.0}%", p * 100.0))
+                            .unwrap_or_default(),
+                        r.started_at.clone().unwrap_or_default(),
+                        r.attempts.to_string(),
+                    ]
+                })
+                .collect();
+            let headers = [
+                "id", "kind", "name", "status", "progress", "started", "attempts",
+            ];
+            let headers: Vec<String> = headers.iter().map(|s| s.to_string()).collect();
+            write!(out, "{}", table::render(&headers, &rows, 48))?;
+        }
+        Command::Show { id } => {
+            let store = open_existing(&runtime, &db)?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            show(&runtime, &store, &id, out)?;
+        }
+        Command::Diff { a, b } => {
+            let store = open_existing(&runtime, &db)?;
+            let a = runtime.block_on(store.resolve_id(&a))?;
+            let b = runtime.block_on(store.resolve_id(&b))?;
+            let ea = runtime.block_on(store.experiment(&a))?;
+            let eb = runtime.block_on(store.experiment(&b))?;
+            let mut left = flatten(&ea.spec);
+            let mut right = flatten(&eb.spec);
+            for (role, parent, _) in runtime.block_on(store.lineage(&a))? {
+                left.insert(format!("input.{role}"), parent);
+            }
+            for (role, parent, _) in runtime.block_on(store.lineage(&b))? {
+                right.insert(format!("input.{role}"), parent);
+            }
+            writeln!(out, "--- {} {}", a.short(), ea.name)?;
+            writeln!(out, "+++ {} {}", b.short(), eb.name)?;
+            let keys: std::collections::BTreeSet<&String> =
+                left.keys().chain(right.keys()).collect();
+            let mut differences = 0;
+            for key in keys {
+                match (left.get(key), right.get(key)) {
+                    (Some(x), Some(y)) if x == y => continue,
+                    (Some(x), Some(y)) => writeln!(out, "{key}: {x} → {y}")?,
+                    (Some(x), None) => writeln!(out, "{key}: {x} → (absent)")?,
+                    (None, Some(y)) => writeln!(out, "{key}: (absent) → {y}")?,
+                    (None, None) => unreachable!(),
+                }
+                differences += 1;
+            }
+            if differences == 0 {
+                writeln!(out, "(the resolved specs are identical)")?;
+            }
+        }
+        Command::Sql {
+            query,
+            format,
+            csv,
+            json,
+        } => {
+            let store = open_existing(&runtime, &db)?;
+            let result = runtime.block_on(store.query(&query))?;
+            let format = if csv {
+                SqlFormat::Csv
+            } else if json {
+                SqlFormat::Json
+            } else {
+                format
+            };
+            match format {
+                SqlFormat::Table => {
+                    let rows: Vec<Vec<String>> = result
+                        .rows
+                        .iter()
+                        .map(|r| r.iter().map(|c| c.to_string()).collect())
+                        .collect();
+                    write!(out, "{}", table::render(&result.columns, &rows, 60))?;
+                    writeln!(out, "({} rows)", rows.len())?;
+                }
+                SqlFormat::Csv => {
+                    write!(out, "{}", table::csv_line(&result.columns))?;
+                    for row in &result.rows {
+                        let cells: Vec<String> = row
+                            .iter()
+                            .map(|c| match c {
+                                store::SqlValue::Null => String::new(),
+                                other => other.to_string(),
+                            })
+                            .collect();
+                        write!(out, "{}", table::csv_line(&cells))?;
+                    }
+                }
+                SqlFormat::Json => {
+                    for row in &result.rows {
+                        let object: serde_json::Map<String, serde_json::Value> = result
+                            .columns
+                            .iter()
+                            .cloned()
+                            .zip(
+                                row.iter()
+                                    .map(|c| serde_json::to_value(c).expect("cells serialise")),
+                            )
+                            .collect();
+                        writeln!(out, "{}", serde_json::Value::Object(object))?;
+                    }
+                }
+            }
+        }
+        Command::Export {
+            id,
+            what,
+            format,
+            attempt,
+        } => {
+            let store = open_existing(&runtime, &db)?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            let attempts = runtime.block_on(store.attempts(&id))?;
+            let attempt = match attempt {
+                Some(n) => {
+                    attempts
+                        .iter()
+                        .find(|a| a.id == n)
+                        .with_context(|| format!("attempt {n} is not an attempt of {id}"))?
+                        .id
+                }
+                None => match attempts.iter().find(|a| a.status == "completed") {
+                    Some(a) => a.id,
+                    None => {
+                        attempts
+                            .last()
+                            .with_context(|| format!("{id} has never been run"))?
+                            .id
+                    }
+                },
+            };
+            export(&runtime, &store, &id, attempt, what, format, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the database read-only for commands that only look.
+fn open_existing(runtime: &Runtime, db: &std::path::Path) -> Result<Store> {
+    if !db.exists() {
+        bail!(
+            "database {} does not exist yet: run an experiment first (lab run SPEC), or pass --db",
+            db.display()
+        );
+    }
+    Ok(runtime.block_on(Store::open_read_only(db))?)
+}
+
+fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Write) -> Result<()> {
+    let experiment = runtime.block_on(store.experiment(id))?;
+    writeln!(out, "experiment  {id}")?;
+    writeln!(out, "kind        {}", experiment.kind)?;
+    writeln!(out, "name        {}", experiment.name)?;
+    writeln!(out, "created     {}", experiment.created_at)?;
+    writeln!(out, "numerics    v{}", experiment.numerics_version)?;
+    let lineage = runtime.block_on(store.lineage(id))?;
+    if !lineage.is_empty() {
+        writeln!(out, "\ninputs")?;
+        for (role, parent, name) in lineage {
+            writeln!(out, "  {role:<12} {} {name}", &parent[..12])?;
+        }
+    }
+    writeln!(out, "\nspec")?;
+    writeln!(
+        out,
+        "{}",
+        indent(&serde_json::to_string_pretty(&experiment.spec)?, 2)
+    )?;
+    let attempts = runtime.block_on(store.attempts(id))?;
+    writeln!(out, "\nattempts")?;
+    if attempts.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    let rows: Vec<Vec<String>> = attempts
+        .iter()
+        .map(|a| {
+            let status = if a.status == "running" && !runner::process_alive(a.pid) {
+                "running (process gone)".to_string()
+            } else {
+                a.status.clone()
+            };
+            vec![
+                a.id.to_string(),
+                status,
+                a.started_at.clone(),
+                a.ended_at.clone().unwrap_or_default(),
+                a.host.clone(),
+                a.git_commit
+                    .as_deref()
+                    .map(|c| c[..c.len().min(10)].to_string())
+                    .unwrap_or_default(),
+                a.result_digest
+                    .as_deref()
+                    .map(|d| d[..12].to_string())
+                    .unwrap_or_default(),
+                a.error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        let headers: Vec<String> = [
+            "attempt", "status", "started", "ended", "host", "commit", "digest", "error",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        write!(out, "{}", indent(&table::render(&headers, &rows, 60), 2))?;
+    }
+    let shown = attempts
+        .iter()
+        .find(|a| a.status == "completed")
+        .or(attempts.last());
+    if let Some(attempt) = shown {
+        let metrics = runtime.block_on(store.latest_metrics(attempt.id))?;
+        if !metrics.is_empty() {
+            writeln!(out, "\nlatest metrics (attempt {})", attempt.id)?;
+            let rows: Vec<Vec<String>> = metrics
+                .iter()
+                .map(|m| vec![m.name.clone(), m.step.to_string(), format_value(m.value)])
+                .collect();
+            let headers = vec!["metric".to_string(), "step".into(), "value".into()];
+            write!(out, "{}", indent(&table::render(&headers, &rows, 60), 2))?;
+        }
+        let artifacts = runtime.block_on(store.artifacts(attempt.id))?;
+        if !artifacts.is_empty() {
+            writeln!(out, "\nartifacts (attempt {})", attempt.id)?;
+            let rows: Vec<Vec<String>> = artifacts
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.name.clone(),
+                        a.kind.clone(),
+                        a.rows.to_string(),
+                        a.bytes.to_string(),
+                        a.hash[..16].to_string(),
+                    ]
+                })
+                .collect();
+            let headers: Vec<String> = ["name", "kind", "rows", "bytes", "hash"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            write!(out, "{}", indent(&table::render(&headers, &rows, 60), 2))?;
+        }
+    }
+    Ok(())
+}
+
+fn export(
+    runtime: &Runtime,
+    store: &Store,
+    id: &ExperimentId,
+    attempt: i64,
+    what: ExportWhat,
+    format: ExportFormat,
+    out: &mut impl Write,
+) -> Result<()> {
+    match what {
+        ExportWhat::Metrics => {
+            let metrics = runtime.block_on(store.metrics(attempt))?;
+            if let ExportFormat::Csv = format {
+                writeln!(out, "experiment,attempt,name,step,value")?;
+            }
+            for m in metrics {
+                match format {
+                    ExportFormat::Csv => write!(
+                        out,
+                        "{}",
+                        table::csv_line(&[
+                            id.to_string(),
+                            attempt.to_string(),
+                            m.name.clone(),
+                            m.step.to_string(),
+                            format!("{:?}", m.value),
+                        ])
+                    )?,
+                    ExportFormat::Jsonl => writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({
+                            "experiment": id.as_str(), "attempt": attempt,
+                            "name": m.name, "step": m.step, "value": m.value,
+                        })
+                    )?,
+                }
+            }
+        }
+        ExportWhat::Traces => {
+            let traces = runtime.block_on(store.traces(attempt))?;
+            if let ExportFormat::Csv = format {
+                writeln!(
+                    out,
+                    "experiment,attempt,step,sample,prompt,completion,reward_parts,language_scores,meta"
+                )?;
+            }
+            for t in traces {
+                match format {
+                    ExportFormat::Csv => write!(
+                        out,
+                        "{}",
+                        table::csv_line(&[
+                            id.to_string(),
+                            attempt.to_string(),
+                            t.step.to_string(),
+                            t.sample.to_string(),
+                            t.prompt.clone(),
+                            t.completion.clone(),
+                            t.reward_parts.to_string(),
+                            t.language_scores.to_string(),
+                            t.meta.to_string(),
+                        ])
+                    )?,
+                    ExportFormat::Jsonl => {
+                        let mut value = serde_json::to_value(&t)?;
+                        value["experiment"] = id.as_str().into();
+                        value["attempt"] = attempt.into();
+                        writeln!(out, "{value}")?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `{"a": {"b": 1}}` → `a.b = 1`, for diffs.
+fn flatten(value: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    fn walk(
+        prefix: &str,
+        value: &serde_json::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+fn format_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .map(|l| format!("{pad}{l}\n"))
+        .collect::<String>()
+        .trim_end_matches('\n')
+        .to_string()
+        + "\n"
+}

@@ -1,0 +1,812 @@
+//! The experiment store: one SQLite file, its migrations, and the object folder beside it.
+//!
+//! Connection settings live in one place ([`connect_options`]): WAL, `synchronous=NORMAL`, a busy
+//! timeout and foreign keys. Writes are batched in `BEGIN IMMEDIATE` transactions so several
+//! `lab run` processes can write to one file at once. The store knows nothing of models or
+//! tensors: it keeps rows and files addressed by hash.
+
+mod objects;
+mod query;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::identity::ExperimentId;
+
+pub use objects::{ObjectError, ObjectStore, StoredObject};
+pub use query::{QueryResult, SqlValue};
+
+/// `PRAGMA application_id` of an R1 Lab database ("R1LB"), set by the first migration.
+pub const APPLICATION_ID: i64 = 0x5231_4C42;
+
+/// How long a write waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database {path}: migrating the schema failed: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("{path} is not an R1 Lab database ({reason}); refusing to touch it")]
+    Foreign { path: PathBuf, reason: String },
+    #[error("database {path} does not exist")]
+    Missing { path: PathBuf },
+    #[error("no experiment id starts with `{prefix}`")]
+    UnknownId { prefix: String },
+    #[error("id prefix `{prefix}` is ambiguous; it matches:\n{}", candidates.join("\n"))]
+    AmbiguousId {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("`{prefix}` is not an id prefix: use hex digits 0-9 a-f")]
+    BadPrefix { prefix: String },
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A scalar metric at a step.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricPoint {
+    pub name: String,
+    pub step: i64,
+    pub value: f64,
+}
+
+impl MetricPoint {
+    pub fn new(name: impl Into<String>, step: i64, value: f64) -> Self {
+        MetricPoint {
+            name: name.into(),
+            step,
+            value,
+        }
+    }
+
+    /// Wall-clock measurements differ between identical runs and stay out of result digests.
+    pub fn is_wall_clock(&self) -> bool {
+        self.name.starts_with("perf/")
+    }
+}
+
+/// A sampled text with what was measured about it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TraceRecord {
+    pub step: i64,
+    pub sample: i64,
+    pub prompt: String,
+    pub completion: String,
+    pub reward_parts: serde_json::Value,
+    pub language_scores: serde_json::Value,
+    /// Labels such as language, style or benchmark.
+    pub meta: serde_json::Value,
+}
+
+/// A file an attempt produced, stored in the object folder.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ArtifactRecord {
+    pub name: String,
+    pub kind: String,
+    pub hash: String,
+    pub path: String,
+    pub rows: i64,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentRow {
+    pub id: ExperimentId,
+    pub kind: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub numerics_version: i64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub experiment: String,
+    pub status: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub host: String,
+    pub pid: i64,
+    pub git_commit: Option<String>,
+    pub progress: Option<f64>,
+    pub error: Option<String>,
+    pub result_digest: Option<String>,
+}
+
+/// One row of the `runs` view.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRow {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub attempt: Option<i64>,
+    pub status: Option<String>,
+    pub progress: Option<f64>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub attempts: i64,
+}
+
+/// Filters for [`Store::list_runs`]; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub kind: Option<String>,
+    pub name_contains: Option<String>,
+    pub status: Option<String>,
+}
+
+/// What a new attempt records about where it ran.
+#[derive(Debug, Clone)]
+pub struct AttemptOrigin {
+    pub host: String,
+    pub pid: i64,
+    pub git_commit: Option<String>,
+}
+
+/// The experiment store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+    objects: ObjectStore,
+}
+
+/// The one place connection settings are chosen.
+fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(!read_only)
+        .read_only(read_only)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true)
+        .pragma("query_only", if read_only { "ON" } else { "OFF" })
+}
+
+/// The object folder of a database: `lab.db` → `lab.objects/` beside it.
+pub fn objects_folder(db_path: &Path) -> PathBuf {
+    let stem = db_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "lab".into());
+    db_path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(format!("{stem}.objects"))
+}
+
+impl Store {
+    /// Opens (creating if needed) a database for reading and writing, migrating it to the
+    /// current schema. A file that is not an R1 Lab database is refused untouched.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        // Several processes may open a fresh file at once; migrations must run exactly once, so
+        // opening is serialised with an advisory lock on a file beside the database.
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        lock.lock().map_err(|source| StoreError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+        let store = Store::connect(path, false).await?;
+        store.check_identity().await?;
+        MIGRATOR
+            .run(&store.pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        drop(lock);
+        Ok(store)
+    }
+
+    /// Opens an existing database read-only: every write is refused by SQLite itself.
+    pub async fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let store = Store::connect(path, true).await?;
+        store.check_identity().await?;
+        Ok(store)
+    }
+
+    async fn connect(path: &Path, read_only: bool) -> Result<Store> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(connect_options(path, read_only))
+            .await
+            .map_err(|source| classify_open_error(path, source))?;
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+            objects: ObjectStore::new(objects_folder(path)),
+        })
+    }
+
+    /// Refuses SQLite files that belong to something else.
+    async fn check_identity(&self) -> Result<()> {
+        let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| classify_open_error(&self.path, e))?;
+        if app_id == APPLICATION_ID {
+            return Ok(());
+        }
+        let foreign_tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '_sqlx_migrations' ORDER BY name LIMIT 5",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify_open_error(&self.path, e))?;
+        if app_id != 0 {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                reason: format!("application_id is {app_id:#x}"),
+            });
+        }
+        if !foreign_tables.is_empty() {
+            return Err(StoreError::Foreign {
+                path: self.path.clone(),
+                reason: format!("it holds other tables: {}", foreign_tables.join(", ")),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn objects(&self) -> &ObjectStore {
+        &self.objects
+    }
+
+    fn err(&self) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- identity -------------------------------------------------------------------------
+
+    /// Resolves a full id or a unique prefix of one.
+    pub async fn resolve_id(&self, prefix: &str) -> Result<ExperimentId> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(StoreError::BadPrefix { prefix });
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, name FROM experiments WHERE substr(id, 1, length(?1)) = ?1 \
+             ORDER BY id LIMIT 21",
+        )
+        .bind(&prefix)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        match rows.len() {
+            0 => Err(StoreError::UnknownId { prefix }),
+            1 => Ok(ExperimentId::parse(&rows[0].0).expect("ids in the store are valid")),
+            _ => Err(StoreError::AmbiguousId {
+                prefix,
+                candidates: rows
+                    .iter()
+                    .map(|(id, kind, name)| format!("  {id}  {kind}  {name}"))
+                    .collect(),
+            }),
+        }
+    }
+
+    // ---- experiments and attempts ---------------------------------------------------------
+
+    /// Records an experiment and its lineage if it is not there yet.
+    pub async fn ensure_experiment(
+        &self,
+        id: &ExperimentId,
+        kind: &str,
+        name: &str,
+        spec: &serde_json::Value,
+        numerics_version: u32,
+        inputs: &[(String, ExperimentId)],
+    ) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err())?;
+        sqlx::query(
+            "INSERT INTO experiments (id, kind, name, spec, numerics_version, created_at) \
+             VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(kind)
+        .bind(name)
+        .bind(crate::identity::canonical_json(spec))
+        .bind(numerics_version as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        for (role, parent) in inputs {
+            sqlx::query(
+                "INSERT INTO lineage (child, parent, role) VALUES (?, ?, ?) \
+                 ON CONFLICT (child, role) DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(parent.as_str())
+            .bind(role)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn experiment(&self, id: &ExperimentId) -> Result<ExperimentRow> {
+        let row = sqlx::query(
+            "SELECT id, kind, name, spec, numerics_version, created_at FROM experiments WHERE id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(self.err())?
+        .ok_or_else(|| StoreError::UnknownId {
+            prefix: id.to_string(),
+        })?;
+        let spec_text: String = row.get("spec");
+        Ok(ExperimentRow {
+            id: id.clone(),
+            kind: row.get("kind"),
+            name: row.get("name"),
+            spec: serde_json::from_str(&spec_text).expect("specs are stored as valid JSON"),
+            numerics_version: row.get("numerics_version"),
+            created_at: row.get("created_at"),
+        })
+    }
+
+    /// Inputs of an experiment: (role, parent id, parent name).
+    pub async fn lineage(&self, id: &ExperimentId) -> Result<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT l.role, l.parent, e.name FROM lineage l JOIN experiments e ON e.id = l.parent \
+             WHERE l.child = ? ORDER BY l.role",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())
+    }
+
+    pub async fn start_attempt(&self, id: &ExperimentId, origin: &AttemptOrigin) -> Result<i64> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err())?;
+        let attempt: i64 = sqlx::query_scalar(
+            "INSERT INTO attempts (experiment, status, started_at, host, pid, git_commit, progress) \
+             VALUES (?, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, 0) RETURNING id",
+        )
+        .bind(id.as_str())
+        .bind(&origin.host)
+        .bind(origin.pid)
+        .bind(&origin.git_commit)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(self.err())?;
+        tx.commit().await.map_err(self.err())?;
+        Ok(attempt)
+    }
+
+    pub async fn set_progress(&self, attempt: i64, progress: f64) -> Result<()> {
+        sqlx::query("UPDATE attempts SET progress = ? WHERE id = ?")
+            .bind(progress.clamp(0.0, 1.0))
+            .bind(attempt)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn finish_attempt(&self, attempt: i64, result_digest: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE attempts SET status = 'completed', progress = 1, result_digest = ?, \
+             ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        )
+        .bind(result_digest)
+        .bind(attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn fail_attempt(&self, attempt: i64, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE attempts SET status = 'failed', error = ?, \
+             ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
+        )
+        .bind(error)
+        .bind(attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Marks `running` attempts on `host` whose process is gone as `interrupted`.
+    pub async fn mark_interrupted(
+        &self,
+        host: &str,
+        process_alive: impl Fn(i64) -> bool,
+    ) -> Result<usize> {
+        let running: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, pid FROM attempts WHERE status = 'running' AND host = ?")
+                .bind(host)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.err())?;
+        let mut marked = 0;
+        for (attempt, pid) in running {
+            if !process_alive(pid) {
+                sqlx::query(
+                    "UPDATE attempts SET status = 'interrupted', \
+                     error = 'the process ended without finishing the attempt' \
+                     WHERE id = ? AND status = 'running'",
+                )
+                .bind(attempt)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err())?;
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    pub async fn attempts(&self, id: &ExperimentId) -> Result<Vec<AttemptRow>> {
+        let rows = sqlx::query(
+            "SELECT id, experiment, status, started_at, ended_at, host, pid, git_commit, progress, \
+             error, result_digest FROM attempts WHERE experiment = ? ORDER BY id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| AttemptRow {
+                id: r.get("id"),
+                experiment: r.get("experiment"),
+                status: r.get("status"),
+                started_at: r.get("started_at"),
+                ended_at: r.get("ended_at"),
+                host: r.get("host"),
+                pid: r.get("pid"),
+                git_commit: r.get("git_commit"),
+                progress: r.get("progress"),
+                error: r.get("error"),
+                result_digest: r.get("result_digest"),
+            })
+            .collect())
+    }
+
+    /// The attempt whose results stand for the experiment: its first completed one.
+    pub async fn standing_attempt(&self, id: &ExperimentId) -> Result<Option<AttemptRow>> {
+        Ok(self
+            .attempts(id)
+            .await?
+            .into_iter()
+            .find(|a| a.status == "completed"))
+    }
+
+    pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, name, attempt, status, progress, started_at, ended_at, attempts \
+             FROM runs \
+             WHERE (?1 IS NULL OR kind = ?1) \
+               AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0) \
+               AND (?3 IS NULL OR status = ?3) \
+             ORDER BY coalesce(started_at, created_at) DESC, id",
+        )
+        .bind(&filter.kind)
+        .bind(&filter.name_contains)
+        .bind(&filter.status)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| RunRow {
+                id: r.get("id"),
+                kind: r.get("kind"),
+                name: r.get("name"),
+                attempt: r.get("attempt"),
+                status: r.get("status"),
+                progress: r.get("progress"),
+                started_at: r.get("started_at"),
+                ended_at: r.get("ended_at"),
+                attempts: r.get("attempts"),
+            })
+            .collect())
+    }
+
+    // ---- results --------------------------------------------------------------------------
+
+    /// Writes metric points in one transaction (replacing points already there, so a resumed
+    /// attempt that logs a step again does not duplicate it).
+    pub async fn record_metrics(&self, attempt: i64, points: &[MetricPoint]) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err())?;
+        for p in points {
+            sqlx::query(
+                "INSERT INTO metrics (attempt, name, step, value) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (attempt, name, step) DO UPDATE SET value = excluded.value",
+            )
+            .bind(attempt)
+            .bind(&p.name)
+            .bind(p.step)
+            .bind(p.value)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn record_traces(&self, attempt: i64, traces: &[TraceRecord]) -> Result<()> {
+        if traces.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err())?;
+        for t in traces {
+            sqlx::query(
+                "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
+                 language_scores, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (attempt, step, sample) DO NOTHING",
+            )
+            .bind(attempt)
+            .bind(t.step)
+            .bind(t.sample)
+            .bind(&t.prompt)
+            .bind(&t.completion)
+            .bind(t.reward_parts.to_string())
+            .bind(t.language_scores.to_string())
+            .bind(t.meta.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn record_artifact(&self, attempt: i64, artifact: &ArtifactRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO artifacts (attempt, name, kind, hash, path, rows, bytes) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (attempt, name) DO UPDATE SET kind = excluded.kind, hash = excluded.hash, \
+             path = excluded.path, rows = excluded.rows, bytes = excluded.bytes",
+        )
+        .bind(attempt)
+        .bind(&artifact.name)
+        .bind(&artifact.kind)
+        .bind(&artifact.hash)
+        .bind(&artifact.path)
+        .bind(artifact.rows)
+        .bind(artifact.bytes)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn metrics(&self, attempt: i64) -> Result<Vec<MetricPoint>> {
+        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT name, step, value FROM metrics WHERE attempt = ? ORDER BY name, step",
+        )
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, step, value)| MetricPoint { name, step, value })
+            .collect())
+    }
+
+    /// The last point of each metric.
+    pub async fn latest_metrics(&self, attempt: i64) -> Result<Vec<MetricPoint>> {
+        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
+            "SELECT m.name, m.step, m.value FROM metrics m WHERE m.attempt = ?1 AND m.step = \
+             (SELECT max(step) FROM metrics x WHERE x.attempt = ?1 AND x.name = m.name) \
+             ORDER BY m.name",
+        )
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, step, value)| MetricPoint { name, step, value })
+            .collect())
+    }
+
+    pub async fn traces(&self, attempt: i64) -> Result<Vec<TraceRecord>> {
+        let rows = sqlx::query(
+            "SELECT step, sample, prompt, completion, reward_parts, language_scores, meta FROM traces \
+             WHERE attempt = ? ORDER BY step, sample",
+        )
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let parts: String = r.get("reward_parts");
+                let scores: String = r.get("language_scores");
+                let meta: String = r.get("meta");
+                TraceRecord {
+                    step: r.get("step"),
+                    sample: r.get("sample"),
+                    prompt: r.get("prompt"),
+                    completion: r.get("completion"),
+                    reward_parts: serde_json::from_str(&parts).unwrap_or_default(),
+                    language_scores: serde_json::from_str(&scores).unwrap_or_default(),
+                    meta: serde_json::from_str(&meta).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn artifacts(&self, attempt: i64) -> Result<Vec<ArtifactRecord>> {
+        let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT name, kind, hash, path, rows, bytes FROM artifacts WHERE attempt = ? \
+             ORDER BY name",
+        )
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, kind, hash, path, rows, bytes)| ArtifactRecord {
+                name,
+                kind,
+                hash,
+                path,
+                rows,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// `(step, hash)` of every checkpoint of an attempt.
+    pub async fn checkpoints(&self, attempt: i64) -> Result<Vec<(i64, String)>> {
+        sqlx::query_as("SELECT step, hash FROM checkpoints WHERE attempt = ? ORDER BY step")
+            .bind(attempt)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// A digest of everything an attempt produced that must be equal when it is reproduced:
+    /// metrics (but not wall-clock ones, bit-exact), artifact hashes and checkpoint hashes.
+    pub async fn result_digest(&self, attempt: i64) -> Result<String> {
+        let mut hasher = blake3::Hasher::new();
+        for p in self.metrics(attempt).await? {
+            if p.is_wall_clock() {
+                continue;
+            }
+            hasher.update(
+                format!(
+                    "metric\t{}\t{}\t{:016x}\n",
+                    p.name,
+                    p.step,
+                    p.value.to_bits()
+                )
+                .as_bytes(),
+            );
+        }
+        for a in self.artifacts(attempt).await? {
+            hasher.update(format!("artifact\t{}\t{}\n", a.name, a.hash).as_bytes());
+        }
+        for (step, hash) in self.checkpoints(attempt).await? {
+            hasher.update(format!("checkpoint\t{step}\t{hash}\n").as_bytes());
+        }
+        Ok(hasher.finalize().to_hex().to_string())
+    }
+
+    /// Runs one read-only query (see [`query`]).
+    pub async fn query(&self, sql: &str) -> Result<QueryResult> {
+        query::run(&self.pool, sql).await.map_err(self.err())
+    }
+}
+
+/// Turns SQLite's "file is not a database" and friends into errors that say what happened.
+fn classify_open_error(path: &Path, source: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &source {
+        let message = db.message();
+        if message.contains("file is not a database") {
+            return StoreError::Foreign {
+                path: path.to_path_buf(),
+                reason: "it is not an SQLite file".into(),
+            };
+        }
+    }
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Accepts the `--db` value or a `sqlite:` URL.
+pub fn db_path_from_arg(arg: &str) -> PathBuf {
+    let trimmed = arg
+        .strip_prefix("sqlite://")
+        .or_else(|| arg.strip_prefix("sqlite:"))
+        .unwrap_or(arg);
+    PathBuf::from_str(trimmed).expect("infallible")
+}

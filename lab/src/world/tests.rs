@@ -1,0 +1,375 @@
+//! Tests across the whole world: determinism, the split, arithmetic, rendering, benchmarks.
+
+use std::collections::{HashMap, HashSet};
+
+use super::render::{self, Plan};
+use super::tokens::{is_han, is_number, is_word};
+use super::*;
+
+fn small() -> WorldConfig {
+    WorldConfig {
+        web_documents: 2_000,
+        train_problems: 400,
+        benchmark_size: 30,
+        ..WorldConfig::default()
+    }
+}
+
+/// The web documents of `config` with the structures they were built from, drawn exactly as
+/// `generate` draws them.
+fn web_with_structures(config: &WorldConfig) -> Vec<(WebDocument, Structure)> {
+    let mut rng = Rng::derive(config.seed, "world/web");
+    (0..config.web_documents)
+        .map(|_| corpus::web_document(&mut rng, config))
+        .collect()
+}
+
+fn all_texts(world: &GeneratedWorld) -> Vec<&str> {
+    let mut texts: Vec<&str> = world.web.iter().map(|d| d.text.as_str()).collect();
+    let problems = world
+        .train
+        .iter()
+        .chain(world.benchmarks.iter().flat_map(|b| &b.problems));
+    for p in problems {
+        texts.push(&p.question);
+        texts.push(&p.solution);
+    }
+    texts
+}
+
+fn last_number(text: &str) -> i64 {
+    split_tokens(text)
+        .into_iter()
+        .rev()
+        .find(|t| is_number(t))
+        .expect("a number")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn deterministic_and_seed_sensitive() {
+    let config = WorldConfig {
+        web_documents: 300,
+        train_problems: 100,
+        benchmark_size: 10,
+        ..WorldConfig::default()
+    };
+    let a = serde_json::to_vec(&generate(&config)).unwrap();
+    let b = serde_json::to_vec(&generate(&config)).unwrap();
+    assert_eq!(a, b);
+    let other = WorldConfig { seed: 1, ..config };
+    assert_ne!(a, serde_json::to_vec(&generate(&other)).unwrap());
+}
+
+#[test]
+fn parts_are_independent_of_each_others_sizes() {
+    let config = WorldConfig {
+        web_documents: 50,
+        train_problems: 30,
+        benchmark_size: 10,
+        ..WorldConfig::default()
+    };
+    let bigger = WorldConfig {
+        web_documents: 80,
+        ..config.clone()
+    };
+    let (a, b) = (generate(&config), generate(&bigger));
+    assert_eq!(a.train, b.train);
+    assert_eq!(a.benchmarks, b.benchmarks);
+    assert_eq!(a.web[..], b.web[..50]);
+}
+
+#[test]
+fn train_and_test_structures_are_disjoint() {
+    let config = small();
+    let world = generate(&config);
+    let web = web_with_structures(&config);
+    assert_eq!(
+        web.iter().map(|(d, _)| d).cloned().collect::<Vec<_>>(),
+        world.web
+    );
+    let train: HashSet<[u8; 32]> = web
+        .iter()
+        .map(|(_, s)| s)
+        .chain(world.train.iter().map(|p| &p.structure))
+        .map(|s| s.structure_hash())
+        .collect();
+    let test: HashSet<[u8; 32]> = world
+        .benchmarks
+        .iter()
+        .flat_map(|b| &b.problems)
+        .map(|p| p.structure.structure_hash())
+        .collect();
+    assert!(train.is_disjoint(&test));
+    assert!(train
+        .iter()
+        .all(|h| !problem::is_test_hash(h, config.test_share)));
+    assert!(test
+        .iter()
+        .all(|h| problem::is_test_hash(h, config.test_share)));
+}
+
+#[test]
+fn problems_are_consistent_and_their_arithmetic_is_right() {
+    let world = generate(&small());
+    let problems = world
+        .train
+        .iter()
+        .chain(world.benchmarks.iter().flat_map(|b| &b.problems));
+    for p in problems {
+        assert_eq!(p.answer, p.structure.answer());
+        assert_eq!(p.operations, p.structure.ops.len());
+        assert_eq!(p.id, p.structure.id());
+        let eqs = find_equations(&p.solution);
+        assert!(eqs.len() >= p.operations, "{}", p.solution);
+        assert!(eqs.iter().all(Equation::is_correct), "{}", p.solution);
+        assert_eq!(last_number(&p.solution), p.answer);
+        let ending = match p.lang {
+            Lang::En => format!("The answer is {}.", p.answer),
+            Lang::Zh => format!("答案是 {}。", p.answer),
+        };
+        assert!(p.solution.ends_with(&ending), "{}", p.solution);
+        // The question states no equation.
+        assert!(find_equations(&p.question).is_empty());
+    }
+}
+
+#[test]
+fn web_documents_follow_their_style() {
+    let config = small();
+    let mut per_style: HashMap<Style, usize> = HashMap::new();
+    for (doc, structure) in web_with_structures(&config) {
+        *per_style.entry(doc.style).or_default() += 1;
+        assert!((1..=4).contains(&doc.operations), "{doc:?}");
+        assert_eq!(doc.operations, structure.ops.len());
+        let eqs = find_equations(&doc.text);
+        let wrong: Vec<usize> = (0..eqs.len()).filter(|i| !eqs[*i].is_correct()).collect();
+        let answer = structure.answer();
+        assert_eq!(doc.answer_correct, doc.style != Style::WrongAnswer);
+        match doc.style {
+            Style::WrongAnswer => {
+                assert_eq!(wrong.len(), 1, "{}", doc.text);
+                assert_ne!(last_number(&doc.text), answer, "{}", doc.text);
+            }
+            Style::SelfRepair => {
+                assert_eq!(wrong.len(), 1, "{}", doc.text);
+                let fix = eqs.get(wrong[0] + 1).expect("a correction follows");
+                assert_eq!(Some(*fix), eqs[wrong[0]].corrected(), "{}", doc.text);
+                assert!(doc.text.contains("Wait") || doc.text.contains("等等"));
+                assert_eq!(last_number(&doc.text), answer);
+            }
+            _ => {
+                assert!(wrong.is_empty(), "{}", doc.text);
+                assert_eq!(last_number(&doc.text), answer);
+            }
+        }
+        let tokens = split_tokens(&doc.text);
+        let has_han = tokens.iter().any(|t| is_han(t));
+        let has_word = tokens.iter().any(|t| is_word(t));
+        match doc.style {
+            Style::BareAnswer => assert!(eqs.is_empty()),
+            Style::Tagged => {
+                assert!(doc.text.ends_with(&format!("<answer> {answer} </answer>")));
+                assert_eq!(tokens.iter().filter(|t| **t == "<think>").count(), 1);
+            }
+            Style::CodeSwitched => assert!(has_han && has_word, "{}", doc.text),
+            Style::SelfCheck => {
+                assert!(
+                    doc.text.contains("check")
+                        || doc.text.contains("检查")
+                        || doc.text.contains("验算")
+                );
+                assert!(eqs.len() > doc.operations);
+            }
+            _ => {}
+        }
+        if doc.style != Style::CodeSwitched {
+            // One language throughout (English text has no Han; Chinese text has no words).
+            match doc.lang {
+                Lang::En => assert!(!has_han, "{}", doc.text),
+                Lang::Zh => assert!(!has_word, "{}", doc.text),
+            }
+        }
+        if doc.style != Style::Tagged {
+            assert!(!doc.text.contains('<'));
+        }
+    }
+    for style in Style::ALL {
+        assert!(
+            per_style.get(&style).copied().unwrap_or(0) > 10,
+            "{per_style:?}"
+        );
+    }
+}
+
+#[test]
+fn every_operation_renders_in_both_languages() {
+    let config = WorldConfig::default();
+    let cases = [
+        (Op::Gain(5), vec!["5"], "40 + 5 = 45"),
+        (Op::Lose(7), vec!["7"], "40 - 7 = 33"),
+        (
+            Op::Boxes { count: 3, each: 4 },
+            vec!["3", "4"],
+            "40 + 12 = 52",
+        ),
+        (Op::Share(4), vec![], "40 ÷ 4 = 10"),
+    ];
+    for (op, numbers, equation) in cases {
+        let structure = Structure {
+            start: 40,
+            ops: vec![op],
+        };
+        let mut friends_seen = false;
+        let mut rng = Rng::new(11);
+        for _ in 0..60 {
+            let plan = Plan::random(&mut rng, &structure);
+            friends_seen |= plan.steps[0].friends;
+            for lang in Lang::ALL {
+                let p = corpus::render_problem(&structure, lang, &plan, &config);
+                let q = split_tokens(&p.question);
+                assert!(q.contains(&"40"), "{}", p.question);
+                for n in &numbers {
+                    assert!(q.contains(n), "{} lacks {n}", p.question);
+                }
+                if let Op::Share(n) = op {
+                    let told = if plan.steps[0].friends { n - 1 } else { n };
+                    assert!(q.contains(&told.to_string().as_str()), "{}", p.question);
+                }
+                assert!(p.solution.contains(equation), "{}", p.solution);
+                if let Op::Boxes { .. } = op {
+                    assert!(p.solution.contains("3 × 4 = 12"), "{}", p.solution);
+                }
+                let all: Vec<&str> = q
+                    .iter()
+                    .chain(&split_tokens(&p.solution))
+                    .copied()
+                    .collect();
+                match lang {
+                    Lang::En => {
+                        assert!(!all.iter().any(|t| is_han(t)), "{}", p.question);
+                        assert!(p.question.ends_with('?'));
+                    }
+                    Lang::Zh => {
+                        assert!(!all.iter().any(|t| is_word(t)), "{}", p.question);
+                        assert!(p.question.ends_with('？'));
+                    }
+                }
+            }
+        }
+        if matches!(op, Op::Share(_)) {
+            assert!(friends_seen, "the friends wording never came up");
+        }
+    }
+    // Checks and repairs invert and restate each step.
+    let t = render::traces(
+        &Structure {
+            start: 20,
+            ops: vec![Op::Gain(4), Op::Share(2), Op::Boxes { count: 2, each: 5 }],
+        },
+        None,
+        999,
+    )
+    .unwrap();
+    assert_eq!(t[0].check_equation().to_string(), "24 - 4 = 20");
+    assert_eq!(t[2].check_equation().to_string(), "22 - 10 = 12");
+    assert_eq!(t[2].result_equation().to_string(), "12 + 10 = 22");
+}
+
+#[test]
+fn benchmarks_have_configured_sizes_and_difficulties() {
+    let config = small();
+    let world = generate(&config);
+    let names: Vec<&str> = world.benchmarks.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["easy-en", "easy-zh", "hard-en", "hard-zh", "ood-en", "ood-zh"]
+    );
+    for b in &world.benchmarks {
+        assert_eq!(b.problems.len(), config.benchmark_size);
+        let (difficulty, lang) = b.name.split_once('-').unwrap();
+        let (ops, max) = match difficulty {
+            "easy" => (1..=2, config.easy_number_max),
+            "hard" => (3..=4, config.hard_number_max),
+            _ => (5..=5, config.ood_number_max),
+        };
+        let ids: HashSet<&str> = b.problems.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids.len(), b.problems.len(), "duplicate in {}", b.name);
+        for p in &b.problems {
+            assert_eq!(p.lang.code(), lang);
+            assert!(
+                ops.contains(&p.operations),
+                "{} in {}",
+                p.operations,
+                b.name
+            );
+            assert!(p.structure.start <= max);
+        }
+        let counts: HashSet<usize> = b.problems.iter().map(|p| p.operations).collect();
+        assert_eq!(counts.len(), ops.count(), "{}: {counts:?}", b.name);
+    }
+    assert!(world.train.iter().all(|p| (1..=4).contains(&p.operations)));
+    let zh = world.train.iter().filter(|p| p.lang == Lang::Zh).count();
+    assert!(zh > 100 && zh < 300, "{zh} of 400 in Chinese");
+}
+
+#[test]
+fn rendered_text_stays_within_the_vocabulary() {
+    let config = WorldConfig {
+        max_number: 300,
+        hard_number_max: 120,
+        ..small()
+    };
+    let world = generate(&config);
+    let mut vocab: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for text in all_texts(&world) {
+        assert!(!text.contains('\''), "{text}");
+        assert!(!text.contains("  "), "{text}");
+        for t in split_tokens(text) {
+            if is_number(t) {
+                assert!(
+                    t.parse::<u64>().unwrap() <= config.max_number as u64,
+                    "{text}"
+                );
+                assert!(t == "0" || !t.starts_with('0'), "{text}");
+            } else if is_han(t) {
+                vocab.entry("han").or_default().insert(t);
+            } else if is_word(t) {
+                vocab.entry("word").or_default().insert(t);
+            } else {
+                vocab.entry("other").or_default().insert(t);
+            }
+        }
+    }
+    let sizes: HashMap<&str, usize> = vocab.iter().map(|(k, v)| (*k, v.len())).collect();
+    assert!(
+        sizes["word"] < 300 && sizes["han"] < 300 && sizes["other"] < 30,
+        "{sizes:?}"
+    );
+}
+
+#[test]
+fn progress_reaches_the_total() {
+    let config = WorldConfig {
+        web_documents: 2_500,
+        train_problems: 10,
+        benchmark_size: 5,
+        ..WorldConfig::default()
+    };
+    let mut calls = Vec::new();
+    generate_with_progress(&config, &mut |done, total| calls.push((done, total)));
+    let total = 2_500 + 10 + 6 * 5;
+    assert_eq!(calls.first(), Some(&(1000, total)));
+    assert_eq!(calls.last(), Some(&(total, total)));
+    assert!(calls.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+#[should_panic(expected = "invalid world config")]
+fn invalid_config_panics() {
+    generate(&WorldConfig {
+        benchmark_size: 0,
+        ..WorldConfig::default()
+    });
+}

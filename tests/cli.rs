@@ -1,0 +1,353 @@
+//! End-to-end tests: drive the built `lab` binary against temporary databases, as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+const TINY_WORLD: &str = "experiments/tiny/world.toml";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A temporary database and a way to run `lab` against it.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        Lab {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("lab.db")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("lab").unwrap();
+        cmd.current_dir(repo_root())
+            .env_remove("LAB_DB")
+            .arg("--db")
+            .arg(self.db())
+            .args(args);
+        cmd
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "lab {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(!out.status.success(), "lab {args:?} should have failed");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    }
+
+    fn stdout(&self, args: &[&str]) -> String {
+        String::from_utf8(self.ok(args).stdout).unwrap()
+    }
+
+    fn sql(&self, query: &str) -> String {
+        self.stdout(&["sql", "--csv", query])
+    }
+
+    fn write_spec(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+}
+
+fn id_line(out: &str) -> String {
+    let id = out.lines().next().unwrap().trim().to_string();
+    assert_eq!(id.len(), 64, "expected an id, got {out:?}");
+    id
+}
+
+#[test]
+fn run_twice_reuses_and_rerun_reproduces() {
+    let lab = Lab::new();
+    let first = lab.ok(&["run", TINY_WORLD]);
+    let id = id_line(&String::from_utf8_lossy(&first.stdout));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("completed"));
+
+    let second = lab.ok(&["run", TINY_WORLD]);
+    assert_eq!(id_line(&String::from_utf8_lossy(&second.stdout)), id);
+    assert!(String::from_utf8_lossy(&second.stderr).contains("reused"));
+    assert_eq!(lab.sql("SELECT count(*) AS n FROM attempts"), "n\n1\n");
+
+    let rerun = lab.stdout(&["rerun", &id[..10]]);
+    assert!(rerun.contains("reproduced"), "{rerun}");
+    assert_eq!(
+        lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
+        "n\n2\n"
+    );
+    let digests = lab.sql("SELECT count(DISTINCT result_digest) AS n FROM attempts");
+    assert_eq!(digests, "n\n1\n");
+}
+
+#[test]
+fn world_run_stores_datasets_metrics_and_traces() {
+    let lab = Lab::new();
+    let id = id_line(&lab.stdout(&["run", TINY_WORLD]));
+    let artifacts = lab.sql("SELECT name, rows FROM artifacts ORDER BY name");
+    for name in [
+        "bench/easy-en",
+        "bench/easy-zh",
+        "bench/hard-en",
+        "bench/hard-zh",
+        "bench/ood-en",
+        "bench/ood-zh",
+    ] {
+        assert!(artifacts.contains(&format!("{name},8")), "{artifacts}");
+    }
+    assert!(artifacts.contains("web,300"), "{artifacts}");
+    assert!(artifacts.contains("train,100"), "{artifacts}");
+    // Every artifact's file is in the object folder under its hash.
+    let objects = lab.dir.path().join("lab.objects");
+    for line in lab.sql("SELECT hash, path FROM artifacts").lines().skip(1) {
+        let (hash, path) = line.split_once(',').unwrap();
+        let bytes = std::fs::read(objects.join(path)).unwrap();
+        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
+    }
+    let docs = lab.sql("SELECT value FROM latest_metrics WHERE name = 'web/documents'");
+    assert_eq!(docs, "value\n300\n");
+    let traces = lab.sql("SELECT count(*) AS n FROM traces");
+    let n: usize = traces.lines().nth(1).unwrap().parse().unwrap();
+    assert!(n >= 12, "{traces}");
+
+    let show = lab.stdout(&["show", &id[..8]]);
+    assert!(
+        show.contains("web/documents") && show.contains("bench/hard-zh"),
+        "{show}"
+    );
+    let csv = lab.stdout(&["export", &id, "--what", "metrics"]);
+    assert!(csv.starts_with("experiment,attempt,name,step,value\n"));
+    assert!(csv.contains(",web/documents,0,300.0"), "{csv}");
+    let jsonl = lab.stdout(&["export", &id, "--what", "traces", "--format", "jsonl"]);
+    for line in jsonl.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value["experiment"], id.as_str());
+    }
+    assert!(lab.stdout(&["ls"]).contains(&id[..12]));
+    assert!(lab
+        .stdout(&["ls", "--kind", "world", "--status", "completed"])
+        .contains("tiny-world"));
+    assert!(!lab
+        .stdout(&["ls", "--status", "failed"])
+        .contains("tiny-world"));
+}
+
+#[test]
+fn identity_ignores_order_comments_and_explicit_defaults_but_not_values() {
+    let lab = Lab::new();
+    let a = lab.write_spec(
+        "a.toml",
+        "kind = \"world\"\nseed = 5\nweb_documents = 300\n",
+    );
+    let b = lab.write_spec(
+        "b.toml",
+        "# same experiment, written differently\nweb_documents = 300 # docs\nseed = 5\nkind = \"world\"\nname = \"renamed\"\ntest_share = 0.1\n",
+    );
+    let c = lab.write_spec(
+        "c.toml",
+        "kind = \"world\"\nseed = 6\nweb_documents = 300\n",
+    );
+    let id_a = id_line(&lab.stdout(&["run", "--dry-run", &a]));
+    let id_b = id_line(&lab.stdout(&["run", "--dry-run", &b]));
+    let id_c = id_line(&lab.stdout(&["run", "--dry-run", &c]));
+    assert_eq!(id_a, id_b);
+    assert_ne!(id_a, id_c);
+    let id_set = id_line(&lab.stdout(&["run", "--dry-run", &a, "--set", "seed=6"]));
+    assert_eq!(id_set, id_c);
+    // A dry run writes nothing.
+    assert!(!lab.db().exists());
+}
+
+#[test]
+fn bad_specs_are_rejected_with_the_key_and_nothing_is_written() {
+    let lab = Lab::new();
+    lab.ok(&["run", TINY_WORLD]);
+    let before = lab.sql("SELECT * FROM experiments");
+    let cases = [
+        ("unknown.toml", "kind = \"world\"\nsed = 3\n", "sed"),
+        ("type.toml", "kind = \"world\"\nseed = \"three\"\n", "seed"),
+        (
+            "negative.toml",
+            "kind = \"world\"\nweb_documents = -5\n",
+            "web_documents",
+        ),
+        (
+            "share.toml",
+            "kind = \"world\"\n[shares]\ntagged = 1.5\n",
+            "shares.tagged",
+        ),
+        ("kind.toml", "kind = \"pretrian\"\n", "kind"),
+        ("syntax.toml", "kind = \"world\n", "not valid TOML"),
+    ];
+    for (file, text, expected) in cases {
+        let path = lab.write_spec(file, text);
+        let err = lab.fails(&["run", &path]);
+        assert!(err.contains(file), "{file}: {err}");
+        assert!(
+            err.contains(expected),
+            "{file}: expected `{expected}` in {err}"
+        );
+    }
+    let err = lab.fails(&["run", TINY_WORLD, "--set", "benchmark_size=0"]);
+    assert!(err.contains("benchmark_size"), "{err}");
+    assert_eq!(lab.sql("SELECT * FROM experiments"), before);
+    assert_eq!(lab.sql("SELECT count(*) AS n FROM attempts"), "n\n1\n");
+}
+
+#[test]
+fn sql_is_read_only() {
+    let lab = Lab::new();
+    lab.ok(&["run", TINY_WORLD]);
+    let before = lab.sql("SELECT id, kind, name, spec FROM experiments");
+    for write in [
+        "DELETE FROM experiments",
+        "UPDATE experiments SET name = 'x'",
+        "INSERT INTO metrics VALUES (1, 'x', 0, 1.0)",
+        "DROP TABLE metrics",
+        "CREATE TABLE evil (x INTEGER)",
+    ] {
+        let err = lab.fails(&["sql", write]);
+        assert!(
+            err.contains("readonly") || err.contains("read-only") || err.contains("read only"),
+            "{write}: {err}"
+        );
+    }
+    assert_eq!(
+        lab.sql("SELECT id, kind, name, spec FROM experiments"),
+        before
+    );
+    let json = lab.stdout(&[
+        "sql",
+        "--json",
+        "SELECT kind, json_extract(spec, '$.benchmark_size') AS size FROM experiments",
+    ]);
+    assert_eq!(json.trim(), r#"{"kind":"world","size":8}"#);
+    let table = lab.stdout(&["sql", "SELECT name, status FROM runs"]);
+    assert!(
+        table.contains("tiny-world") && table.contains("(1 rows)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn four_concurrent_runs_all_succeed() {
+    let lab = Lab::new();
+    let children: Vec<_> = (0..4)
+        .map(|seed| {
+            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"));
+            cmd.current_dir(repo_root())
+                .arg("--db")
+                .arg(lab.db())
+                .args(["run", TINY_WORLD, "--set", &format!("seed={seed}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
+        "n\n4\n"
+    );
+}
+
+#[test]
+fn unknown_and_ambiguous_prefixes_are_explained() {
+    let lab = Lab::new();
+    // Find two seeds whose ids share a first hex digit (17 ids must, by pigeonhole).
+    let mut by_first: std::collections::BTreeMap<char, Vec<u64>> = Default::default();
+    let mut pair = None;
+    for seed in 0..17u64 {
+        let id = id_line(&lab.stdout(&[
+            "run",
+            "--dry-run",
+            TINY_WORLD,
+            "--set",
+            &format!("seed={seed}"),
+        ]));
+        let seeds = by_first.entry(id.chars().next().unwrap()).or_default();
+        seeds.push(seed);
+        if seeds.len() == 2 {
+            pair = Some((id.chars().next().unwrap(), seeds.clone()));
+            break;
+        }
+    }
+    let (first, seeds) = pair.expect("pigeonhole");
+    for seed in &seeds {
+        lab.ok(&["run", TINY_WORLD, "--set", &format!("seed={seed}")]);
+    }
+    let err = lab.fails(&["show", &first.to_string()]);
+    assert!(err.contains("ambiguous"), "{err}");
+    assert_eq!(
+        err.matches("tiny-world").count(),
+        2,
+        "candidates listed: {err}"
+    );
+    let unknown = if first == '0' { "1" } else { "0" };
+    let absent = format!("{unknown}{}", "0".repeat(20));
+    let err = lab.fails(&["show", &absent]);
+    assert!(err.contains("no experiment id starts with"), "{err}");
+    let err = lab.fails(&["show", "xyz"]);
+    assert!(err.contains("hex"), "{err}");
+}
+
+#[test]
+fn diff_shows_only_changed_settings() {
+    let lab = Lab::new();
+    let a = id_line(&lab.stdout(&["run", TINY_WORLD]));
+    let b = id_line(&lab.stdout(&[
+        "run",
+        TINY_WORLD,
+        "--set",
+        "seed=9",
+        "--set",
+        "shares.tagged=0.5",
+    ]));
+    let diff = lab.stdout(&["diff", &a[..12], &b[..12]]);
+    assert!(diff.contains("seed: 0 → 9"), "{diff}");
+    assert!(diff.contains("shares.tagged:"), "{diff}");
+    assert!(!diff.contains("benchmark_size"), "{diff}");
+    let same = lab.stdout(&["diff", &a, &a]);
+    assert!(same.contains("identical"));
+}
+
+#[test]
+fn foreign_or_missing_databases_are_refused_untouched() {
+    let lab = Lab::new();
+    std::fs::write(lab.db(), b"this is not a database, it is a shopping list").unwrap();
+    let err = lab.fails(&["run", TINY_WORLD]);
+    assert!(err.contains("not an R1 Lab database"), "{err}");
+    assert_eq!(
+        std::fs::read(lab.db()).unwrap(),
+        b"this is not a database, it is a shopping list"
+    );
+    let missing = Lab::new();
+    let err = missing.fails(&["ls"]);
+    assert!(err.contains("does not exist"), "{err}");
+}
