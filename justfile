@@ -3,20 +3,21 @@
 export CARGO_TERM_COLOR := "never"
 
 # Open the lab on the default database (.lab/lab.db). Until the TUI lands, this lists the runs.
+# (The dev profile optimises every dependency, so the debug binary runs the numerics at full speed.)
 lab *ARGS:
-    cargo build --release -p lab --bin lab
+    cargo build -p lab --bin lab
     @mkdir -p .lab
-    @if [ -f .lab/lab.db ]; then ./target/release/lab ls {{ARGS}}; else echo "No runs yet: try 'just run experiments/tiny/world.toml'"; fi
+    @if [ -f .lab/lab.db ]; then ./target/debug/lab ls {{ARGS}}; else echo "No runs yet: try 'just run experiments/tiny/world.toml'"; fi
 
 # Run an experiment spec with the release build: just run experiments/world.toml --set seed=1
 run SPEC *ARGS:
-    cargo build --release -p lab --bin lab
-    ./target/release/lab run {{SPEC}} {{ARGS}}
+    cargo build -p lab --bin lab
+    ./target/debug/lab run {{SPEC}} {{ARGS}}
 
 # The lab CLI with any arguments: just cli show 3fa2
 cli *ARGS:
-    cargo build --release -p lab --bin lab
-    ./target/release/lab {{ARGS}}
+    cargo build -p lab --bin lab
+    ./target/debug/lab {{ARGS}}
 
 # All tests: unit tests of every module and the end-to-end CLI tests.
 test:
@@ -24,7 +25,7 @@ test:
 
 # Benchmarks, reported as ratios against a baseline measured in the same run.
 bench:
-    cargo run --release -p lab --example bench_world
+    cargo run -p lab --example bench_world
 
 # Formatting and lints.
 check:

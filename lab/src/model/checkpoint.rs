@@ -49,7 +49,11 @@ pub struct NamedTensor {
 
 impl NamedTensor {
     pub fn f32(name: impl Into<String>, shape: Vec<usize>, data: Vec<f32>) -> NamedTensor {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "shape and data disagree");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "shape and data disagree"
+        );
         NamedTensor {
             name: name.into(),
             shape,
@@ -70,8 +74,17 @@ impl NamedTensor {
 
     /// A tensor on `device`. Panics if the rank is not `D`.
     pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
-        assert_eq!(self.shape.len(), D, "tensor `{}` has rank {}", self.name, self.shape.len());
-        Tensor::from_data(TensorData::new(self.data.clone(), self.shape.clone()), device)
+        assert_eq!(
+            self.shape.len(),
+            D,
+            "tensor `{}` has rank {}",
+            self.name,
+            self.shape.len()
+        );
+        Tensor::from_data(
+            TensorData::new(self.data.clone(), self.shape.clone()),
+            device,
+        )
     }
 }
 
@@ -128,7 +141,8 @@ impl ModuleVisitor for Collector {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out.push(NamedTensor::from_tensor(self.path.join("."), &param.val()));
+        self.out
+            .push(NamedTensor::from_tensor(self.path.join("."), &param.val()));
     }
 }
 
@@ -202,7 +216,11 @@ pub fn encode(tensors: &[NamedTensor], extra: &serde_json::Value) -> Vec<u8> {
     let mut entries = Vec::with_capacity(sorted.len());
     let mut offset = 0u64;
     for (i, t) in sorted.iter().enumerate() {
-        assert!(i == 0 || sorted[i - 1].name != t.name, "duplicate tensor `{}`", t.name);
+        assert!(
+            i == 0 || sorted[i - 1].name != t.name,
+            "duplicate tensor `{}`",
+            t.name
+        );
         assert_eq!(t.dtype, F32, "tensor `{}`: only f32 is supported", t.name);
         assert_eq!(
             t.shape.iter().product::<usize>(),
@@ -241,8 +259,8 @@ pub fn encode(tensors: &[NamedTensor], extra: &serde_json::Value) -> Vec<u8> {
 /// Read a checkpoint file: its tensors (sorted by name) and its extra metadata. Refuses a file
 /// whose tensors do not hash to the `content_hash` recorded in its header.
 pub fn decode(bytes: &[u8]) -> Result<(Vec<NamedTensor>, serde_json::Value), CheckpointError> {
-    let malformed = |what: String| CheckpointError::Malformed(what);
-    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+    let malformed = CheckpointError::Malformed;
+    if bytes.len() < 16 || bytes[..8] != MAGIC[..] {
         return Err(CheckpointError::BadMagic);
     }
     let header_len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
@@ -293,13 +311,20 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<NamedTensor>, serde_json::Value), Che
         }
         let end = offset + entry.nbytes;
         if end > data.len() as u64 {
-            return Err(malformed(format!("tensor `{}` runs past the end", entry.name)));
+            return Err(malformed(format!(
+                "tensor `{}` runs past the end",
+                entry.name
+            )));
         }
         let values = data[offset as usize..end as usize]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
             .collect();
-        tensors.push(NamedTensor::f32(entry.name.clone(), entry.shape.clone(), values));
+        tensors.push(NamedTensor::f32(
+            entry.name.clone(),
+            entry.shape.clone(),
+            values,
+        ));
         offset = end;
     }
     if offset != data.len() as u64 {
@@ -331,9 +356,15 @@ pub fn load_named(
 ) -> Result<Transformer, CheckpointError> {
     config.validate().map_err(CheckpointError::InvalidConfig)?;
     let mut by_name: BTreeMap<&str, &NamedTensor> = BTreeMap::new();
-    for t in tensors.iter().filter(|t| !t.name.starts_with(OPTIMIZER_PREFIX)) {
+    for t in tensors
+        .iter()
+        .filter(|t| !t.name.starts_with(OPTIMIZER_PREFIX))
+    {
         if by_name.insert(&t.name, t).is_some() {
-            return Err(CheckpointError::Malformed(format!("duplicate tensor `{}`", t.name)));
+            return Err(CheckpointError::Malformed(format!(
+                "duplicate tensor `{}`",
+                t.name
+            )));
         }
     }
     let expected: BTreeSet<String> = config.tensor_shapes().into_iter().map(|(n, _)| n).collect();
@@ -343,9 +374,11 @@ pub fn load_named(
         });
     }
     Transformer::build(config, device, &mut |name, shape| {
-        let t = by_name.get(name).ok_or_else(|| CheckpointError::MissingTensor {
-            name: name.to_string(),
-        })?;
+        let t = by_name
+            .get(name)
+            .ok_or_else(|| CheckpointError::MissingTensor {
+                name: name.to_string(),
+            })?;
         check_tensor(t, shape)?;
         Ok(t.data.clone())
     })

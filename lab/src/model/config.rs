@@ -51,7 +51,10 @@ impl ModelConfig {
         let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
 
         if self.vocab_size == 0 {
-            bad("vocab_size", "must be > 0 (the stage sets it from the tokenizer)".into());
+            bad(
+                "vocab_size",
+                "must be > 0 (the stage sets it from the tokenizer)".into(),
+            );
         }
         for (field, value) in [
             ("d_model", self.d_model),
@@ -68,7 +71,10 @@ impl ModelConfig {
             if self.d_model % self.n_heads != 0 {
                 bad(
                     "n_heads",
-                    format!("must divide d_model ({}), got {}", self.d_model, self.n_heads),
+                    format!(
+                        "must divide d_model ({}), got {}",
+                        self.d_model, self.n_heads
+                    ),
                 );
             } else if (self.d_model / self.n_heads) % 2 != 0 {
                 bad(
@@ -81,10 +87,16 @@ impl ModelConfig {
             }
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            bad("rope_theta", format!("must be finite and > 1, got {}", self.rope_theta));
+            bad(
+                "rope_theta",
+                format!("must be finite and > 1, got {}", self.rope_theta),
+            );
         }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            bad("norm_eps", format!("must be finite and > 0, got {}", self.norm_eps));
+            bad(
+                "norm_eps",
+                format!("must be finite and > 0, got {}", self.norm_eps),
+            );
         }
         if problems.is_empty() {
             Ok(())

@@ -50,7 +50,11 @@ impl KvCache {
     /// If a row index is out of range.
     pub fn select_rows(&self, rows: &[usize]) -> KvCache {
         for &row in rows {
-            assert!(row < self.batch, "row {row} out of range for a cache of {} rows", self.batch);
+            assert!(
+                row < self.batch,
+                "row {row} out of range for a cache of {} rows",
+                self.batch
+            );
         }
         let layers = self
             .layers
@@ -59,7 +63,8 @@ impl KvCache {
                 layer.as_ref().map(|kv| {
                     let device = kv.k.device();
                     let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-                    let index = Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
+                    let index =
+                        Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
                     LayerKv {
                         k: kv.k.clone().select(0, index.clone()),
                         v: kv.v.clone().select(0, index),
@@ -77,7 +82,9 @@ impl KvCache {
     /// Each row repeated `g` times consecutively (rows `0,0,..,1,1,..`): prefill a batch of
     /// prompts once, then sample G completions of each from the shared prefix.
     pub fn repeat_each(&self, g: usize) -> KvCache {
-        let rows: Vec<usize> = (0..self.batch).flat_map(|r| std::iter::repeat_n(r, g)).collect();
+        let rows: Vec<usize> = (0..self.batch)
+            .flat_map(|r| std::iter::repeat_n(r, g))
+            .collect();
         self.select_rows(&rows)
     }
 }

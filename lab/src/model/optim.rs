@@ -58,11 +58,20 @@ impl AdamWConfig {
             }
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
-            problems.push(("eps".into(), format!("must be finite and > 0, got {}", self.eps)));
+            problems.push((
+                "eps".into(),
+                format!("must be finite and > 0, got {}", self.eps),
+            ));
         }
-        for (field, value) in [("weight_decay", self.weight_decay), ("grad_clip", self.grad_clip)] {
+        for (field, value) in [
+            ("weight_decay", self.weight_decay),
+            ("grad_clip", self.grad_clip),
+        ] {
             if !(value.is_finite() && value >= 0.0) {
-                problems.push((field.to_string(), format!("must be finite and >= 0, got {value}")));
+                problems.push((
+                    field.to_string(),
+                    format!("must be finite and >= 0, got {value}"),
+                ));
             }
         }
         if problems.is_empty() {
@@ -128,7 +137,8 @@ impl AdamW {
         let grad_norm = if grads.is_empty() {
             0.0
         } else {
-            let squares: Vec<Tensor<1>> = grads.values().map(|g| g.clone().square().sum()).collect();
+            let squares: Vec<Tensor<1>> =
+                grads.values().map(|g| g.clone().square().sum()).collect();
             (Tensor::cat(squares, 0).sum().into_scalar::<f32>() as f64).sqrt()
         };
         let clip = self.config.grad_clip;
@@ -165,7 +175,10 @@ impl AdamW {
 
     /// The state as named tensors (`adam.step`, `adam.m.<param>`, `adam.v.<param>`), sorted.
     pub fn named_state(&self) -> Vec<NamedTensor> {
-        assert!(self.steps < 1 << 24, "adam.step is stored as f32, exact below 2^24");
+        assert!(
+            self.steps < 1 << 24,
+            "adam.step is stored as f32, exact below 2^24"
+        );
         let mut out = vec![NamedTensor::f32(
             format!("{OPTIMIZER_PREFIX}step"),
             vec![1],
@@ -173,7 +186,8 @@ impl AdamW {
         )];
         for (name, moments) in &self.state {
             for (kind, tensor) in [("m", &moments.m), ("v", &moments.v)] {
-                let mut t = NamedTensor::from_tensor(format!("{OPTIMIZER_PREFIX}{kind}.{name}"), tensor);
+                let mut t =
+                    NamedTensor::from_tensor(format!("{OPTIMIZER_PREFIX}{kind}.{name}"), tensor);
                 t.shape = moments.shape.clone();
                 out.push(t);
             }
@@ -209,13 +223,19 @@ impl AdamW {
         for (name, (shape, device)) in &params.out {
             let m_name = format!("{OPTIMIZER_PREFIX}m.{name}");
             let v_name = format!("{OPTIMIZER_PREFIX}v.{name}");
-            match (state_tensors.remove(m_name.as_str()), state_tensors.remove(v_name.as_str())) {
+            match (
+                state_tensors.remove(m_name.as_str()),
+                state_tensors.remove(v_name.as_str()),
+            ) {
                 (None, None) => continue,
                 (Some(m), Some(v)) => {
                     check_tensor(m, shape)?;
                     check_tensor(v, shape)?;
                     let flat = |t: &NamedTensor| {
-                        Tensor::<1>::from_data(TensorData::new(t.data.clone(), [t.data.len()]), device)
+                        Tensor::<1>::from_data(
+                            TensorData::new(t.data.clone(), [t.data.len()]),
+                            device,
+                        )
                     };
                     state.insert(
                         name.clone(),
@@ -332,18 +352,41 @@ impl ModuleMapper for Updater<'_> {
             m: Tensor::zeros([count], &device),
             v: Tensor::zeros([count], &device),
         });
-        assert_eq!(moments.shape, shape.to_vec(), "optimizer state for `{name}` has another shape");
-        moments.m = moments.m.clone().mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
-        moments.v = moments.v.clone().mul_scalar(self.beta2) + grad.square().mul_scalar(1.0 - self.beta2);
+        assert_eq!(
+            moments.shape,
+            shape.to_vec(),
+            "optimizer state for `{name}` has another shape"
+        );
+        moments.m =
+            moments.m.clone().mul_scalar(self.beta1) + grad.clone().mul_scalar(1.0 - self.beta1);
+        moments.v =
+            moments.v.clone().mul_scalar(self.beta2) + grad.square().mul_scalar(1.0 - self.beta2);
         let update = moments.m.clone().div_scalar(self.correction1)
-            / moments.v.clone().div_scalar(self.correction2).sqrt().add_scalar(self.eps);
+            / moments
+                .v
+                .clone()
+                .div_scalar(self.correction2)
+                .sqrt()
+                .add_scalar(self.eps);
 
-        let decay = if D >= 2 { self.lr * self.weight_decay } else { 0.0 };
+        let decay = if D >= 2 {
+            self.lr * self.weight_decay
+        } else {
+            0.0
+        };
         let flat = value.reshape([count]);
-        let flat = if decay == 0.0 { flat } else { flat.mul_scalar(1.0 - decay) };
+        let flat = if decay == 0.0 {
+            flat
+        } else {
+            flat.mul_scalar(1.0 - decay)
+        };
         let updated = (flat - update.mul_scalar(self.lr)).reshape(shape);
 
-        let mut updated = if was_autodiff { updated.autodiff() } else { updated };
+        let mut updated = if was_autodiff {
+            updated.autodiff()
+        } else {
+            updated
+        };
         if require_grad {
             updated = updated.require_grad();
         }

@@ -34,7 +34,10 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Mean next-token negative log-likelihood of `rows` (all positions).
@@ -61,7 +64,10 @@ fn config_counts_match_the_model() {
     assert!(names.iter().any(|(n, _)| n == "blocks.1.attn.wq.weight"));
     // 6·(L·(4d² + 3d·d_ff) + V·d) + 12·L·d·T
     let n = 2.0 * (4.0 * 256.0 + 3.0 * 16.0 * 32.0) + 37.0 * 16.0;
-    assert_eq!(config.flops_per_token_training(64), 6.0 * n + 12.0 * 2.0 * 16.0 * 64.0);
+    assert_eq!(
+        config.flops_per_token_training(64),
+        6.0 * n + 12.0 * 2.0 * 16.0 * 64.0
+    );
 }
 
 #[test]
@@ -76,7 +82,9 @@ fn validate_names_the_fields() {
     let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
     assert_eq!(fields, ["vocab_size", "n_heads", "norm_eps"]);
     let json = serde_json::json!({ "d_model": 64, "n_layer": 2 });
-    let err = serde_json::from_value::<ModelConfig>(json).unwrap_err().to_string();
+    let err = serde_json::from_value::<ModelConfig>(json)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("n_layer"), "{err}");
 }
 
@@ -117,7 +125,9 @@ fn kv_cache_repeat_each_matches_full_forward() {
     let mut pieces = Vec::new();
     for step in 0..steps {
         let next: Vec<Vec<u32>> = continuations.iter().map(|c| vec![c[step]]).collect();
-        pieces.push(values(model.forward_cached(tokens_tensor(&next, &device), &mut cache)));
+        pieces.push(values(
+            model.forward_cached(tokens_tensor(&next, &device), &mut cache),
+        ));
     }
     let prefill = values(prefill);
     let vocab = 37;
@@ -126,12 +136,16 @@ fn kv_cache_repeat_each_matches_full_forward() {
         let mut sequence = prompts[row / g].clone();
         sequence.extend(&continuations[row]);
         let full = values(model.forward(tokens_tensor(&[sequence], &device)));
-        let prompt_part = &prefill[(row / g) * prompt_len * vocab..(row / g + 1) * prompt_len * vocab];
+        let prompt_part =
+            &prefill[(row / g) * prompt_len * vocab..(row / g + 1) * prompt_len * vocab];
         let diff = max_abs_diff(&full[..prompt_len * vocab], prompt_part);
         assert!(diff < CACHE_TOLERANCE, "prefill row {row}: {diff}");
         for (step, piece) in pieces.iter().enumerate() {
             let at = (prompt_len + step) * vocab;
-            let diff = max_abs_diff(&full[at..at + vocab], &piece[row * vocab..(row + 1) * vocab]);
+            let diff = max_abs_diff(
+                &full[at..at + vocab],
+                &piece[row * vocab..(row + 1) * vocab],
+            );
             assert!(diff < CACHE_TOLERANCE, "row {row} step {step}: {diff}");
         }
     }
@@ -153,11 +167,23 @@ fn causal_later_tokens_do_not_change_earlier_logits() {
 #[test]
 fn init_is_a_function_of_the_seed() {
     let device = Device::flex();
-    let hash = |seed| content_hash(&named_tensors(&ModelConfig { init_seed: seed, ..tiny() }.init(&device)));
+    let hash = |seed| {
+        content_hash(&named_tensors(
+            &ModelConfig {
+                init_seed: seed,
+                ..tiny()
+            }
+            .init(&device),
+        ))
+    };
     assert_eq!(hash(7), hash(7));
     assert_ne!(hash(7), hash(8));
     // The autodiff device holds the very same values.
-    let on_autodiff = ModelConfig { init_seed: 7, ..tiny() }.init(&device.clone().autodiff());
+    let on_autodiff = ModelConfig {
+        init_seed: 7,
+        ..tiny()
+    }
+    .init(&device.clone().autodiff());
     assert_eq!(content_hash(&named_tensors(&on_autodiff)), hash(7));
 }
 
@@ -187,17 +213,26 @@ fn checkpoint_round_trip_and_refusals() {
     let mut corrupt = bytes.clone();
     let last = corrupt.len() - 3;
     corrupt[last] ^= 0x01;
-    assert!(matches!(decode(&corrupt), Err(CheckpointError::HashMismatch { .. })));
+    assert!(matches!(
+        decode(&corrupt),
+        Err(CheckpointError::HashMismatch { .. })
+    ));
     // The wrong expectation is refused too.
     assert!(matches!(
         decode_expecting(&bytes, "00"),
         Err(CheckpointError::HashMismatch { .. })
     ));
-    assert_eq!(decode(b"not a checkpoint at all"), Err(CheckpointError::BadMagic));
+    assert_eq!(
+        decode(b"not a checkpoint at all"),
+        Err(CheckpointError::BadMagic)
+    );
 
     // A wrong shape names the tensor.
     let mut reshaped = decoded.clone();
-    let wq = reshaped.iter_mut().find(|t| t.name == "blocks.0.attn.wq.weight").unwrap();
+    let wq = reshaped
+        .iter_mut()
+        .find(|t| t.name == "blocks.0.attn.wq.weight")
+        .unwrap();
     wq.shape = vec![8, 32];
     let err = load_named(&config, &reshaped, &device).unwrap_err();
     assert_eq!(
@@ -210,22 +245,33 @@ fn checkpoint_round_trip_and_refusals() {
     );
     assert!(err.to_string().contains("blocks.0.attn.wq.weight"), "{err}");
     // So does a config that does not fit the file.
-    let wider = ModelConfig { d_ff: 48, ..config.clone() };
+    let wider = ModelConfig {
+        d_ff: 48,
+        ..config.clone()
+    };
     assert!(matches!(
         load_named(&wider, &decoded, &device),
         Err(CheckpointError::ShapeMismatch { name, .. }) if name == "blocks.0.mlp.w_gate.weight"
     ));
     // A missing tensor, and a stranger.
-    let missing: Vec<NamedTensor> = decoded.iter().filter(|t| t.name != "norm_final.weight").cloned().collect();
+    let missing: Vec<NamedTensor> = decoded
+        .iter()
+        .filter(|t| t.name != "norm_final.weight")
+        .cloned()
+        .collect();
     assert_eq!(
         load_named(&config, &missing, &device).unwrap_err(),
-        CheckpointError::MissingTensor { name: "norm_final.weight".into() }
+        CheckpointError::MissingTensor {
+            name: "norm_final.weight".into()
+        }
     );
     let mut extra_tensor = decoded.clone();
     extra_tensor.push(NamedTensor::f32("lm_head.weight", vec![1], vec![0.0]));
     assert_eq!(
         load_named(&config, &extra_tensor, &device).unwrap_err(),
-        CheckpointError::UnexpectedTensor { name: "lm_head.weight".into() }
+        CheckpointError::UnexpectedTensor {
+            name: "lm_head.weight".into()
+        }
     );
 }
 
@@ -247,7 +293,10 @@ fn adamw_steps_reduce_the_loss_and_valid_model_agrees() {
         model = next;
     }
     let after: f32 = next_token_loss(&model, &rows, &device).into_scalar();
-    assert!(after < initial - 0.1, "loss {initial} -> {after} (last seen {last})");
+    assert!(
+        after < initial - 0.1,
+        "loss {initial} -> {after} (last seen {last})"
+    );
     assert_eq!(opt.steps(), 8);
 
     // The inference copy: no autodiff, same numbers.
@@ -257,7 +306,22 @@ fn adamw_steps_reduce_the_loss_and_valid_model_agrees() {
     let a = values(model.forward(tokens_tensor(&rows, &device)));
     let b = values(inference.forward(tokens_tensor(&rows, &plain)));
     assert!(max_abs_diff(&a, &b) < 1e-5);
-    assert_eq!(content_hash(&named_tensors(&model)), content_hash(&named_tensors(&inference)));
+    assert_eq!(
+        content_hash(&named_tensors(&model)),
+        content_hash(&named_tensors(&inference))
+    );
+}
+
+#[test]
+fn tokens_made_on_the_plain_device_train_an_autodiff_model() {
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    let model = tiny().init(&device);
+    let rows = random_rows(12, 2, 10, 37);
+    let loss = next_token_loss(&model, &rows, &plain);
+    let mut opt = AdamW::new(AdamWConfig::default());
+    let (_, stats) = opt.step(1e-3, model, loss.backward());
+    assert!(stats.grad_norm > 0.0);
 }
 
 #[test]
@@ -294,7 +358,10 @@ fn resume_from_checkpoint_is_bit_identical() {
         content_hash(&named_tensors(&straight)),
         content_hash(&named_tensors(&resumed))
     );
-    assert_eq!(content_hash(&straight_opt.named_state()), content_hash(&opt.named_state()));
+    assert_eq!(
+        content_hash(&straight_opt.named_state()),
+        content_hash(&opt.named_state())
+    );
 }
 
 #[test]
@@ -317,7 +384,10 @@ fn burn_optim_adamw_also_trains_the_model() {
 #[test]
 fn token_logprobs_is_log_softmax_at_targets() {
     let device = Device::flex();
-    let logits = Tensor::<3>::from_data(TensorData::new(vec![0.0f32, 1.0, 2.0, 3.0, 3.0, 3.0], [1, 2, 3]), &device);
+    let logits = Tensor::<3>::from_data(
+        TensorData::new(vec![0.0f32, 1.0, 2.0, 3.0, 3.0, 3.0], [1, 2, 3]),
+        &device,
+    );
     let targets = tokens_tensor(&[vec![2, 0]], &device);
     let got = values(token_logprobs(logits, targets));
     let z: f32 = (0.0f32.exp() + 1.0f32.exp() + 2.0f32.exp()).ln();
@@ -341,7 +411,11 @@ fn trained_fingerprint() -> String {
     let mut logits = policy.forward_cached(tokens_tensor(&rows[..1], &plain), &mut cache);
     let mut generated = Vec::new();
     for _ in 0..8 {
-        let last = logits.clone().narrow(1, logits.dims()[1] - 1, 1).argmax(2).reshape([1]);
+        let last = logits
+            .clone()
+            .narrow(1, logits.dims()[1] - 1, 1)
+            .argmax(2)
+            .reshape([1]);
         let id = last.into_data().try_into_vec_as::<i64>().unwrap()[0] as u32;
         generated.push(id);
         logits = policy.forward_cached(tokens_tensor(&[vec![id]], &plain), &mut cache);
@@ -360,7 +434,12 @@ fn trained_fingerprint_child() {
 #[test]
 fn determinism_across_processes() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "model::tests::trained_fingerprint_child", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "model::tests::trained_fingerprint_child",
+            "--nocapture",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -413,18 +492,31 @@ fn speed_of_default_model() {
         let (prompt_len, new_tokens) = (48, 200);
         let start = Instant::now();
         let mut cache = policy.new_cache();
-        let logits = policy.forward_cached(tokens_tensor(&random_rows(10, prompts, prompt_len, 1000), &plain), &mut cache);
+        let logits = policy.forward_cached(
+            tokens_tensor(&random_rows(10, prompts, prompt_len, 1000), &plain),
+            &mut cache,
+        );
         let mut next: Vec<Vec<u32>> = {
-            let last = logits.narrow(1, prompt_len - 1, 1).argmax(2).reshape([prompts]);
+            let last = logits
+                .narrow(1, prompt_len - 1, 1)
+                .argmax(2)
+                .reshape([prompts]);
             let ids: Vec<i64> = last.into_data().try_into_vec_as::<i64>().unwrap();
-            ids.iter().flat_map(|&t| std::iter::repeat_n(vec![t as u32], g)).collect()
+            ids.iter()
+                .flat_map(|&t| std::iter::repeat_n(vec![t as u32], g))
+                .collect()
         };
         let prefill = start.elapsed().as_secs_f64();
         let mut cache = cache.repeat_each(g);
         let rows = prompts * g;
         for _ in 0..new_tokens {
             let logits = policy.forward_cached(tokens_tensor(&next, &plain), &mut cache);
-            let ids: Vec<i64> = logits.argmax(2).reshape([rows]).into_data().try_into_vec_as::<i64>().unwrap();
+            let ids: Vec<i64> = logits
+                .argmax(2)
+                .reshape([rows])
+                .into_data()
+                .try_into_vec_as::<i64>()
+                .unwrap();
             next = ids.iter().map(|&t| vec![t as u32]).collect();
         }
         let secs = start.elapsed().as_secs_f64();

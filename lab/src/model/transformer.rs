@@ -41,7 +41,9 @@ impl Linear {
         let [batch, seq, d_in] = x.dims();
         let weight = self.weight.val();
         let d_out = weight.dims()[1];
-        x.reshape([batch * seq, d_in]).matmul(weight).reshape([batch, seq, d_out])
+        x.reshape([batch * seq, d_in])
+            .matmul(weight)
+            .reshape([batch, seq, d_out])
     }
 }
 
@@ -132,7 +134,8 @@ impl Rope {
                 sin.push(angle.sin() as f32);
             }
         }
-        let table = |values| Tensor::<4>::from_data(TensorData::new(values, [1, 1, len, half]), device);
+        let table =
+            |values| Tensor::<4>::from_data(TensorData::new(values, [1, 1, len, half]), device);
         Rope {
             cos: table(cos),
             sin: table(sin),
@@ -167,7 +170,10 @@ impl Attention {
             Some(slot) => {
                 let (k, v) = match slot.take() {
                     None => (k, v),
-                    Some(past) => (Tensor::cat(vec![past.k, k], 2), Tensor::cat(vec![past.v, v], 2)),
+                    Some(past) => (
+                        Tensor::cat(vec![past.k, k], 2),
+                        Tensor::cat(vec![past.v, v], 2),
+                    ),
                 };
                 *slot = Some(LayerKv {
                     k: k.clone(),
