@@ -351,3 +351,116 @@ fn foreign_or_missing_databases_are_refused_untouched() {
     let err = missing.fails(&["ls"]);
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// A pretrain spec on the tiny world with `steps` steps, written into the lab's folder.
+fn tiny_pretrain_spec(lab: &Lab, steps: usize, checkpoint_every: usize) -> String {
+    let world = repo_root().join(TINY_WORLD);
+    lab.write_spec(
+        "pretrain.toml",
+        &format!(
+            "kind = \"pretrain\"\ninputs.world = \"{}\"\nsteps = {steps}\nbatch_size = 4\nseq_len = 32\n\
+             lr = 3e-3\nwarmup_steps = 2\nlog_every = 2\ncheckpoint_every = {checkpoint_every}\n\
+             [model]\nd_model = 32\nn_layers = 2\nn_heads = 2\nd_ff = 64\nmax_seq_len = 96\n",
+            world.display()
+        ),
+    )
+}
+
+#[test]
+fn base_recipe_runs_end_to_end_and_reuses_its_stages() {
+    let lab = Lab::new();
+    let first = lab.ok(&["run", "experiments/tiny/base.toml"]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(stderr.matches("completed").count(), 4, "{stderr}");
+    let evals = lab.sql("SELECT count(*) AS n FROM eval_results WHERE metric = 'pass@1'");
+    assert_eq!(evals, "n\n4\n", "2 benchmarks x 2 promptings");
+    let checkpoints = lab.sql("SELECT step FROM checkpoints ORDER BY step");
+    assert_eq!(checkpoints, "step\n2\n4\n6\n");
+    let losses = lab.sql("SELECT count(*) AS n FROM metric_points WHERE name = 'loss'");
+    assert_eq!(losses, "n\n3\n");
+    let traces = lab.sql("SELECT count(*) AS n FROM traces t JOIN attempts a ON a.id = t.attempt JOIN experiments e ON e.id = a.experiment WHERE e.kind = 'eval'");
+    assert_ne!(traces, "n\n0\n");
+
+    let second = lab.ok(&["run", "experiments/tiny/base.toml"]);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(stderr.matches("reused").count(), 4, "{stderr}");
+    assert!(!stderr.contains("completed"), "{stderr}");
+
+    let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
+    let pretrain = pretrain.lines().nth(1).unwrap();
+    let rerun = lab.stdout(&["rerun", &pretrain[..12]]);
+    assert!(rerun.contains("reproduced"), "{rerun}");
+    let sampled = lab.stdout(&[
+        "generate",
+        &pretrain[..12],
+        "--prompt",
+        "Tom had 3 apples.",
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "5",
+    ]);
+    assert_eq!(sampled.matches("--- sample").count(), 2, "{sampled}");
+}
+
+#[test]
+fn killed_pretraining_resumes_to_the_same_checkpoint() {
+    let straight = Lab::new();
+    let spec = tiny_pretrain_spec(&straight, 400, 20);
+    straight.ok(&["run", &spec]);
+    let expected = straight.sql("SELECT step, hash FROM checkpoints ORDER BY step DESC LIMIT 1");
+
+    let killed = Lab::new();
+    let spec = tiny_pretrain_spec(&killed, 400, 20);
+    killed.ok(&["run", TINY_WORLD]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
+        .current_dir(repo_root())
+        .arg("--db")
+        .arg(killed.db())
+        .args(["run", &spec])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a first checkpoint is stored and before it finishes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = killed.sql("SELECT count(*) AS n FROM checkpoints");
+        if n != "n\n0\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = killed.sql("SELECT max(step) AS s FROM checkpoints");
+    assert_ne!(
+        before, "s\n400\n",
+        "the run finished before it could be killed"
+    );
+
+    let resumed = killed.ok(&["run", &spec]);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(stderr.contains("resumed"), "{stderr}");
+    assert_eq!(
+        killed.sql("SELECT step, hash FROM checkpoints ORDER BY step DESC LIMIT 1"),
+        expected
+    );
+    // One attempt, no duplicated metric points.
+    assert_eq!(
+        killed.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
+        "n\n2\n"
+    );
+    assert_eq!(
+        killed.sql("SELECT count(*) AS n FROM metric_points WHERE name = 'loss'"),
+        "n\n200\n"
+    );
+    assert_eq!(
+        killed.sql("SELECT group_concat(value) AS v FROM (SELECT value FROM metric_points WHERE name = 'loss' ORDER BY step)"),
+        straight.sql("SELECT group_concat(value) AS v FROM (SELECT value FROM metric_points WHERE name = 'loss' ORDER BY step)")
+    );
+}

@@ -5,7 +5,10 @@
 //! [`tokenizer`], [`sampling`] and [`evaluation`] are pure functions any model can use.
 
 pub mod evaluation;
+pub mod generate;
 pub mod identity;
+pub mod language;
+pub mod model;
 pub mod rng;
 pub mod runner;
 pub mod sampling;

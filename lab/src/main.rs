@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::runtime::Runtime;
 
 use lab::identity::ExperimentId;
-use lab::runner::{self, Reproduction, RunOutcome};
+use lab::runner::{self, Outcome, Reproduction, Runner};
 use lab::spec::Spec;
 use lab::store::{self, RunFilter, Store};
 use lab::table;
@@ -36,6 +36,28 @@ enum Command {
         /// Print the id the spec would get and whether it is done, without running.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Sample completions from a stored model (its last checkpoint), to poke at it by hand.
+    Generate {
+        /// Experiment id or prefix of a run with checkpoints (pretrain, sft, grpo).
+        id: String,
+        /// The prompt text; rendered as is (use the templates yourself, or --prompting).
+        #[arg(long)]
+        prompt: String,
+        /// Wrap the prompt in a template: r1-zero, compact, cot, direct.
+        #[arg(long)]
+        prompting: Option<String>,
+        /// Number of samples.
+        #[arg(short = 'n', long, default_value_t = 4)]
+        samples: usize,
+        #[arg(long, default_value_t = 0.6)]
+        temperature: f64,
+        #[arg(long, default_value_t = 0.95)]
+        top_p: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = 160)]
+        max_new_tokens: usize,
     },
     /// Run a stored experiment again as a new attempt and compare with its first result.
     Rerun {
@@ -143,18 +165,25 @@ fn run(cli: Cli) -> Result<()> {
             // Parse and validate before opening anything, so a bad spec writes nothing.
             let spec = Spec::load(&spec, &overrides)?;
             if dry_run {
-                let id = runner::spec_id(&spec);
-                let done = if db.exists() {
-                    let store = runtime.block_on(Store::open_read_only(&db))?;
-                    runtime
+                let opened = if db.exists() {
+                    let planning = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let store = planning.block_on(Store::open_read_only(&db))?;
+                    Some((planning, store))
+                } else {
+                    None
+                };
+                let id = runner::plan_id(&spec, opened.as_ref())?;
+                let done = match &opened {
+                    Some((planning, store)) => planning
                         .block_on(store.resolve_id(id.as_str()))
                         .ok()
-                        .map(|id| runtime.block_on(store.standing_attempt(&id)))
+                        .map(|id| planning.block_on(store.standing_attempt(&id)))
                         .transpose()?
                         .flatten()
-                        .is_some()
-                } else {
-                    false
+                        .is_some(),
+                    None => false,
                 };
                 writeln!(out, "{id}")?;
                 let state = if done { "completed" } else { "not run" };
@@ -163,30 +192,29 @@ fn run(cli: Cli) -> Result<()> {
             }
             let store = runtime.block_on(Store::open(&db))?;
             let show = std::io::stderr().is_terminal();
-            match runner::run_spec(&runtime, &store, &spec, show)? {
-                RunOutcome::Reused { id, attempt } => {
-                    eprintln!(
-                        "reused: {} {} is already completed (attempt {attempt})",
-                        spec.kind(),
-                        spec.name
-                    );
-                    writeln!(out, "{id}")?;
-                }
-                RunOutcome::Completed { id, attempt, .. } => {
-                    eprintln!(
-                        "completed: {} {} (attempt {attempt})",
-                        spec.kind(),
-                        spec.name
-                    );
-                    writeln!(out, "{id}")?;
-                }
+            let mut runner = Runner::new(&runtime, &store, show);
+            let result = runner.run(&spec);
+            for r in &runner.report {
+                let what = match r.outcome {
+                    Outcome::Reused => "reused",
+                    Outcome::Resumed => "resumed",
+                    Outcome::Completed => "completed",
+                };
+                eprintln!(
+                    "{what:>9}  {}  {:<8} {} (attempt {})",
+                    r.id.short(),
+                    r.kind,
+                    r.name,
+                    r.attempt
+                );
             }
+            writeln!(out, "{}", result?)?;
         }
         Command::Rerun { id } => {
             let store = runtime.block_on(Store::open(&db))?;
             let id = runtime.block_on(store.resolve_id(&id))?;
             let show = std::io::stderr().is_terminal();
-            let (attempt, reproduction) = runner::rerun(&runtime, &store, &id, show)?;
+            let (attempt, reproduction) = Runner::new(&runtime, &store, show).rerun(&id)?;
             writeln!(out, "{id}")?;
             match reproduction {
                 Reproduction::Exact => writeln!(
@@ -201,6 +229,47 @@ fn run(cli: Cli) -> Result<()> {
                     Some(step) => writeln!(out, "diverged at step {step}: {detail}")?,
                     None => writeln!(out, "diverged: {detail}")?,
                 },
+            }
+        }
+        Command::Generate {
+            id,
+            prompt,
+            prompting,
+            samples,
+            temperature,
+            top_p,
+            seed,
+            max_new_tokens,
+        } => {
+            let store = open_existing(&runtime, &db)?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            let prompting = prompting
+                .map(|p| {
+                    serde_json::from_value::<lab::evaluation::Prompting>(serde_json::Value::String(
+                        p.clone(),
+                    ))
+                    .with_context(|| {
+                        format!("--prompting {p}: use r1-zero, compact, cot or direct")
+                    })
+                })
+                .transpose()?;
+            let texts = lab::stages::sample_from(
+                &runtime,
+                &store,
+                &id,
+                &prompt,
+                prompting,
+                &lab::generate::GenerationConfig {
+                    max_new_tokens,
+                    temperature,
+                    top_p,
+                    seed,
+                },
+                samples,
+            )?;
+            for (i, text) in texts.iter().enumerate() {
+                writeln!(out, "--- sample {i}")?;
+                writeln!(out, "{text}")?;
             }
         }
         Command::Ls { kind, name, status } => {

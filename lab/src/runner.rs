@@ -1,4 +1,8 @@
-//! Running experiments: spec → id → reuse or a new attempt → stage → stored results.
+//! Running experiments: spec → inputs → id → reuse, resume or a new attempt → stage → store.
+//!
+//! Inputs run first (or are reused by id), so running a spec runs exactly what it needs and
+//! nothing already completed. A recipe runs its stages in dependency order and is itself an
+//! experiment whose inputs are its stages.
 
 use std::collections::BTreeMap;
 
@@ -6,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
 use crate::identity::{experiment_id, ExperimentId, NUMERICS_VERSION};
-use crate::spec::{Spec, SpecError};
+use crate::spec::{recipe_order, InputRef, Spec, SpecError, Stage};
 use crate::stages::{run_stage, StageContext, StageError};
 use crate::store::{AttemptOrigin, AttemptRow, Store, StoreError};
 
@@ -23,27 +27,35 @@ pub enum RunError {
         #[source]
         source: StageError,
     },
-}
-
-/// What `lab run` did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunOutcome {
-    /// The id was already completed; its standing attempt is reused.
-    Reused { id: ExperimentId, attempt: i64 },
-    /// A new attempt ran to completion.
-    Completed {
-        id: ExperimentId,
-        attempt: i64,
-        digest: String,
+    #[error("input `{role}` ({input}): {reason}")]
+    Input {
+        role: String,
+        input: String,
+        reason: String,
     },
+    #[error("{0}")]
+    Other(String),
 }
 
-impl RunOutcome {
-    pub fn id(&self) -> &ExperimentId {
-        match self {
-            RunOutcome::Reused { id, .. } | RunOutcome::Completed { id, .. } => id,
-        }
-    }
+/// What happened to one experiment during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already completed: its standing attempt is reused.
+    Reused,
+    /// An interrupted attempt was continued from its last checkpoint.
+    Resumed,
+    /// A new attempt ran to completion.
+    Completed,
+}
+
+/// One line of a run's report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageReport {
+    pub id: ExperimentId,
+    pub kind: String,
+    pub name: String,
+    pub attempt: i64,
+    pub outcome: Outcome,
 }
 
 /// Whether a rerun matched the experiment's standing result.
@@ -83,11 +95,6 @@ pub fn process_alive(pid: i64) -> bool {
     }
 }
 
-/// The id a spec gets, with the ids of its inputs.
-pub fn spec_id(spec: &Spec) -> ExperimentId {
-    experiment_id(&spec.resolved_json(), &BTreeMap::new())
-}
-
 /// A progress bar on stderr that stays out of the way when stderr is not a terminal.
 pub fn progress_bar(label: &str, visible: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stderr());
@@ -102,93 +109,270 @@ pub fn progress_bar(label: &str, visible: bool) -> ProgressBar {
     bar
 }
 
-/// Runs `spec`, reusing a completed result of the same id.
-pub fn run_spec(
-    runtime: &Runtime,
-    store: &Store,
-    spec: &Spec,
+/// Runs specs against one store, reporting what it did for each experiment.
+pub struct Runner<'a> {
+    runtime: &'a Runtime,
+    store: &'a Store,
     show_progress: bool,
-) -> Result<RunOutcome, RunError> {
-    let id = spec_id(spec);
-    let origin = this_origin();
-    runtime.block_on(async {
-        store.mark_interrupted(&origin.host, process_alive).await?;
-        store
-            .ensure_experiment(
-                &id,
-                spec.kind(),
-                &spec.name,
-                &spec.resolved_json(),
-                NUMERICS_VERSION,
-                &[],
-            )
-            .await
-    })?;
-    if let Some(done) = runtime.block_on(store.standing_attempt(&id))? {
-        return Ok(RunOutcome::Reused {
-            id,
-            attempt: done.id,
+    origin: AttemptOrigin,
+    /// Every experiment touched, in the order finished.
+    pub report: Vec<StageReport>,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(runtime: &'a Runtime, store: &'a Store, show_progress: bool) -> Runner<'a> {
+        Runner {
+            runtime,
+            store,
+            show_progress,
+            origin: this_origin(),
+            report: Vec::new(),
+        }
+    }
+
+    /// Runs `spec` and whatever it needs; returns its id.
+    pub fn run(&mut self, spec: &Spec) -> Result<ExperimentId, RunError> {
+        self.runtime.block_on(
+            self.store
+                .mark_interrupted(&self.origin.host, process_alive),
+        )?;
+        self.run_in(spec, &BTreeMap::new())
+    }
+
+    fn run_in(
+        &mut self,
+        spec: &Spec,
+        recipe_stages: &BTreeMap<String, ExperimentId>,
+    ) -> Result<ExperimentId, RunError> {
+        let mut inputs = BTreeMap::new();
+        match &spec.stage {
+            Stage::Recipe(stages) => {
+                let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
+                let mut ids = BTreeMap::new();
+                for name in order {
+                    let id = self.run_in(&stages[&name], &ids)?;
+                    ids.insert(name, id);
+                }
+                inputs = ids;
+            }
+            _ => {
+                for (role, input) in &spec.inputs {
+                    let id = match input {
+                        InputRef::SpecFile(path) => {
+                            let input_spec = Spec::load(path, &[])?;
+                            self.run_in(&input_spec, &BTreeMap::new())?
+                        }
+                        InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
+                        InputRef::Id(prefix) => self.completed_input(role, prefix)?,
+                    };
+                    inputs.insert(role.clone(), id);
+                }
+            }
+        }
+        self.execute(spec, inputs)
+    }
+
+    fn completed_input(&self, role: &str, prefix: &str) -> Result<ExperimentId, RunError> {
+        let id = self.runtime.block_on(self.store.resolve_id(prefix))?;
+        if self
+            .runtime
+            .block_on(self.store.standing_attempt(&id))?
+            .is_none()
+        {
+            return Err(RunError::Input {
+                role: role.into(),
+                input: format!("id:{prefix}"),
+                reason: format!("experiment {id} has no completed attempt yet; run it first"),
+            });
+        }
+        Ok(id)
+    }
+
+    fn execute(
+        &mut self,
+        spec: &Spec,
+        inputs: BTreeMap<String, ExperimentId>,
+    ) -> Result<ExperimentId, RunError> {
+        let id = experiment_id(&spec.resolved_json(), &inputs);
+        let lineage: Vec<(String, ExperimentId)> = inputs.clone().into_iter().collect();
+        self.runtime.block_on(self.store.ensure_experiment(
+            &id,
+            spec.kind(),
+            &spec.name,
+            &spec.resolved_json(),
+            NUMERICS_VERSION,
+            &lineage,
+        ))?;
+        let attempts = self.runtime.block_on(self.store.attempts(&id))?;
+        if let Some(done) = attempts.iter().find(|a| a.status == "completed") {
+            self.note(&id, spec, done.id, Outcome::Reused);
+            return Ok(id);
+        }
+        // An attempt whose process died is continued from its last checkpoint.
+        let interrupted = attempts.iter().rev().find(|a| a.status == "interrupted");
+        let (attempt, outcome) = match interrupted {
+            Some(a) => {
+                self.runtime
+                    .block_on(self.store.resume_attempt(a.id, &self.origin))?;
+                (a.id, Outcome::Resumed)
+            }
+            None => (
+                self.runtime
+                    .block_on(self.store.start_attempt(&id, &self.origin))?,
+                Outcome::Completed,
+            ),
+        };
+        self.finish(&id, spec, attempt, &inputs)?;
+        self.note(&id, spec, attempt, outcome);
+        Ok(id)
+    }
+
+    /// Runs the stage inside `attempt` and marks it completed or failed.
+    fn finish(
+        &self,
+        id: &ExperimentId,
+        spec: &Spec,
+        attempt: i64,
+        inputs: &BTreeMap<String, ExperimentId>,
+    ) -> Result<String, RunError> {
+        let bar = progress_bar(
+            &format!("{} {}", spec.kind(), spec.name),
+            self.show_progress,
+        );
+        let mut ctx = StageContext::new(
+            self.runtime,
+            self.store,
+            attempt,
+            inputs.clone(),
+            bar.clone(),
+        );
+        let outcome = run_stage(&spec.stage, &mut ctx).and_then(|()| ctx.flush());
+        bar.finish_and_clear();
+        match outcome {
+            Ok(()) => {
+                let digest = self.runtime.block_on(async {
+                    let digest = self.store.result_digest(attempt).await?;
+                    self.store.finish_attempt(attempt, &digest).await?;
+                    Ok::<_, StoreError>(digest)
+                })?;
+                Ok(digest)
+            }
+            Err(source) => {
+                // Best effort: the error itself is what the user must see.
+                let _ = self
+                    .runtime
+                    .block_on(self.store.fail_attempt(attempt, &source.to_string()));
+                Err(RunError::Stage {
+                    id: id.clone(),
+                    attempt,
+                    source,
+                })
+            }
+        }
+    }
+
+    fn note(&mut self, id: &ExperimentId, spec: &Spec, attempt: i64, outcome: Outcome) {
+        // An input used twice (the world of both pretraining and evaluation) is reported once.
+        if self.report.iter().any(|r| &r.id == id) {
+            return;
+        }
+        self.report.push(StageReport {
+            id: id.clone(),
+            kind: spec.kind().to_string(),
+            name: spec.name.clone(),
+            attempt,
+            outcome,
         });
     }
-    let (attempt, digest) = execute(runtime, store, &id, spec, &origin, show_progress)?;
-    Ok(RunOutcome::Completed {
-        id,
-        attempt,
-        digest,
-    })
-}
 
-/// Runs an experiment again as a new attempt and compares it with its standing result.
-pub fn rerun(
-    runtime: &Runtime,
-    store: &Store,
-    id: &ExperimentId,
-    show_progress: bool,
-) -> Result<(i64, Reproduction), RunError> {
-    let row = runtime.block_on(store.experiment(id))?;
-    let spec = Spec::from_resolved_json(&row.spec, &row.name, &format!("stored spec of {id}"))?;
-    let reference = runtime.block_on(store.standing_attempt(id))?;
-    let origin = this_origin();
-    let (attempt, digest) = execute(runtime, store, id, &spec, &origin, show_progress)?;
-    let reproduction = match reference {
-        None => Reproduction::FirstResult,
-        Some(reference) => runtime.block_on(compare(store, &reference, attempt, &digest))?,
-    };
-    Ok((attempt, reproduction))
-}
-
-fn execute(
-    runtime: &Runtime,
-    store: &Store,
-    id: &ExperimentId,
-    spec: &Spec,
-    origin: &AttemptOrigin,
-    show_progress: bool,
-) -> Result<(i64, String), RunError> {
-    let attempt = runtime.block_on(store.start_attempt(id, origin))?;
-    let bar = progress_bar(&format!("{} {}", spec.kind(), id.short()), show_progress);
-    let mut ctx = StageContext::new(runtime, store, attempt, bar.clone());
-    let outcome = run_stage(&spec.stage, &mut ctx).and_then(|()| ctx.flush());
-    bar.finish_and_clear();
-    match outcome {
-        Ok(()) => {
-            let digest = runtime.block_on(async {
-                let digest = store.result_digest(attempt).await?;
-                store.finish_attempt(attempt, &digest).await?;
-                Ok::<_, StoreError>(digest)
-            })?;
-            Ok((attempt, digest))
+    /// Runs a stored experiment again as a new attempt and compares it with its first result.
+    pub fn rerun(&mut self, id: &ExperimentId) -> Result<(i64, Reproduction), RunError> {
+        let row = self.runtime.block_on(self.store.experiment(id))?;
+        if row.kind == "recipe" {
+            return Err(RunError::Other(format!(
+                "{id} is a recipe: rerun its stages by id (lab show {} lists them)",
+                id.short()
+            )));
         }
-        Err(source) => {
-            // Best effort: the error itself is what the user must see.
-            let _ = runtime.block_on(store.fail_attempt(attempt, &source.to_string()));
-            Err(RunError::Stage {
-                id: id.clone(),
-                attempt,
-                source,
+        let inputs: BTreeMap<String, String> = self
+            .runtime
+            .block_on(self.store.lineage(id))?
+            .into_iter()
+            .map(|(role, parent, _)| (role, parent))
+            .collect();
+        let spec = Spec::from_resolved_json(
+            &row.spec,
+            &row.name,
+            &inputs,
+            &format!("stored spec of {id}"),
+        )?;
+        let input_ids: BTreeMap<String, ExperimentId> = inputs
+            .iter()
+            .map(|(role, parent)| {
+                (
+                    role.clone(),
+                    ExperimentId::parse(parent).expect("stored ids are valid"),
+                )
             })
+            .collect();
+        let reference = self.runtime.block_on(self.store.standing_attempt(id))?;
+        let attempt = self
+            .runtime
+            .block_on(self.store.start_attempt(id, &self.origin))?;
+        let digest = self.finish(id, &spec, attempt, &input_ids)?;
+        let reproduction = match reference {
+            None => Reproduction::FirstResult,
+            Some(reference) => self
+                .runtime
+                .block_on(compare(self.store, &reference, attempt, &digest))?,
+        };
+        Ok((attempt, reproduction))
+    }
+}
+
+/// The id `spec` would get, without running anything. Inputs given as spec files are resolved
+/// recursively; inputs given by id prefix need the store.
+pub fn plan_id(spec: &Spec, store: Option<&(Runtime, Store)>) -> Result<ExperimentId, RunError> {
+    plan_in(spec, store, &BTreeMap::new())
+}
+
+fn plan_in(
+    spec: &Spec,
+    store: Option<&(Runtime, Store)>,
+    recipe_stages: &BTreeMap<String, ExperimentId>,
+) -> Result<ExperimentId, RunError> {
+    let mut inputs = BTreeMap::new();
+    match &spec.stage {
+        Stage::Recipe(stages) => {
+            let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
+            for name in order {
+                let id = plan_in(&stages[&name], store, &inputs)?;
+                inputs.insert(name, id);
+            }
+        }
+        _ => {
+            for (role, input) in &spec.inputs {
+                let id = match input {
+                    InputRef::SpecFile(path) => {
+                        plan_in(&Spec::load(path, &[])?, store, &BTreeMap::new())?
+                    }
+                    InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
+                    InputRef::Id(prefix) => match store {
+                        Some((runtime, store)) => runtime.block_on(store.resolve_id(prefix))?,
+                        None => {
+                            return Err(RunError::Input {
+                                role: role.clone(),
+                                input: format!("id:{prefix}"),
+                                reason: "no database to look the id up in".into(),
+                            })
+                        }
+                    },
+                };
+                inputs.insert(role.clone(), id);
+            }
         }
     }
+    Ok(experiment_id(&spec.resolved_json(), &inputs))
 }
 
 /// Compares a new attempt with the reference; on a difference, finds where it starts.
@@ -233,8 +417,18 @@ async fn compare(
             }
         }
     }
+    let old_checkpoints = store.checkpoints(reference.id).await?;
+    let new_checkpoints = store.checkpoints(attempt).await?;
+    for (step, hash) in &old_checkpoints {
+        if !new_checkpoints.contains(&(*step, hash.clone())) {
+            return Ok(Reproduction::Diverged {
+                step: Some(*step),
+                detail: format!("checkpoint at step {step} differs"),
+            });
+        }
+    }
     Ok(Reproduction::Diverged {
         step: None,
-        detail: "checkpoints differ".into(),
+        detail: "the result digests differ".into(),
     })
 }

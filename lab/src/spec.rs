@@ -5,12 +5,15 @@
 //! default, rejects unknown keys and wrong types with the key path, and validates values, all
 //! before anything is written anywhere.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::stages::eval::EvalConfig;
+use crate::stages::pretrain::PretrainConfig;
 use crate::world::WorldConfig;
 
 /// Why a spec was refused: where (file and key path) and why.
@@ -36,22 +39,63 @@ impl fmt::Display for SpecError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stage {
     World(WorldConfig),
+    Pretrain(PretrainConfig),
+    Eval(EvalConfig),
+    /// Named stages run in dependency order; the recipe's id covers all of them.
+    Recipe(BTreeMap<String, Spec>),
 }
 
 /// Every kind the lab knows, for error messages.
-pub const KINDS: &[&str] = &["world"];
+pub const KINDS: &[&str] = &["world", "pretrain", "eval", "recipe"];
 
 impl Stage {
     pub fn kind(&self) -> &'static str {
         match self {
             Stage::World(_) => "world",
+            Stage::Pretrain(_) => "pretrain",
+            Stage::Eval(_) => "eval",
+            Stage::Recipe(_) => "recipe",
         }
     }
 
-    /// The resolved settings as JSON (every default filled in).
+    /// The inputs a stage of this kind needs, by role.
+    pub fn input_roles(&self) -> &'static [&'static str] {
+        match self {
+            Stage::World(_) | Stage::Recipe(_) => &[],
+            Stage::Pretrain(_) => &["world"],
+            Stage::Eval(_) => &["model", "world"],
+        }
+    }
+
+    /// The resolved settings as JSON (every default filled in). A recipe's stages are
+    /// identified through its inputs (one per stage), so its settings are empty.
     pub fn settings_json(&self) -> serde_json::Value {
         match self {
             Stage::World(config) => to_json(config),
+            Stage::Pretrain(config) => to_json(config),
+            Stage::Eval(config) => to_json(config),
+            Stage::Recipe(_) => serde_json::json!({}),
+        }
+    }
+}
+
+/// Where an input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputRef {
+    /// Another spec file (path resolved against the referring file's folder).
+    SpecFile(PathBuf),
+    /// A stage of the same recipe: `"@name"`.
+    RecipeStage(String),
+    /// A stored experiment: `"id:3fa2c1"` (a unique prefix is enough).
+    Id(String),
+}
+
+impl fmt::Display for InputRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputRef::SpecFile(path) => write!(f, "{}", path.display()),
+            InputRef::RecipeStage(name) => write!(f, "@{name}"),
+            InputRef::Id(id) => write!(f, "id:{id}"),
         }
     }
 }
@@ -65,6 +109,9 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 pub struct Spec {
     pub name: String,
     pub stage: Stage,
+    /// Where each input comes from, by role. Not part of the resolved settings: inputs enter
+    /// the id as the ids they resolve to.
+    pub inputs: BTreeMap<String, InputRef>,
 }
 
 impl Spec {
@@ -90,11 +137,22 @@ impl Spec {
             key: String::new(),
             reason: format!("cannot read: {e}"),
         })?;
-        Spec::parse(&text, &source_name, overrides)
+        let base_dir = path.parent().unwrap_or(Path::new("."));
+        Spec::parse_in(&text, &source_name, overrides, base_dir)
     }
 
-    /// Parses spec text; `source_name` is used in errors.
+    /// Parses spec text; `source_name` is used in errors. Relative input paths are taken from
+    /// the working directory.
     pub fn parse(text: &str, source_name: &str, overrides: &[String]) -> Result<Spec, SpecError> {
+        Spec::parse_in(text, source_name, overrides, Path::new("."))
+    }
+
+    fn parse_in(
+        text: &str,
+        source_name: &str,
+        overrides: &[String],
+        base_dir: &Path,
+    ) -> Result<Spec, SpecError> {
         let err = |key: &str, reason: String| SpecError {
             source_name: source_name.to_string(),
             key: key.to_string(),
@@ -106,13 +164,14 @@ impl Spec {
         for assignment in overrides {
             apply_override(&mut table, assignment).map_err(|reason| err("", reason))?;
         }
-        Spec::from_table(table, source_name)
+        Spec::from_table(table, source_name, base_dir, "")
     }
 
-    /// Rebuilds a spec from its stored resolved JSON (used by `lab rerun`).
+    /// Rebuilds a spec from its stored resolved JSON and its inputs' ids (used by `lab rerun`).
     pub fn from_resolved_json(
         json: &serde_json::Value,
         name: &str,
+        inputs: &BTreeMap<String, String>,
         source_name: &str,
     ) -> Result<Spec, SpecError> {
         let err = |reason: String| SpecError {
@@ -127,13 +186,35 @@ impl Spec {
             _ => return Err(err("stored spec is not an object".into())),
         };
         table.insert("name".into(), toml::Value::String(name.to_string()));
-        Spec::from_table(table, source_name)
+        let kind = table
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
+        if kind == "recipe" {
+            // A recipe's stages are its inputs; rerunning it reruns nothing but the bookkeeping.
+            table.insert("stages".into(), toml::Value::Table(toml::Table::new()));
+        }
+        let inputs: toml::Table = inputs
+            .iter()
+            .map(|(role, id)| (role.clone(), toml::Value::String(format!("id:{id}"))))
+            .collect();
+        if !inputs.is_empty() && kind != "recipe" {
+            table.insert("inputs".into(), toml::Value::Table(inputs));
+        }
+        Spec::from_table(table, source_name, Path::new("."), "")
     }
 
-    fn from_table(mut table: toml::Table, source_name: &str) -> Result<Spec, SpecError> {
+    /// `key_prefix` is the path of this spec inside a recipe (`stages.base.`), for errors.
+    fn from_table(
+        mut table: toml::Table,
+        source_name: &str,
+        base_dir: &Path,
+        key_prefix: &str,
+    ) -> Result<Spec, SpecError> {
         let err = |key: &str, reason: String| SpecError {
             source_name: source_name.to_string(),
-            key: key.to_string(),
+            key: format!("{key_prefix}{key}"),
             reason,
         };
         let kind = match table.remove("kind") {
@@ -161,22 +242,97 @@ impl Spec {
             }
             None => kind.clone(),
         };
+        let inputs_table = match table.remove("inputs") {
+            Some(toml::Value::Table(t)) => t,
+            Some(other) => {
+                return Err(err(
+                    "inputs",
+                    format!("expected a table, found {}", other.type_str()),
+                ))
+            }
+            None => toml::Table::new(),
+        };
+        let mut inputs = BTreeMap::new();
+        for (role, value) in inputs_table {
+            let key = format!("inputs.{role}");
+            let text = match value {
+                toml::Value::String(s) => s,
+                other => {
+                    return Err(err(
+                        &key,
+                        format!(
+                            "expected a spec path, \"@stage\" or \"id:PREFIX\", found {}",
+                            other.type_str()
+                        ),
+                    ))
+                }
+            };
+            let input = if let Some(stage) = text.strip_prefix('@') {
+                InputRef::RecipeStage(stage.to_string())
+            } else if let Some(id) = text.strip_prefix("id:") {
+                InputRef::Id(id.to_string())
+            } else {
+                InputRef::SpecFile(base_dir.join(&text))
+            };
+            inputs.insert(role, input);
+        }
         let stage = match kind.as_str() {
             "world" => {
-                let config: WorldConfig = deserialize_settings(table, source_name)?;
-                if let Err(problems) = config.validate() {
-                    let first = &problems[0];
-                    let mut reason = first.reason.clone();
-                    if problems.len() > 1 {
-                        let rest: Vec<String> = problems[1..]
-                            .iter()
-                            .map(|p| format!("`{}`: {}", p.field, p.reason))
-                            .collect();
-                        reason.push_str(&format!(" (also {})", rest.join("; ")));
-                    }
-                    return Err(err(&first.field, reason));
-                }
+                let config: WorldConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(
+                    config
+                        .validate()
+                        .map_err(|ps| ps.into_iter().map(|p| (p.field, p.reason)).collect()),
+                    &err,
+                )?;
                 Stage::World(config)
+            }
+            "pretrain" => {
+                let config: PretrainConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::Pretrain(config)
+            }
+            "eval" => {
+                let config: EvalConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::Eval(config)
+            }
+            "recipe" => {
+                let stages = match table.remove("stages") {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => {
+                        return Err(err(
+                            "stages",
+                            "a recipe needs a [stages.NAME] table per stage".into(),
+                        ))
+                    }
+                };
+                if let Some(key) = table.keys().next() {
+                    return Err(err(
+                        key,
+                        "unknown key in a recipe (expected `stages`)".into(),
+                    ));
+                }
+                let mut specs = BTreeMap::new();
+                for (stage_name, value) in stages {
+                    let prefix = format!("{key_prefix}stages.{stage_name}.");
+                    let mut stage_table = match value {
+                        toml::Value::Table(t) => t,
+                        other => {
+                            return Err(err(
+                                &format!("stages.{stage_name}"),
+                                format!("expected a table, found {}", other.type_str()),
+                            ))
+                        }
+                    };
+                    stage_table
+                        .entry("name")
+                        .or_insert_with(|| toml::Value::String(format!("{name}/{stage_name}")));
+                    let spec = Spec::from_table(stage_table, source_name, base_dir, &prefix)?;
+                    specs.insert(stage_name, spec);
+                }
+                check_recipe_references(&specs).map_err(|(key, reason)| err(&key, reason))?;
+                Stage::Recipe(specs)
             }
             other => {
                 return Err(err(
@@ -185,21 +341,135 @@ impl Spec {
                 ))
             }
         };
-        Ok(Spec { name, stage })
+        let expected = stage.input_roles();
+        for role in inputs.keys() {
+            if !expected.contains(&role.as_str()) {
+                let wanted = if expected.is_empty() {
+                    "this kind takes no inputs".to_string()
+                } else {
+                    format!("expected one of: {}", expected.join(", "))
+                };
+                return Err(err(
+                    &format!("inputs.{role}"),
+                    format!("unknown input; {wanted}"),
+                ));
+            }
+        }
+        for role in expected {
+            if !inputs.contains_key(*role) {
+                return Err(err(
+                    &format!("inputs.{role}"),
+                    format!("missing: a `{kind}` stage needs its `{role}` input (a spec path, \"@stage\" or \"id:PREFIX\")"),
+                ));
+            }
+        }
+        for input in inputs.values() {
+            if let InputRef::RecipeStage(stage) = input {
+                if key_prefix.is_empty() {
+                    return Err(err(
+                        "inputs",
+                        format!(
+                            "`@{stage}` refers to a recipe stage, but this spec is not in a recipe"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Spec {
+            name,
+            stage,
+            inputs,
+        })
     }
+}
+
+/// Turns a validator's `(field, reason)` list into one error naming the first field.
+fn report_problems(
+    result: Result<(), Vec<(String, String)>>,
+    err: &dyn Fn(&str, String) -> SpecError,
+) -> Result<(), SpecError> {
+    let Err(problems) = result else {
+        return Ok(());
+    };
+    let (field, first) = &problems[0];
+    let mut reason = first.clone();
+    if problems.len() > 1 {
+        let rest: Vec<String> = problems[1..]
+            .iter()
+            .map(|(f, r)| format!("`{f}`: {r}"))
+            .collect();
+        reason.push_str(&format!(" (also {})", rest.join("; ")));
+    }
+    Err(err(field, reason))
+}
+
+/// Every `@stage` names a stage of the recipe, and the stages form no cycle.
+fn check_recipe_references(stages: &BTreeMap<String, Spec>) -> Result<(), (String, String)> {
+    for (name, spec) in stages {
+        for (role, input) in &spec.inputs {
+            if let InputRef::RecipeStage(target) = input {
+                if !stages.contains_key(target) {
+                    return Err((
+                        format!("stages.{name}.inputs.{role}"),
+                        format!(
+                            "no stage `{target}` in this recipe; stages: {}",
+                            stages.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    recipe_order(stages).map(|_| ())
+}
+
+/// The recipe's stages in an order where every stage comes after the stages it uses.
+pub fn recipe_order(stages: &BTreeMap<String, Spec>) -> Result<Vec<String>, (String, String)> {
+    let mut order: Vec<String> = Vec::new();
+    let mut remaining: Vec<&String> = stages.keys().collect();
+    while !remaining.is_empty() {
+        let ready = remaining.iter().position(|name| {
+            stages[*name].inputs.values().all(|input| match input {
+                InputRef::RecipeStage(target) => order.contains(target),
+                _ => true,
+            })
+        });
+        match ready {
+            Some(i) => order.push(remaining.remove(i).clone()),
+            None => {
+                return Err((
+                    "stages".into(),
+                    format!(
+                        "the stages refer to each other in a cycle: {}",
+                        remaining
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(order)
 }
 
 /// Deserialises a stage's settings, reporting the key path of the first problem.
 fn deserialize_settings<T: DeserializeOwned>(
     table: toml::Table,
     source_name: &str,
+    key_prefix: &str,
 ) -> Result<T, SpecError> {
     let value = toml::Value::Table(table);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let key = e.path().to_string();
         SpecError {
             source_name: source_name.to_string(),
-            key: if key == "." { String::new() } else { key },
+            key: if key == "." {
+                key_prefix.trim_end_matches('.').to_string()
+            } else {
+                format!("{key_prefix}{key}")
+            },
             reason: e.into_inner().to_string(),
         }
     })
@@ -294,7 +564,9 @@ mod tests {
             &["seed=42".into(), "shares.tagged=0.25".into()],
         )
         .unwrap();
-        let Stage::World(config) = spec.stage;
+        let Stage::World(config) = spec.stage else {
+            panic!("a world spec");
+        };
         assert_eq!(config.seed, 42);
         assert_eq!(config.shares.tagged, 0.25);
         let e = Spec::parse("kind = \"world\"", "t", &["seed=abc".into()]).unwrap_err();
@@ -308,7 +580,7 @@ mod tests {
         let json = spec.resolved_json();
         assert_eq!(json["kind"], "world");
         assert!(json.get("name").is_none());
-        let back = Spec::from_resolved_json(&json, "w", "stored").unwrap();
+        let back = Spec::from_resolved_json(&json, "w", &BTreeMap::new(), "stored").unwrap();
         assert_eq!(back, spec);
     }
 }

@@ -68,7 +68,7 @@ impl ModelConfig {
             }
         }
         if self.n_heads > 0 && self.d_model > 0 {
-            if self.d_model % self.n_heads != 0 {
+            if !self.d_model.is_multiple_of(self.n_heads) {
                 bad(
                     "n_heads",
                     format!(
@@ -76,7 +76,7 @@ impl ModelConfig {
                         self.d_model, self.n_heads
                     ),
                 );
-            } else if (self.d_model / self.n_heads) % 2 != 0 {
+            } else if !(self.d_model / self.n_heads).is_multiple_of(2) {
                 bad(
                     "n_heads",
                     format!(

@@ -450,8 +450,9 @@ fn determinism_across_processes() {
     assert_eq!(child, trained_fingerprint());
 }
 
-/// Speed of the default-size model (vocab 1000). Run with
-/// `cargo test --release -- --ignored --nocapture speed`.
+/// Speed of the default-size model (vocab 1000), one thread. Run with
+/// `cargo test -p lab -- --ignored --nocapture speed` (dependencies are optimised even in dev
+/// builds, and they do all the arithmetic).
 #[test]
 #[ignore]
 fn speed_of_default_model() {

@@ -104,6 +104,9 @@ pub struct Transformer {
     config: ModelConfig,
 }
 
+/// Where [`Transformer::build`] gets each tensor's values: `(name, shape) -> row-major values`.
+pub(crate) type TensorSource<'a, E> = &'a mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>;
+
 /// The stable parameter id of the tensor `name`: the first 8 bytes of
 /// `blake3("r1lab/param/" + name)`. burn's optimisers key their state by parameter id, so stable
 /// ids keep burn-optim records meaningful across processes too.
@@ -214,7 +217,7 @@ impl Transformer {
     pub(crate) fn build<E>(
         config: &ModelConfig,
         device: &Device,
-        source: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>,
+        source: TensorSource<'_, E>,
     ) -> Result<Transformer, E> {
         let (d, f) = (config.d_model, config.d_ff);
         let embed = Embedding {
@@ -353,7 +356,7 @@ impl Transformer {
 
 /// Ask `source` for the tensor `name` and make it a trainable parameter with a stable id.
 fn fetch<E, const D: usize>(
-    source: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>,
+    source: TensorSource<'_, E>,
     name: &str,
     shape: [usize; D],
     device: &Device,

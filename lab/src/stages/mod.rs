@@ -4,16 +4,26 @@
 //! data sets and progress. The context batches writes so a training loop never waits on the
 //! database for every point.
 
+pub mod checkpointing;
+pub mod eval;
+pub mod pretrain;
 mod world;
 
+pub use checkpointing::sample_from;
+
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
+use crate::identity::ExperimentId;
+use crate::model::CheckpointError;
 use crate::spec::Stage;
-use crate::store::{ArtifactRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord};
+use crate::store::{
+    ArtifactRecord, EvalRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -21,6 +31,12 @@ pub enum StageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Object(#[from] ObjectError),
+    #[error("checkpoint {hash}: {source}")]
+    Checkpoint {
+        hash: String,
+        #[source]
+        source: CheckpointError,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -33,6 +49,7 @@ pub struct StageContext<'a> {
     runtime: &'a Runtime,
     store: &'a Store,
     attempt: i64,
+    inputs: BTreeMap<String, ExperimentId>,
     progress_bar: ProgressBar,
     pending_metrics: Vec<MetricPoint>,
     pending_traces: Vec<TraceRecord>,
@@ -45,12 +62,14 @@ impl<'a> StageContext<'a> {
         runtime: &'a Runtime,
         store: &'a Store,
         attempt: i64,
+        inputs: BTreeMap<String, ExperimentId>,
         progress_bar: ProgressBar,
     ) -> Self {
         StageContext {
             runtime,
             store,
             attempt,
+            inputs,
             progress_bar,
             pending_metrics: Vec::new(),
             pending_traces: Vec::new(),
@@ -133,9 +152,118 @@ impl<'a> StageContext<'a> {
     }
 }
 
+impl StageContext<'_> {
+    /// The id of an input, by role.
+    pub fn input(&self, role: &str) -> Result<&ExperimentId, StageError> {
+        self.inputs
+            .get(role)
+            .ok_or_else(|| StageError::Failed(format!("the stage has no `{role}` input")))
+    }
+
+    /// The attempt whose results stand for an input (its first completed one).
+    fn input_attempt(&self, role: &str) -> Result<i64, StageError> {
+        let id = self.input(role)?.clone();
+        self.runtime
+            .block_on(self.store.standing_attempt(&id))?
+            .map(|a| a.id)
+            .ok_or_else(|| {
+                StageError::Failed(format!("input `{role}` ({id}) has no completed attempt"))
+            })
+    }
+
+    /// The bytes of a data set an input produced, verified against its hash.
+    pub fn input_dataset(&self, role: &str, name: &str) -> Result<Vec<u8>, StageError> {
+        let attempt = self.input_attempt(role)?;
+        let artifacts = self.runtime.block_on(self.store.artifacts(attempt))?;
+        let artifact = artifacts.iter().find(|a| a.name == name).ok_or_else(|| {
+            let names: Vec<&str> = artifacts.iter().map(|a| a.name.as_str()).collect();
+            StageError::Failed(format!(
+                "input `{role}` has no data set `{name}` (it has: {})",
+                names.join(", ")
+            ))
+        })?;
+        Ok(self.store.objects().get_verified(&artifact.hash)?)
+    }
+
+    /// Rows of a JSON-lines data set an input produced.
+    pub fn input_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        role: &str,
+        name: &str,
+    ) -> Result<Vec<T>, StageError> {
+        let bytes = self.input_dataset(role, name)?;
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_slice(line).map_err(|e| {
+                    StageError::Failed(format!(
+                        "input `{role}` data set `{name}` line {}: {e}",
+                        i + 1
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The last checkpoint of an input: `(step, hash, file bytes)`. The caller decodes it, which
+    /// verifies the content hash.
+    pub fn input_checkpoint(&self, role: &str) -> Result<(i64, String, Vec<u8>), StageError> {
+        let attempt = self.input_attempt(role)?;
+        let (step, hash) = self
+            .runtime
+            .block_on(self.store.checkpoints(attempt))?
+            .pop()
+            .ok_or_else(|| StageError::Failed(format!("input `{role}` has no checkpoint")))?;
+        let bytes = self.store.objects().get_unverified(&hash)?;
+        Ok((step, hash, bytes))
+    }
+
+    /// This attempt's own last checkpoint, when it is being resumed.
+    pub fn own_last_checkpoint(&self) -> Result<Option<(i64, String, Vec<u8>)>, StageError> {
+        let last = self
+            .runtime
+            .block_on(self.store.checkpoints(self.attempt))?
+            .pop();
+        match last {
+            None => Ok(None),
+            Some((step, hash)) => {
+                let bytes = self.store.objects().get_unverified(&hash)?;
+                Ok(Some((step, hash, bytes)))
+            }
+        }
+    }
+
+    /// Stores a checkpoint file under its content hash and records it at `step`. Buffered
+    /// metrics are written first, so a resumed run never lacks points before its checkpoint.
+    pub fn save_checkpoint(
+        &mut self,
+        step: i64,
+        hash: &str,
+        bytes: &[u8],
+    ) -> Result<(), StageError> {
+        self.flush()?;
+        let object = self.store.objects().put_with_hash(hash, bytes)?;
+        self.runtime
+            .block_on(self.store.record_checkpoint(self.attempt, step, &object))?;
+        Ok(())
+    }
+
+    pub fn record_evaluations(&mut self, records: &[EvalRecord]) -> Result<(), StageError> {
+        self.runtime
+            .block_on(self.store.record_evaluations(self.attempt, records))?;
+        Ok(())
+    }
+}
+
 /// Runs a stage to completion, recording into `ctx`.
 pub fn run_stage(stage: &Stage, ctx: &mut StageContext) -> Result<(), StageError> {
     match stage {
         Stage::World(config) => world::run(config, ctx),
+        Stage::Pretrain(config) => pretrain::run(config, ctx),
+        Stage::Eval(config) => eval::run(config, ctx),
+        // A recipe's work is done by its stages, which run before it.
+        Stage::Recipe(_) => Ok(()),
     }
 }

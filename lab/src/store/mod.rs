@@ -105,6 +105,17 @@ pub struct TraceRecord {
     pub meta: serde_json::Value,
 }
 
+/// One number of an evaluation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalRecord {
+    pub benchmark: String,
+    pub prompting: String,
+    pub metric: String,
+    pub k: i64,
+    pub value: f64,
+    pub stderr: Option<f64>,
+}
+
 /// A file an attempt produced, stored in the object folder.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ArtifactRecord {
@@ -448,6 +459,22 @@ impl Store {
         Ok(attempt)
     }
 
+    /// Takes over an interrupted attempt in this process, to continue it from its checkpoint.
+    pub async fn resume_attempt(&self, attempt: i64, origin: &AttemptOrigin) -> Result<()> {
+        sqlx::query(
+            "UPDATE attempts SET status = 'running', host = ?, pid = ?, git_commit = ?, \
+             error = NULL, ended_at = NULL WHERE id = ?",
+        )
+        .bind(&origin.host)
+        .bind(origin.pid)
+        .bind(&origin.git_commit)
+        .bind(attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
     pub async fn set_progress(&self, attempt: i64, progress: f64) -> Result<()> {
         sqlx::query("UPDATE attempts SET progress = ? WHERE id = ?")
             .bind(progress.clamp(0.0, 1.0))
@@ -662,6 +689,79 @@ impl Store {
         Ok(())
     }
 
+    pub async fn record_checkpoint(
+        &self,
+        attempt: i64,
+        step: i64,
+        object: &StoredObject,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (attempt, step) DO UPDATE SET hash = excluded.hash, path = excluded.path, \
+             bytes = excluded.bytes",
+        )
+        .bind(attempt)
+        .bind(step)
+        .bind(&object.hash)
+        .bind(&object.relative_path)
+        .bind(object.bytes as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn record_evaluations(&self, attempt: i64, records: &[EvalRecord]) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.err())?;
+        for r in records {
+            sqlx::query(
+                "INSERT INTO evaluations (attempt, benchmark, prompting, metric, k, value, stderr) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt, benchmark, prompting, metric, k) \
+                 DO UPDATE SET value = excluded.value, stderr = excluded.stderr",
+            )
+            .bind(attempt)
+            .bind(&r.benchmark)
+            .bind(&r.prompting)
+            .bind(&r.metric)
+            .bind(r.k)
+            .bind(r.value)
+            .bind(r.stderr)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.err())?;
+        }
+        tx.commit().await.map_err(self.err())?;
+        Ok(())
+    }
+
+    pub async fn evaluations(&self, attempt: i64) -> Result<Vec<EvalRecord>> {
+        let rows: Vec<(String, String, String, i64, f64, Option<f64>)> = sqlx::query_as(
+            "SELECT benchmark, prompting, metric, k, value, stderr FROM evaluations \
+             WHERE attempt = ? ORDER BY prompting, benchmark, metric, k",
+        )
+        .bind(attempt)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(benchmark, prompting, metric, k, value, stderr)| EvalRecord {
+                    benchmark,
+                    prompting,
+                    metric,
+                    k,
+                    value,
+                    stderr,
+                },
+            )
+            .collect())
+    }
+
     pub async fn metrics(&self, attempt: i64) -> Result<Vec<MetricPoint>> {
         let rows: Vec<(String, i64, f64)> = sqlx::query_as(
             "SELECT name, step, value FROM metrics WHERE attempt = ? ORDER BY name, step",
@@ -775,6 +875,23 @@ impl Store {
         }
         for (step, hash) in self.checkpoints(attempt).await? {
             hasher.update(format!("checkpoint\t{step}\t{hash}\n").as_bytes());
+        }
+        for e in self.evaluations(attempt).await? {
+            let stderr = e
+                .stderr
+                .map(|s| format!("{:016x}", s.to_bits()))
+                .unwrap_or_default();
+            hasher.update(
+                format!(
+                    "eval\t{}\t{}\t{}\t{}\t{:016x}\t{stderr}\n",
+                    e.benchmark,
+                    e.prompting,
+                    e.metric,
+                    e.k,
+                    e.value.to_bits()
+                )
+                .as_bytes(),
+            );
         }
         Ok(hasher.finalize().to_hex().to_string())
     }

@@ -1,0 +1,133 @@
+//! Checkpoint files as stages write and read them: the model's tensors (and, while training,
+//! the optimizer's), with the model config and tokenizer in the file's metadata so a
+//! checkpoint is usable on its own (`lab generate`, evaluation, fine-tuning).
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{StageContext, StageError};
+use crate::model::{self, AdamW, ModelConfig, NamedTensor, Transformer};
+use crate::tokenizer::WorldTokenizer;
+
+/// What travels in a checkpoint's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub model: ModelConfig,
+    pub tokenizer: WorldTokenizer,
+    /// Training steps taken when it was written.
+    pub step: i64,
+}
+
+/// A decoded, hash-verified checkpoint.
+pub struct Checkpoint {
+    pub meta: CheckpointMeta,
+    pub tensors: Vec<NamedTensor>,
+    pub hash: String,
+}
+
+impl Checkpoint {
+    /// Decodes a checkpoint file, refusing it unless its tensors hash to `hash`.
+    pub fn decode(bytes: &[u8], hash: &str) -> Result<Checkpoint, StageError> {
+        let err = |source| StageError::Checkpoint {
+            hash: hash.to_string(),
+            source,
+        };
+        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(err)?;
+        let meta: CheckpointMeta = serde_json::from_value(extra).map_err(|e| {
+            StageError::Failed(format!("checkpoint {hash}: unreadable metadata: {e}"))
+        })?;
+        Ok(Checkpoint {
+            meta,
+            tensors,
+            hash: hash.to_string(),
+        })
+    }
+
+    /// The model on `device`.
+    pub fn model(&self, device: &Device) -> Result<Transformer, StageError> {
+        model::load_named(&self.meta.model, &self.tensors, device).map_err(|source| {
+            StageError::Checkpoint {
+                hash: self.hash.clone(),
+                source,
+            }
+        })
+    }
+
+    /// Loads the last checkpoint of the stage's input `role`.
+    pub fn of_input(ctx: &StageContext, role: &str) -> Result<Checkpoint, StageError> {
+        let (_, hash, bytes) = ctx.input_checkpoint(role)?;
+        Checkpoint::decode(&bytes, &hash)
+    }
+}
+
+/// Writes model (and optimizer, when given) tensors as a checkpoint at `step`; returns its hash.
+pub fn save(
+    ctx: &mut StageContext,
+    step: i64,
+    model: &Transformer,
+    optimizer: Option<&AdamW>,
+    tokenizer: &WorldTokenizer,
+) -> Result<String, StageError> {
+    let mut tensors = model::named_tensors(model);
+    if let Some(optimizer) = optimizer {
+        tensors.extend(optimizer.named_state());
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let meta = CheckpointMeta {
+        model: model.config().clone(),
+        tokenizer: tokenizer.clone(),
+        step,
+    };
+    let extra = serde_json::to_value(&meta).expect("metadata serialises");
+    let hash = model::content_hash(&tensors);
+    let bytes = model::encode(&tensors, &extra);
+    ctx.save_checkpoint(step, &hash, &bytes)?;
+    Ok(hash)
+}
+
+/// Samples `n` completions of `prompt` from the last checkpoint of experiment `id` (its
+/// standing attempt, or its latest attempt while it runs), for `lab generate`.
+pub fn sample_from(
+    runtime: &tokio::runtime::Runtime,
+    store: &crate::store::Store,
+    id: &crate::identity::ExperimentId,
+    prompt: &str,
+    prompting: Option<crate::evaluation::Prompting>,
+    config: &crate::generate::GenerationConfig,
+    n: usize,
+) -> Result<Vec<String>, StageError> {
+    use crate::tokenizer::Tokenizer;
+    let attempts = runtime.block_on(store.attempts(id))?;
+    let attempt = attempts
+        .iter()
+        .find(|a| a.status == "completed")
+        .or(attempts.last())
+        .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
+    let (_, hash) = runtime
+        .block_on(store.checkpoints(attempt.id))?
+        .pop()
+        .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to sample from")))?;
+    let bytes = store.objects().get_unverified(&hash)?;
+    let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+    let model = checkpoint.model(&Device::flex())?;
+    let tokenizer = &checkpoint.meta.tokenizer;
+    let text = match prompting {
+        Some(p) => {
+            let words = crate::language::count_words(prompt);
+            let lang = if words.zh > words.en {
+                crate::world::Lang::Zh
+            } else {
+                crate::world::Lang::En
+            };
+            crate::evaluation::render_prompt(p, prompt, lang)
+        }
+        None => prompt.to_string(),
+    };
+    let mut ids = vec![crate::tokenizer::BOS_ID];
+    ids.extend(tokenizer.encode(&text));
+    let completions = crate::generate::generate(&model, tokenizer, &[ids], n, config, 0);
+    Ok(completions
+        .into_iter()
+        .map(|c| format!("{text} {}", c.text.trim_start()))
+        .collect())
+}

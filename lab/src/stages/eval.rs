@@ -1,0 +1,236 @@
+//! The `eval` stage: the paper's protocol on the named benchmarks.
+//!
+//! Inputs: `model` (any experiment with checkpoints; its last one is evaluated) and `world` (the
+//! benchmarks). For every prompting style and benchmark, `samples` completions per problem at
+//! the paper's temperature 0.6 and top-p 0.95: pass@1 = mean correctness over the k samples
+//! (with its standard error across problems), cons@k = majority vote, pass@k (unbiased), format
+//! rate, mean response length, language consistency and mixed-language rate.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::checkpointing::Checkpoint;
+use super::{StageContext, StageError};
+use crate::evaluation::{
+    cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, render_prompt,
+    Prompting, EVAL_TEMPERATURE, EVAL_TOP_P,
+};
+use crate::generate::{generate, GenerationConfig};
+use crate::language::{chain_of_thought, count_words};
+use crate::store::{EvalRecord, TraceRecord};
+use crate::tokenizer::{Tokenizer, BOS_ID};
+use crate::world::Problem;
+
+/// Settings of an evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Benchmark names (`easy-en`, `hard-zh`, `ood-en`, ...).
+    pub benchmarks: Vec<String>,
+    /// Problems taken from the start of each benchmark.
+    pub problems: usize,
+    /// k: completions per problem.
+    pub samples: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+    pub promptings: Vec<Prompting>,
+    pub seed: u64,
+    /// Completions stored as traces per benchmark and prompting.
+    pub traces_per_benchmark: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            benchmarks: [
+                "easy-en", "easy-zh", "hard-en", "hard-zh", "ood-en", "ood-zh",
+            ]
+            .map(String::from)
+            .to_vec(),
+            problems: 100,
+            samples: 8,
+            temperature: EVAL_TEMPERATURE,
+            top_p: EVAL_TOP_P,
+            max_new_tokens: 160,
+            promptings: vec![Prompting::Cot, Prompting::Direct],
+            seed: 0,
+            traces_per_benchmark: 3,
+        }
+    }
+}
+
+impl EvalConfig {
+    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let known = ["easy", "hard", "ood"];
+        for (i, name) in self.benchmarks.iter().enumerate() {
+            let ok = name
+                .split_once('-')
+                .is_some_and(|(d, l)| known.contains(&d) && (l == "en" || l == "zh"));
+            if !ok {
+                problems.push((
+                    format!("benchmarks[{i}]"),
+                    format!("unknown benchmark `{name}`; names are easy|hard|ood-en|zh"),
+                ));
+            }
+        }
+        if self.benchmarks.is_empty() {
+            problems.push(("benchmarks".into(), "needs at least one".into()));
+        }
+        if self.promptings.is_empty() {
+            problems.push(("promptings".into(), "needs at least one".into()));
+        }
+        for (field, value) in [
+            ("problems", self.problems),
+            ("samples", self.samples),
+            ("max_new_tokens", self.max_new_tokens),
+        ] {
+            if value == 0 {
+                problems.push((field.into(), "must be at least 1".into()));
+            }
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            problems.push(("temperature".into(), "must be >= 0".into()));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            problems.push(("top_p".into(), "must be in (0, 1]".into()));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
+    let checkpoint = Checkpoint::of_input(ctx, "model")?;
+    let tokenizer = checkpoint.meta.tokenizer.clone();
+    let model = checkpoint.model(&Device::flex())?;
+    let max_prompt = model.config().max_seq_len;
+
+    let total = config.promptings.len() * config.benchmarks.len();
+    let mut records = Vec::new();
+    let mut sample_base = 0u64;
+    let mut trace_index = 0i64;
+    for (pi, prompting) in config.promptings.iter().enumerate() {
+        for (bi, bench) in config.benchmarks.iter().enumerate() {
+            let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{bench}"))?;
+            let problems: Vec<Problem> = problems.into_iter().take(config.problems).collect();
+            let prompts: Vec<Vec<u32>> = problems
+                .iter()
+                .map(|p| {
+                    let mut ids = vec![BOS_ID];
+                    ids.extend(tokenizer.encode(&render_prompt(*prompting, &p.question, p.lang)));
+                    ids.truncate(max_prompt.saturating_sub(1));
+                    ids
+                })
+                .collect();
+            let generation = GenerationConfig {
+                max_new_tokens: config.max_new_tokens,
+                temperature: config.temperature,
+                top_p: config.top_p,
+                seed: config.seed,
+            };
+            let completions = generate(
+                &model,
+                &tokenizer,
+                &prompts,
+                config.samples,
+                &generation,
+                sample_base,
+            );
+            sample_base += (problems.len() * config.samples) as u64;
+
+            let prefix = prompting.response_prefix();
+            let mut correct: Vec<Vec<bool>> = vec![Vec::new(); problems.len()];
+            let mut answers: Vec<Vec<Option<i64>>> = vec![Vec::new(); problems.len()];
+            let (mut formatted, mut lengths, mut consistency, mut mixed) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for c in &completions {
+                let problem = &problems[c.prompt_index];
+                let answer = extract_answer(&c.text, *prompting);
+                correct[c.prompt_index].push(answer == Some(problem.answer));
+                answers[c.prompt_index].push(answer);
+                formatted.push(f64::from(u8::from(format_ok(&format!(
+                    "{prefix}{}",
+                    c.text
+                )))));
+                lengths.push(c.tokens.len() as f64);
+                let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
+                consistency.push(words.consistency(problem.lang));
+                mixed.push(f64::from(u8::from(words.mixed(problem.lang))));
+                if c.sample_index == 0 && c.prompt_index < config.traces_per_benchmark {
+                    ctx.trace(TraceRecord {
+                        step: 0,
+                        sample: trace_index,
+                        prompt: render_prompt(*prompting, &problem.question, problem.lang),
+                        completion: c.text.clone(),
+                        reward_parts: json!({
+                            "correct": answer == Some(problem.answer),
+                            "format": format_ok(&format!("{prefix}{}", c.text)),
+                        }),
+                        language_scores: json!({
+                            "consistency": words.consistency(problem.lang),
+                            "mixed": words.mixed(problem.lang),
+                            "en_words": words.en, "zh_words": words.zh,
+                        }),
+                        meta: json!({
+                            "benchmark": bench, "prompting": prompting.name(),
+                            "lang": problem.lang.code(), "truth": problem.answer,
+                            "answer": answer, "finished": c.finished,
+                        }),
+                    });
+                    trace_index += 1;
+                }
+            }
+            let k = config.samples as i64;
+            let record = |metric: &str, k: i64, value: f64, stderr: Option<f64>| EvalRecord {
+                benchmark: bench.clone(),
+                prompting: prompting.name().to_string(),
+                metric: metric.to_string(),
+                k,
+                value,
+                stderr,
+            };
+            let pass1 = pass_at_1(&correct);
+            records.push(record("pass@1", k, pass1.mean, Some(pass1.stderr)));
+            let passk = pass_at_k(&correct, config.samples);
+            records.push(record(
+                &format!("pass@{k}"),
+                k,
+                passk.mean,
+                Some(passk.stderr),
+            ));
+            let cons: Vec<f64> = answers
+                .iter()
+                .zip(&problems)
+                .map(|(a, p)| f64::from(u8::from(cons_at_k(a, p.answer))))
+                .collect();
+            let cons = mean_and_stderr(&cons);
+            records.push(record(
+                &format!("cons@{k}"),
+                k,
+                cons.mean,
+                Some(cons.stderr),
+            ));
+            for (metric, values) in [
+                ("format_rate", &formatted),
+                ("mean_length", &lengths),
+                ("lang_consistency", &consistency),
+                ("mixed_rate", &mixed),
+            ] {
+                let s = mean_and_stderr(values);
+                records.push(record(metric, k, s.mean, Some(s.stderr)));
+            }
+            ctx.progress(
+                ((pi * config.benchmarks.len() + bi + 1) as f64) / total as f64,
+                &format!("{} {bench}", prompting.name()),
+            )?;
+        }
+    }
+    ctx.record_evaluations(&records)?;
+    Ok(())
+}
