@@ -26,6 +26,7 @@ test:
 # Benchmarks, reported as ratios against a baseline measured in the same run.
 bench:
     cargo run -p lab --example bench_world
+    cargo run -p lab --example bench_model
 
 # Formatting and lints.
 check:

@@ -464,3 +464,35 @@ fn killed_pretraining_resumes_to_the_same_checkpoint() {
         straight.sql("SELECT group_concat(value) AS v FROM (SELECT value FROM metric_points WHERE name = 'loss' ORDER BY step)")
     );
 }
+
+#[test]
+fn sft_fine_tunes_a_checkpoint_on_world_problems() {
+    let lab = Lab::new();
+    let world = repo_root().join(TINY_WORLD);
+    let spec = lab.write_spec(
+        "sft.toml",
+        &format!(
+            "kind = \"recipe\"\n\
+             [stages.pretrain]\nkind = \"pretrain\"\ninputs.world = \"{w}\"\nsteps = 2\nbatch_size = 2\nseq_len = 16\n\
+             log_every = 1\ncheckpoint_every = 2\n\
+             [stages.pretrain.model]\nd_model = 16\nn_layers = 1\nn_heads = 2\nd_ff = 32\nmax_seq_len = 128\n\
+             [stages.sft]\nkind = \"sft\"\ninputs = {{ model = \"@pretrain\", data = \"{w}\" }}\nsteps = 3\nbatch_size = 2\n\
+             log_every = 1\ncheckpoint_every = 3\n",
+            w = world.display()
+        ),
+    );
+    lab.ok(&["run", &spec]);
+    let sft = lab.sql("SELECT id FROM experiments WHERE kind = 'sft'");
+    let sft = sft.lines().nth(1).unwrap().to_string();
+    assert_eq!(
+        lab.sql(&format!(
+            "SELECT count(*) AS n FROM metric_points WHERE experiment = '{sft}' AND name = 'loss'"
+        )),
+        "n\n3\n"
+    );
+    let lineage = lab.sql(&format!(
+        "SELECT role FROM lineage WHERE child = '{sft}' ORDER BY role"
+    ));
+    assert_eq!(lineage, "role\ndata\nmodel\n");
+    assert!(lab.stdout(&["rerun", &sft[..12]]).contains("reproduced"));
+}

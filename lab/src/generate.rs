@@ -388,8 +388,8 @@ impl Job<'_> {
         truncated(logits, rows.len() * self.vocab)
     }
 
-    /// Last-position logits of `rows` (equal lengths) placed after `cache`, which holds their
-    /// rows in order, padded as [`Job::padded`] pads one token per row (unless it is empty).
+    /// Last-position logits of `rows` (equal lengths) placed after `cache`: empty for a prefill,
+    /// else holding their rows in order, padded as [`Job::padded`] pads them.
     fn forward_cached(&self, rows: &[Vec<u32>], cache: &mut KvCache) -> Vec<f32> {
         let batch = self.padded(rows.to_vec(), rows[0].len());
         let tokens = tokens_tensor(&batch, &self.device);
@@ -410,7 +410,8 @@ impl Job<'_> {
     /// The fewest positions (rows × tokens) a forward pass runs, for batch-independence.
     ///
     /// burn-flex's matmul (`gemm`) rounds each output row identically whatever the number of
-    /// rows of the product, with two exceptions: a single row takes a matrix-vector path, and a
+    /// rows of the product (for inner dimensions up to 512, which `gemm` never splits), with two
+    /// exceptions: a single row takes a matrix-vector path, and a
     /// product with at most 16 × 16 outputs whose right side is column-major (the logits, `x ·
     /// embedᵀ`) a horizontal kernel. Every matmul of the model has `rows × tokens` rows
     /// (attention runs per row and head), so padding small batches with copies of a row keeps

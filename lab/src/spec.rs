@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::stages::eval::EvalConfig;
 use crate::stages::pretrain::PretrainConfig;
+use crate::stages::sft::SftConfig;
 use crate::world::WorldConfig;
 
 /// Why a spec was refused: where (file and key path) and why.
@@ -40,19 +41,21 @@ impl fmt::Display for SpecError {
 pub enum Stage {
     World(WorldConfig),
     Pretrain(PretrainConfig),
+    Sft(SftConfig),
     Eval(EvalConfig),
     /// Named stages run in dependency order; the recipe's id covers all of them.
     Recipe(BTreeMap<String, Spec>),
 }
 
 /// Every kind the lab knows, for error messages.
-pub const KINDS: &[&str] = &["world", "pretrain", "eval", "recipe"];
+pub const KINDS: &[&str] = &["world", "pretrain", "sft", "eval", "recipe"];
 
 impl Stage {
     pub fn kind(&self) -> &'static str {
         match self {
             Stage::World(_) => "world",
             Stage::Pretrain(_) => "pretrain",
+            Stage::Sft(_) => "sft",
             Stage::Eval(_) => "eval",
             Stage::Recipe(_) => "recipe",
         }
@@ -63,6 +66,7 @@ impl Stage {
         match self {
             Stage::World(_) | Stage::Recipe(_) => &[],
             Stage::Pretrain(_) => &["world"],
+            Stage::Sft(_) => &["model", "data"],
             Stage::Eval(_) => &["model", "world"],
         }
     }
@@ -73,6 +77,7 @@ impl Stage {
         match self {
             Stage::World(config) => to_json(config),
             Stage::Pretrain(config) => to_json(config),
+            Stage::Sft(config) => to_json(config),
             Stage::Eval(config) => to_json(config),
             Stage::Recipe(_) => serde_json::json!({}),
         }
@@ -291,6 +296,11 @@ impl Spec {
                 let config: PretrainConfig = deserialize_settings(table, source_name, key_prefix)?;
                 report_problems(config.validate(), &err)?;
                 Stage::Pretrain(config)
+            }
+            "sft" => {
+                let config: SftConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::Sft(config)
             }
             "eval" => {
                 let config: EvalConfig = deserialize_settings(table, source_name, key_prefix)?;

@@ -1,0 +1,286 @@
+//! The `sft` stage: supervised fine-tuning of a checkpoint on prompt → completion pairs, with the
+//! loss on the completion tokens only.
+//!
+//! Inputs: `model` (the checkpoint to start from; its tokenizer is kept) and `data` (an
+//! experiment holding a problems data set, named by `dataset`). Each problem becomes a pair
+//! rendered in the `prompting` style: `cot` (question → step-by-step solution), `r1-zero` or
+//! `compact` (template → `<think> solution </think> <answer> N </answer>`), `direct` (question
+//! and "The answer is" → the number). Later stages (cold start, rejection sampling,
+//! distillation) feed their own data sets through the same stage.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::checkpointing::{self, Checkpoint};
+use super::pretrain::learning_rate;
+use super::{StageContext, StageError};
+use crate::evaluation::{render_prompt, Prompting};
+use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig};
+use crate::rng::Rng;
+use crate::tokenizer::{Tokenizer, BOS_ID, EOS_ID, PAD_ID};
+use crate::world::{self, Problem};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    /// Name of the problems data set of the `data` input (`train` for a world).
+    pub dataset: String,
+    pub prompting: Prompting,
+    /// Use at most this many examples (0 = all).
+    pub max_examples: usize,
+    pub optimizer: AdamWConfig,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub warmup_steps: usize,
+    pub min_lr_ratio: f64,
+    pub data_seed: u64,
+    pub log_every: usize,
+    pub checkpoint_every: usize,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig {
+            dataset: "train".into(),
+            prompting: Prompting::Compact,
+            max_examples: 0,
+            optimizer: AdamWConfig::default(),
+            steps: 300,
+            batch_size: 16,
+            lr: 5e-4,
+            warmup_steps: 20,
+            min_lr_ratio: 0.1,
+            data_seed: 0,
+            log_every: 10,
+            checkpoint_every: 100,
+        }
+    }
+}
+
+impl SftConfig {
+    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        if let Err(ps) = self.optimizer.validate() {
+            problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
+        }
+        for (field, value) in [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ] {
+            if value == 0 {
+                problems.push((field.into(), "must be at least 1".into()));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            problems.push(("lr".into(), format!("must be > 0, got {}", self.lr)));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            problems.push((
+                "min_lr_ratio".into(),
+                format!("must be in [0, 1], got {}", self.min_lr_ratio),
+            ));
+        }
+        if self.log_every > 0 && self.checkpoint_every % self.log_every != 0 {
+            problems.push((
+                "checkpoint_every".into(),
+                format!("must be a multiple of log_every ({})", self.log_every),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The completion a problem is taught with, in `prompting`'s response format. For the compact
+/// template the prompt already ends with `<think>`, so the completion starts inside it.
+pub fn target_completion(problem: &Problem, prompting: Prompting) -> String {
+    let tagged = world::tagged(&problem.solution, problem.answer);
+    match prompting {
+        Prompting::Cot => problem.solution.clone(),
+        Prompting::Direct => problem.answer.to_string(),
+        Prompting::R1Zero => tagged,
+        Prompting::Compact => tagged
+            .strip_prefix("<think>")
+            .map(|s| s.trim_start().to_string())
+            .unwrap_or(tagged),
+    }
+}
+
+/// One training row: `<bos> prompt completion <eos>` and the mask of completion targets.
+struct Example {
+    tokens: Vec<u32>,
+    /// Index of the first completion token in `tokens`.
+    completion_start: usize,
+}
+
+pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError> {
+    let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
+    let tokenizer = start_checkpoint.meta.tokenizer.clone();
+    let max_len = start_checkpoint.meta.model.max_seq_len;
+    let problems: Vec<Problem> = ctx.input_rows("data", &config.dataset)?;
+    let mut examples: Vec<Example> = problems
+        .iter()
+        .map(|p| {
+            let mut tokens = vec![BOS_ID];
+            tokens.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
+            let completion_start = tokens.len();
+            tokens.extend(tokenizer.encode(&target_completion(p, config.prompting)));
+            tokens.push(EOS_ID);
+            Example {
+                tokens,
+                completion_start,
+            }
+        })
+        .filter(|e| e.tokens.len() <= max_len + 1 && e.completion_start < e.tokens.len())
+        .collect();
+    let dropped = problems.len() - examples.len();
+    Rng::derive(config.data_seed, "sft/order").shuffle(&mut examples);
+    if config.max_examples > 0 {
+        examples.truncate(config.max_examples);
+    }
+    if examples.is_empty() {
+        return Err(StageError::Failed(format!(
+            "no example of data set `{}` fits in {max_len} tokens",
+            config.dataset
+        )));
+    }
+    ctx.log("examples", 0, examples.len() as f64);
+    ctx.log("examples_dropped_too_long", 0, dropped as f64);
+
+    let device = Device::flex().autodiff();
+    let (mut model, mut optimizer, start) = match ctx.own_last_checkpoint()? {
+        Some((step, hash, bytes)) => {
+            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+            let model = checkpoint.model(&device)?;
+            let optimizer =
+                AdamW::load_named(config.optimizer.clone(), &checkpoint.tensors, &model)
+                    .map_err(|source| StageError::Checkpoint { hash, source })?;
+            (model, optimizer, step as usize)
+        }
+        None => (
+            start_checkpoint.model(&device)?,
+            AdamW::new(config.optimizer.clone()),
+            0,
+        ),
+    };
+
+    let mut interval_loss = 0.0;
+    let mut interval_steps = 0usize;
+    let mut interval_tokens = 0usize;
+    let mut interval_started = Instant::now();
+    for step in start..config.steps {
+        let lr = learning_rate(
+            step,
+            config.steps,
+            config.lr,
+            config.warmup_steps,
+            config.min_lr_ratio,
+        );
+        let batch: Vec<&Example> = (0..config.batch_size)
+            .map(|i| &examples[(step * config.batch_size + i) % examples.len()])
+            .collect();
+        // Right-pad to the longest row; padding and prompt positions are masked out.
+        let width = batch.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1);
+        let mut inputs = Vec::new();
+        let mut targets = Vec::new();
+        let mut mask = Vec::new();
+        for e in &batch {
+            let n = e.tokens.len() - 1;
+            let mut input = e.tokens[..n].to_vec();
+            let mut target = e.tokens[1..].to_vec();
+            input.resize(width, PAD_ID);
+            target.resize(width, PAD_ID);
+            inputs.push(input);
+            targets.push(target);
+            mask.extend((0..width).map(|t| {
+                // Target t predicts token t + 1: a completion token when t + 1 >= start.
+                if t < n && t + 1 >= e.completion_start {
+                    1.0f32
+                } else {
+                    0.0
+                }
+            }));
+        }
+        let completion_tokens: f32 = mask.iter().sum();
+        let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch.len(), width]), &device);
+        let logits = model.forward(tokens_tensor(&inputs, &device));
+        let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
+        let loss = -(logp * mask).sum() / completion_tokens.max(1.0);
+        interval_loss += loss.clone().into_scalar::<f32>() as f64;
+        let (next, stats) = optimizer.step(lr, model, loss.backward());
+        model = next;
+        interval_steps += 1;
+        interval_tokens += batch.len() * width;
+
+        let done = step + 1;
+        if done % config.log_every == 0 || done == config.steps {
+            let seconds = interval_started.elapsed().as_secs_f64();
+            let step_id = done as i64;
+            ctx.log("loss", step_id, interval_loss / interval_steps as f64);
+            ctx.log("learning_rate", step_id, lr);
+            ctx.log("grad_norm", step_id, stats.grad_norm);
+            ctx.log(
+                "perf/tokens_per_second",
+                step_id,
+                interval_tokens as f64 / seconds,
+            );
+            ctx.log(
+                "perf/step_seconds",
+                step_id,
+                seconds / interval_steps as f64,
+            );
+            interval_loss = 0.0;
+            interval_steps = 0;
+            interval_tokens = 0;
+            interval_started = Instant::now();
+            ctx.progress(
+                done as f64 / config.steps as f64,
+                &format!("step {done}/{}", config.steps),
+            )?;
+        }
+        if done % config.checkpoint_every == 0 || done == config.steps {
+            checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::{generate, WorldConfig};
+
+    #[test]
+    fn completions_follow_the_prompting_format() {
+        let config = WorldConfig {
+            web_documents: 10,
+            train_problems: 3,
+            benchmark_size: 2,
+            ..WorldConfig::default()
+        };
+        let problem = &generate(&config).train[0];
+        let compact = target_completion(problem, Prompting::Compact);
+        assert!(!compact.starts_with("<think>"));
+        assert!(compact.ends_with(&format!("<answer> {} </answer>", problem.answer)));
+        assert!(crate::evaluation::format_ok(&format!("<think> {compact}")));
+        assert_eq!(
+            target_completion(problem, Prompting::Direct),
+            problem.answer.to_string()
+        );
+        assert_eq!(
+            crate::evaluation::extract_answer(
+                &target_completion(problem, Prompting::Cot),
+                Prompting::Cot
+            ),
+            Some(problem.answer)
+        );
+    }
+}
