@@ -454,7 +454,6 @@ fn logprob(logits: &[f32], token: u32) -> f32 {
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
-    use std::time::Instant;
 
     use super::*;
     use crate::evaluation::{render_prompt, template_texts, Prompting};
@@ -895,60 +894,5 @@ mod tests {
         let p = prompt(&tokenizer, 0);
         let model = tiny_model(&tokenizer, p.len() - 1);
         generate(&model, &tokenizer, &[p], 1, &sampled(4, 0), 0);
-    }
-
-    /// Tokens per second, cached versus full re-forward, for the default model size with a
-    /// 1000-token vocabulary. Run with
-    /// `cargo test -p lab -- --ignored --nocapture generate_speed`.
-    #[test]
-    #[ignore]
-    fn generate_speed() {
-        // Pick max_number so that the vocabulary has exactly 1000 ids.
-        let words = world_tokenizer(0).words().len();
-        let tokenizer = world_tokenizer((1000 - 8 - 1 - words) as u32);
-        assert_eq!(tokenizer.vocab_size(), 1000);
-        let model = ModelConfig {
-            vocab_size: 1000,
-            ..ModelConfig::default()
-        }
-        .init(&Device::flex());
-        let open = Stops {
-            inner: &tokenizer,
-            eos: NO_STOP,
-            answer_close: None,
-        };
-        let new_tokens = 128;
-        let config = sampled(new_tokens, 0);
-        for (n_prompts, g) in [(1usize, 1usize), (1, 8), (4, 8)] {
-            // Equal-length prompts (question 0 and 3), so the 4-prompt case is one batch.
-            let prompts: Vec<Vec<u32>> = (0..n_prompts)
-                .map(|i| prompt(&tokenizer, [0, 3][i % 2]))
-                .collect();
-            let mut rates = Vec::new();
-            let mut outputs = Vec::new();
-            for cached in [true, false] {
-                let start = Instant::now();
-                let out = if cached {
-                    generate(&model, &open, &prompts, g, &config, 0)
-                } else {
-                    full_reforward_generate(&model, &open, &prompts, g, &config, 0)
-                };
-                let secs = start.elapsed().as_secs_f64();
-                let tokens: usize = out.iter().map(|c| c.tokens.len()).sum();
-                assert_eq!(tokens, n_prompts * g * new_tokens);
-                rates.push(tokens as f64 / secs);
-                outputs.push(tokens_of(&out));
-            }
-            println!(
-                "{n_prompts} prompt(s) of {} tokens x {g} samples, {new_tokens} new tokens: \
-                 cached {:.0} tokens/s, full re-forward {:.0} tokens/s, speed-up {:.1}x, \
-                 same tokens: {}",
-                prompts[0].len(),
-                rates[0],
-                rates[1],
-                rates[0] / rates[1],
-                outputs[0] == outputs[1]
-            );
-        }
     }
 }

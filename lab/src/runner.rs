@@ -25,7 +25,7 @@ pub enum RunError {
         id: ExperimentId,
         attempt: i64,
         #[source]
-        source: StageError,
+        source: Box<StageError>,
     },
     #[error("input `{role}` ({input}): {reason}")]
     Input {
@@ -265,7 +265,7 @@ impl<'a> Runner<'a> {
                 Err(RunError::Stage {
                     id: id.clone(),
                     attempt,
-                    source,
+                    source: Box::new(source),
                 })
             }
         }

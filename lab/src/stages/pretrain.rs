@@ -107,7 +107,7 @@ impl PretrainConfig {
                 format!("must be in [0, 1], got {}", self.min_lr_ratio),
             ));
         }
-        if self.log_every > 0 && self.checkpoint_every % self.log_every != 0 {
+        if self.log_every > 0 && !self.checkpoint_every.is_multiple_of(self.log_every) {
             problems.push((
                 "checkpoint_every".into(),
                 format!("must be a multiple of log_every ({})", self.log_every),
