@@ -496,3 +496,29 @@ fn sft_fine_tunes_a_checkpoint_on_world_problems() {
     assert_eq!(lineage, "role\ndata\nmodel\n");
     assert!(lab.stdout(&["rerun", &sft[..12]]).contains("reproduced"));
 }
+
+#[test]
+fn langmix_scores_messy_outputs_without_crashing() {
+    let lab = Lab::new();
+    let lines = [
+        r#"{"prompt": "Tom had 3 apples. How many?", "completion": "<think> 3 + 4 = 7，所以他有 7 个 </think> <answer> 7 </answer>"}"#,
+        r#"{"prompt": "小明有 3 个苹果。", "completion": "<think> 小明有 3 个，再买 4 个 </think> <answer> 7 </answer>"}"#,
+        r#"{"prompt": "Solve", "completion": "\\frac{1}{2} 🙂 1,234 ＡＢＣ！<think unclosed"}"#,
+    ];
+    let file = lab.write_spec("outputs.jsonl", &lines.join("\n"));
+    let table = lab.stdout(&["langmix", &file]);
+    assert!(table.contains("3 completions"), "{table}");
+    let json = lab.stdout(&["langmix", &file, "--json"]);
+    let parsed: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed[0]["mixed"], true);
+    assert_eq!(parsed[0]["target"], "en");
+    assert_eq!(parsed[1]["mixed"], false);
+    assert_eq!(parsed[1]["consistency"], 1.0);
+    let forced = lab.stdout(&["langmix", &file, "--json", "--target", "zh"]);
+    assert!(forced.lines().next().unwrap().contains("\"target\":\"zh\""));
+    let err = lab.fails(&["langmix", &lab.write_spec("bad.jsonl", "{\"prompt\": 1}")]);
+    assert!(err.contains("line 1"), "{err}");
+}

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod identity;
 pub mod language;
 pub mod model;
+pub mod rewards;
 pub mod rng;
 pub mod runner;
 pub mod sampling;

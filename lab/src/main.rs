@@ -59,6 +59,18 @@ enum Command {
         #[arg(long, default_value_t = 160)]
         max_new_tokens: usize,
     },
+    /// Score language mixing of completions from any model: a JSONL file with `prompt` and
+    /// `completion` per line (the chain is the text inside <think> when present).
+    Langmix {
+        /// The JSONL file (`-` for standard input).
+        file: PathBuf,
+        /// Target language: en, zh, or auto (the prompt's majority language).
+        #[arg(long, default_value = "auto")]
+        target: String,
+        /// One JSON object per line instead of a table and summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a stored experiment again as a new attempt and compare with its first result.
     Rerun {
         /// Experiment id or unique prefix.
@@ -272,6 +284,9 @@ fn run(cli: Cli) -> Result<()> {
                 writeln!(out, "{text}")?;
             }
         }
+        Command::Langmix { file, target, json } => {
+            langmix(&file, &target, json, out)?;
+        }
         Command::Ls { kind, name, status } => {
             let store = open_existing(&runtime, &db)?;
             let filter = RunFilter {
@@ -426,6 +441,85 @@ fn run(cli: Cli) -> Result<()> {
             };
             export(&runtime, &store, &id, attempt, what, format, out)?;
         }
+    }
+    Ok(())
+}
+
+fn langmix(file: &std::path::Path, target: &str, json: bool, out: &mut impl Write) -> Result<()> {
+    use lab::world::Lang;
+    let target = match target {
+        "auto" => None,
+        "en" => Some(Lang::En),
+        "zh" => Some(Lang::Zh),
+        other => bail!("--target {other}: use en, zh or auto"),
+    };
+    let text = if file == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let mut scores = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not JSON", file.display(), i + 1))?;
+        let field = |name: &str| -> Result<String> {
+            value
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+                .with_context(|| {
+                    format!(
+                        "{} line {}: no string field `{name}`",
+                        file.display(),
+                        i + 1
+                    )
+                })
+        };
+        let line_score =
+            lab::rewards::score_langmix(&field("prompt")?, &field("completion")?, target);
+        if json {
+            writeln!(out, "{}", serde_json::to_string(&line_score)?)?;
+        }
+        scores.push((i + 1, line_score));
+    }
+    if !json {
+        let rows: Vec<Vec<String>> = scores
+            .iter()
+            .map(|(line, s)| {
+                vec![
+                    line.to_string(),
+                    s.target.code().to_string(),
+                    format!("{:.3}", s.consistency),
+                    if s.mixed { "yes".into() } else { "no".into() },
+                    s.en_words.to_string(),
+                    s.zh_words.to_string(),
+                ]
+            })
+            .collect();
+        let headers: Vec<String> = [
+            "line",
+            "target",
+            "consistency",
+            "mixed",
+            "en_words",
+            "zh_words",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        write!(out, "{}", table::render(&headers, &rows, 20))?;
+        let n = scores.len().max(1) as f64;
+        let mean = scores.iter().map(|(_, s)| s.consistency).sum::<f64>() / n;
+        let mixed = scores.iter().filter(|(_, s)| s.mixed).count();
+        writeln!(
+            out,
+            "{} completions: mean consistency {mean:.3}, mixed-language rate {:.3} ({mixed} mixed)",
+            scores.len(),
+            mixed as f64 / n
+        )?;
     }
     Ok(())
 }

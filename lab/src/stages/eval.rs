@@ -18,8 +18,9 @@ use crate::evaluation::{
 };
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
+use crate::model::Transformer;
 use crate::store::{EvalRecord, TraceRecord};
-use crate::tokenizer::{Tokenizer, BOS_ID};
+use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 use crate::world::Problem;
 
 /// Settings of an evaluation.
@@ -105,12 +106,124 @@ impl EvalConfig {
     }
 }
 
+/// What one benchmark under one prompting style scored, with a few completions to keep.
+pub struct BenchmarkScores {
+    pub records: Vec<EvalRecord>,
+    pub traces: Vec<TraceRecord>,
+}
+
+/// Samples `samples` completions per problem and scores them by the paper's protocol. Samples
+/// are seeded from `sample_base` on, so every (benchmark, prompting) gets its own streams.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_benchmark(
+    model: &Transformer,
+    tokenizer: &WorldTokenizer,
+    bench: &str,
+    problems: &[Problem],
+    prompting: Prompting,
+    samples: usize,
+    generation: &GenerationConfig,
+    sample_base: u64,
+    traces: usize,
+) -> BenchmarkScores {
+    let max_prompt = model.config().max_seq_len;
+    let prompts: Vec<Vec<u32>> = problems
+        .iter()
+        .map(|p| {
+            let mut ids = vec![BOS_ID];
+            ids.extend(tokenizer.encode(&render_prompt(prompting, &p.question, p.lang)));
+            ids.truncate(max_prompt.saturating_sub(1));
+            ids
+        })
+        .collect();
+    let completions = generate(model, tokenizer, &prompts, samples, generation, sample_base);
+
+    let prefix = prompting.response_prefix();
+    let mut correct: Vec<Vec<bool>> = vec![Vec::new(); problems.len()];
+    let mut answers: Vec<Vec<Option<i64>>> = vec![Vec::new(); problems.len()];
+    let (mut formatted, mut lengths, mut consistency, mut mixed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut kept = Vec::new();
+    for c in &completions {
+        let problem = &problems[c.prompt_index];
+        let response = format!("{prefix}{}", c.text);
+        let answer = extract_answer(&c.text, prompting);
+        correct[c.prompt_index].push(answer == Some(problem.answer));
+        answers[c.prompt_index].push(answer);
+        formatted.push(f64::from(u8::from(format_ok(&response))));
+        lengths.push(c.tokens.len() as f64);
+        let words = count_words(chain_of_thought(&response));
+        consistency.push(words.consistency(problem.lang));
+        mixed.push(f64::from(u8::from(words.mixed(problem.lang))));
+        if c.sample_index == 0 && c.prompt_index < traces {
+            kept.push(TraceRecord {
+                step: 0,
+                sample: 0,
+                prompt: render_prompt(prompting, &problem.question, problem.lang),
+                completion: c.text.clone(),
+                reward_parts: json!({
+                    "correct": answer == Some(problem.answer),
+                    "format": format_ok(&response),
+                }),
+                language_scores: json!({
+                    "consistency": words.consistency(problem.lang),
+                    "mixed": words.mixed(problem.lang),
+                    "en_words": words.en, "zh_words": words.zh,
+                }),
+                meta: json!({
+                    "benchmark": bench, "prompting": prompting.name(),
+                    "lang": problem.lang.code(), "truth": problem.answer,
+                    "answer": answer, "finished": c.finished,
+                }),
+            });
+        }
+    }
+    let k = samples as i64;
+    let record = |metric: &str, value: f64, stderr: f64| EvalRecord {
+        benchmark: bench.to_string(),
+        prompting: prompting.name().to_string(),
+        metric: metric.to_string(),
+        k,
+        value,
+        stderr: Some(stderr),
+    };
+    let mut records = Vec::new();
+    let pass1 = pass_at_1(&correct);
+    records.push(record("pass@1", pass1.mean, pass1.stderr));
+    let passk = pass_at_k(&correct, samples);
+    records.push(record(&format!("pass@{k}"), passk.mean, passk.stderr));
+    let cons: Vec<f64> = answers
+        .iter()
+        .zip(problems)
+        .map(|(a, p)| f64::from(u8::from(cons_at_k(a, p.answer))))
+        .collect();
+    let cons = mean_and_stderr(&cons);
+    records.push(record(&format!("cons@{k}"), cons.mean, cons.stderr));
+    for (metric, values) in [
+        ("format_rate", &formatted),
+        ("mean_length", &lengths),
+        ("lang_consistency", &consistency),
+        ("mixed_rate", &mixed),
+    ] {
+        let s = mean_and_stderr(values);
+        records.push(record(metric, s.mean, s.stderr));
+    }
+    BenchmarkScores {
+        records,
+        traces: kept,
+    }
+}
+
 pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = checkpoint.meta.tokenizer.clone();
     let model = checkpoint.model(&Device::flex())?;
-    let max_prompt = model.config().max_seq_len;
-
+    let generation = GenerationConfig {
+        max_new_tokens: config.max_new_tokens,
+        temperature: config.temperature,
+        top_p: config.top_p,
+        seed: config.seed,
+    };
     let total = config.promptings.len() * config.benchmarks.len();
     let mut records = Vec::new();
     let mut sample_base = 0u64;
@@ -119,111 +232,23 @@ pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError
         for (bi, bench) in config.benchmarks.iter().enumerate() {
             let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{bench}"))?;
             let problems: Vec<Problem> = problems.into_iter().take(config.problems).collect();
-            let prompts: Vec<Vec<u32>> = problems
-                .iter()
-                .map(|p| {
-                    let mut ids = vec![BOS_ID];
-                    ids.extend(tokenizer.encode(&render_prompt(*prompting, &p.question, p.lang)));
-                    ids.truncate(max_prompt.saturating_sub(1));
-                    ids
-                })
-                .collect();
-            let generation = GenerationConfig {
-                max_new_tokens: config.max_new_tokens,
-                temperature: config.temperature,
-                top_p: config.top_p,
-                seed: config.seed,
-            };
-            let completions = generate(
+            let scores = evaluate_benchmark(
                 &model,
                 &tokenizer,
-                &prompts,
+                bench,
+                &problems,
+                *prompting,
                 config.samples,
                 &generation,
                 sample_base,
+                config.traces_per_benchmark,
             );
             sample_base += (problems.len() * config.samples) as u64;
-
-            let prefix = prompting.response_prefix();
-            let mut correct: Vec<Vec<bool>> = vec![Vec::new(); problems.len()];
-            let mut answers: Vec<Vec<Option<i64>>> = vec![Vec::new(); problems.len()];
-            let (mut formatted, mut lengths, mut consistency, mut mixed) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for c in &completions {
-                let problem = &problems[c.prompt_index];
-                let answer = extract_answer(&c.text, *prompting);
-                correct[c.prompt_index].push(answer == Some(problem.answer));
-                answers[c.prompt_index].push(answer);
-                formatted.push(f64::from(u8::from(format_ok(&format!(
-                    "{prefix}{}",
-                    c.text
-                )))));
-                lengths.push(c.tokens.len() as f64);
-                let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
-                consistency.push(words.consistency(problem.lang));
-                mixed.push(f64::from(u8::from(words.mixed(problem.lang))));
-                if c.sample_index == 0 && c.prompt_index < config.traces_per_benchmark {
-                    ctx.trace(TraceRecord {
-                        step: 0,
-                        sample: trace_index,
-                        prompt: render_prompt(*prompting, &problem.question, problem.lang),
-                        completion: c.text.clone(),
-                        reward_parts: json!({
-                            "correct": answer == Some(problem.answer),
-                            "format": format_ok(&format!("{prefix}{}", c.text)),
-                        }),
-                        language_scores: json!({
-                            "consistency": words.consistency(problem.lang),
-                            "mixed": words.mixed(problem.lang),
-                            "en_words": words.en, "zh_words": words.zh,
-                        }),
-                        meta: json!({
-                            "benchmark": bench, "prompting": prompting.name(),
-                            "lang": problem.lang.code(), "truth": problem.answer,
-                            "answer": answer, "finished": c.finished,
-                        }),
-                    });
-                    trace_index += 1;
-                }
-            }
-            let k = config.samples as i64;
-            let record = |metric: &str, k: i64, value: f64, stderr: Option<f64>| EvalRecord {
-                benchmark: bench.clone(),
-                prompting: prompting.name().to_string(),
-                metric: metric.to_string(),
-                k,
-                value,
-                stderr,
-            };
-            let pass1 = pass_at_1(&correct);
-            records.push(record("pass@1", k, pass1.mean, Some(pass1.stderr)));
-            let passk = pass_at_k(&correct, config.samples);
-            records.push(record(
-                &format!("pass@{k}"),
-                k,
-                passk.mean,
-                Some(passk.stderr),
-            ));
-            let cons: Vec<f64> = answers
-                .iter()
-                .zip(&problems)
-                .map(|(a, p)| f64::from(u8::from(cons_at_k(a, p.answer))))
-                .collect();
-            let cons = mean_and_stderr(&cons);
-            records.push(record(
-                &format!("cons@{k}"),
-                k,
-                cons.mean,
-                Some(cons.stderr),
-            ));
-            for (metric, values) in [
-                ("format_rate", &formatted),
-                ("mean_length", &lengths),
-                ("lang_consistency", &consistency),
-                ("mixed_rate", &mixed),
-            ] {
-                let s = mean_and_stderr(values);
-                records.push(record(metric, k, s.mean, Some(s.stderr)));
+            records.extend(scores.records);
+            for mut trace in scores.traces {
+                trace.sample = trace_index;
+                trace_index += 1;
+                ctx.trace(trace);
             }
             ctx.progress(
                 ((pi * config.benchmarks.len() + bi + 1) as f64) / total as f64,
