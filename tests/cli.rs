@@ -522,3 +522,53 @@ fn langmix_scores_messy_outputs_without_crashing() {
     let err = lab.fails(&["langmix", &lab.write_spec("bad.jsonl", "{\"prompt\": 1}")]);
     assert!(err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn r1_zero_grpo_stores_metrics_traces_checkpoints_and_reproduces() {
+    let lab = Lab::new();
+    let out = lab.ok(&["run", "experiments/tiny/r1-zero.toml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("grpo"), "{stderr}");
+    let grpo = lab.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
+    let grpo = grpo.lines().nth(1).unwrap().to_string();
+    for metric in [
+        "reward",
+        "reward_std",
+        "rewards/accuracy/mean",
+        "rewards/format/mean",
+        "frac_reward_zero_std",
+        "completions/mean_length",
+        "completions/clipped_ratio",
+        "kl",
+        "entropy",
+        "clip_ratio/region_mean",
+        "lang/consistency",
+        "lang/mixed_rate",
+        "collapse/top_answer_share",
+        "learning_rate",
+        "eval/easy-en/pass@1",
+    ] {
+        let n = lab.sql(&format!(
+            "SELECT count(*) AS n FROM metric_points WHERE experiment = '{grpo}' AND name = '{metric}'"
+        ));
+        assert_ne!(n, "n\n0\n", "{metric} missing");
+    }
+    assert_eq!(
+        lab.sql(&format!("SELECT count(*) AS n FROM metric_points WHERE experiment = '{grpo}' AND name = 'reward'")),
+        "n\n4\n"
+    );
+    let traces = lab.sql(&format!(
+        "SELECT count(*) AS n FROM traces t JOIN attempts a ON a.id = t.attempt WHERE a.experiment = '{grpo}' \
+         AND json_extract(t.reward_parts, '$.advantage') IS NOT NULL"
+    ));
+    assert_ne!(traces, "n\n0\n");
+    assert_eq!(
+        lab.sql(&format!("SELECT step FROM checkpoints c JOIN attempts a ON a.id = c.attempt WHERE a.experiment = '{grpo}' ORDER BY step")),
+        "step\n2\n4\n"
+    );
+    let rerun = lab.stdout(&["rerun", &grpo[..12]]);
+    assert!(rerun.contains("reproduced"), "{rerun}");
+    // The base model is shared with the base recipe by id.
+    let base = lab.ok(&["run", "experiments/tiny/base.toml"]);
+    assert!(String::from_utf8_lossy(&base.stderr).contains("reused"));
+}

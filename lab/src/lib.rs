@@ -6,6 +6,7 @@
 
 pub mod evaluation;
 pub mod generate;
+pub mod grpo;
 pub mod identity;
 pub mod language;
 pub mod model;

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::stages::eval::EvalConfig;
+use crate::stages::grpo::GrpoConfig;
 use crate::stages::pretrain::PretrainConfig;
 use crate::stages::sft::SftConfig;
 use crate::world::WorldConfig;
@@ -42,13 +43,14 @@ pub enum Stage {
     World(WorldConfig),
     Pretrain(PretrainConfig),
     Sft(SftConfig),
+    Grpo(GrpoConfig),
     Eval(EvalConfig),
     /// Named stages run in dependency order; the recipe's id covers all of them.
     Recipe(BTreeMap<String, Spec>),
 }
 
 /// Every kind the lab knows, for error messages.
-pub const KINDS: &[&str] = &["world", "pretrain", "sft", "eval", "recipe"];
+pub const KINDS: &[&str] = &["world", "pretrain", "sft", "grpo", "eval", "recipe"];
 
 impl Stage {
     pub fn kind(&self) -> &'static str {
@@ -56,6 +58,7 @@ impl Stage {
             Stage::World(_) => "world",
             Stage::Pretrain(_) => "pretrain",
             Stage::Sft(_) => "sft",
+            Stage::Grpo(_) => "grpo",
             Stage::Eval(_) => "eval",
             Stage::Recipe(_) => "recipe",
         }
@@ -67,6 +70,7 @@ impl Stage {
             Stage::World(_) | Stage::Recipe(_) => &[],
             Stage::Pretrain(_) => &["world"],
             Stage::Sft(_) => &["model", "data"],
+            Stage::Grpo(_) => &["model", "world"],
             Stage::Eval(_) => &["model", "world"],
         }
     }
@@ -78,6 +82,7 @@ impl Stage {
             Stage::World(config) => to_json(config),
             Stage::Pretrain(config) => to_json(config),
             Stage::Sft(config) => to_json(config),
+            Stage::Grpo(config) => to_json(config),
             Stage::Eval(config) => to_json(config),
             Stage::Recipe(_) => serde_json::json!({}),
         }
@@ -302,6 +307,11 @@ impl Spec {
                 report_problems(config.validate(), &err)?;
                 Stage::Sft(config)
             }
+            "grpo" => {
+                let config: GrpoConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::Grpo(config)
+            }
             "eval" => {
                 let config: EvalConfig = deserialize_settings(table, source_name, key_prefix)?;
                 report_problems(config.validate(), &err)?;
@@ -328,10 +338,26 @@ impl Spec {
                     let prefix = format!("{key_prefix}stages.{stage_name}.");
                     let mut stage_table = match value {
                         toml::Value::Table(t) => t,
+                        // A stage kept in its own file, shared by several recipes.
+                        toml::Value::String(path) => {
+                            let spec = Spec::load(&base_dir.join(&path), &[])
+                                .map_err(|e| err(&format!("stages.{stage_name}"), e.to_string()))?;
+                            if matches!(spec.stage, Stage::Recipe(_)) {
+                                return Err(err(
+                                    &format!("stages.{stage_name}"),
+                                    "a recipe stage cannot itself be a recipe".into(),
+                                ));
+                            }
+                            specs.insert(stage_name, spec);
+                            continue;
+                        }
                         other => {
                             return Err(err(
                                 &format!("stages.{stage_name}"),
-                                format!("expected a table, found {}", other.type_str()),
+                                format!(
+                                    "expected a table or a spec file path, found {}",
+                                    other.type_str()
+                                ),
                             ))
                         }
                     };

@@ -138,11 +138,27 @@ pub fn grpo_objective(inputs: ObjectiveInputs, config: &ObjectiveConfig) -> Obje
         advantages,
     } = inputs;
     let [rows, cols] = logp.dims();
-    assert_eq!(old_logp.dims(), [rows, cols], "old_logp's shape differs from logp's");
-    assert_eq!(mask.dims(), [rows, cols], "mask's shape differs from logp's");
-    assert_eq!(advantages.dims(), [rows], "need one advantage per row of logp");
+    assert_eq!(
+        old_logp.dims(),
+        [rows, cols],
+        "old_logp's shape differs from logp's"
+    );
+    assert_eq!(
+        mask.dims(),
+        [rows, cols],
+        "mask's shape differs from logp's"
+    );
+    assert_eq!(
+        advantages.dims(),
+        [rows],
+        "need one advantage per row of logp"
+    );
     if let Some(reference) = &ref_logp {
-        assert_eq!(reference.dims(), [rows, cols], "ref_logp's shape differs from logp's");
+        assert_eq!(
+            reference.dims(),
+            [rows, cols],
+            "ref_logp's shape differs from logp's"
+        );
     }
     assert!(
         config.beta == 0.0 || ref_logp.is_some(),

@@ -207,7 +207,12 @@ fn golden_losses_and_gradients_match_trl() {
         let err = (got.loss - case.expected_loss).abs();
         loss_abs = loss_abs.max(err);
         loss_rel = loss_rel.max(err / case.expected_loss.abs());
-        for (g, w) in got.grad.iter().flatten().zip(case.expected_grad_logp.iter().flatten()) {
+        for (g, w) in got
+            .grad
+            .iter()
+            .flatten()
+            .zip(case.expected_grad_logp.iter().flatten())
+        {
             if *w == 0.0 {
                 assert_eq!(*g, 0.0, "{}: a zero gradient must be exactly 0", case.name);
             } else {
@@ -230,7 +235,12 @@ fn golden_advantages_match_trl() {
     let mut worst = 0.0f64;
     for case in &golden.advantage_cases {
         let got = advantages(&case.rewards, case.group_size, case.scale_rewards);
-        assert_eq!(got.values.len(), case.expected_advantages.len(), "{}", case.name);
+        assert_eq!(
+            got.values.len(),
+            case.expected_advantages.len(),
+            "{}",
+            case.name
+        );
         for (i, (g, w)) in got.values.iter().zip(&case.expected_advantages).enumerate() {
             assert!(
                 (g - w).abs() <= ADV_TOL,
@@ -292,7 +302,11 @@ fn every_loss_type_and_reward_scaling_by_hand() {
         for (g, w) in adv.values.iter().zip(want) {
             assert!((g - w).abs() <= ADV_TOL, "{scale:?}: got {g}, want {w}");
         }
-        assert_eq!(&adv.values[3..], &[0.0; 3], "{scale:?}: equal rewards give exactly 0");
+        assert_eq!(
+            &adv.values[3..],
+            &[0.0; 3],
+            "{scale:?}: equal rewards give exactly 0"
+        );
         assert_eq!(adv.zero_std_groups, 1, "{scale:?}");
         assert!((adv.group_std_mean - 0.5).abs() <= ADV_TOL, "{scale:?}");
 
@@ -318,7 +332,11 @@ fn every_loss_type_and_reward_scaling_by_hand() {
             let what = format!("{loss_type:?} × {scale:?}");
             assert_close(got.loss, loss, &format!("{what} loss"));
             assert_all_close(&got.grad, &grad, &format!("{what} grad"));
-            assert_eq!(got.stats, ObjectiveStats::default(), "{what}: nothing clipped");
+            assert_eq!(
+                got.stats,
+                ObjectiveStats::default(),
+                "{what}: nothing clipped"
+            );
         }
     }
 }
@@ -341,8 +359,14 @@ fn gradient_sign_follows_the_advantage() {
             advantages: &adv,
         };
         let before = run(&case, &cfg);
-        assert!(before.grad[0].iter().all(|&g| g < 0.0), "{loss_type:?}: A > 0");
-        assert!(before.grad[1].iter().all(|&g| g > 0.0), "{loss_type:?}: A < 0");
+        assert!(
+            before.grad[0].iter().all(|&g| g < 0.0),
+            "{loss_type:?}: A > 0"
+        );
+        assert!(
+            before.grad[1].iter().all(|&g| g > 0.0),
+            "{loss_type:?}: A < 0"
+        );
         let stepped: Vec<Vec<f64>> = logp
             .iter()
             .zip(&before.grad)
@@ -501,7 +525,11 @@ fn kl_penalty_by_hand() {
         &config(LossType::Grpo),
     );
     assert_eq!(got.loss, 0.0);
-    assert_close(got.stats.kl_mean, (k3[0] + k3[1]) / 2.0, "kl_mean at beta 0");
+    assert_close(
+        got.stats.kl_mean,
+        (k3[0] + k3[1]) / 2.0,
+        "kl_mean at beta 0",
+    );
 }
 
 /// Off-policy with the correction, the KL term is `k3·r`: one token, grpo, A = 0,
@@ -526,7 +554,11 @@ fn kl_ratio_correction_off_policy_by_hand() {
         },
     );
     assert_close(got.loss, beta * k3 * r, "loss");
-    assert_close(got.grad[0][0], beta * ((1.0 - d.exp()) * r + k3 * r), "grad");
+    assert_close(
+        got.grad[0][0],
+        beta * ((1.0 - d.exp()) * r + k3 * r),
+        "grad",
+    );
 }
 
 /// Huge values at masked positions (exp would overflow to inf, and inf·0 = NaN) change nothing:
@@ -700,14 +732,20 @@ fn config_names_and_validation() {
         (LossType::DrGrpo, "dr_grpo"),
         (LossType::Dapo, "dapo"),
     ] {
-        assert_eq!(serde_json::to_string(&loss_type).unwrap(), format!("\"{name}\""));
+        assert_eq!(
+            serde_json::to_string(&loss_type).unwrap(),
+            format!("\"{name}\"")
+        );
     }
     for (scale, name) in [
         (ScaleRewards::Group, "group"),
         (ScaleRewards::Batch, "batch"),
         (ScaleRewards::None, "none"),
     ] {
-        assert_eq!(serde_json::to_string(&scale).unwrap(), format!("\"{name}\""));
+        assert_eq!(
+            serde_json::to_string(&scale).unwrap(),
+            format!("\"{name}\"")
+        );
     }
     assert!(config(LossType::Dapo).validate().is_ok());
     let bad = ObjectiveConfig {
@@ -717,9 +755,19 @@ fn config_names_and_validation() {
         max_completion_length: 0,
         ..config(LossType::DrGrpo)
     };
-    let fields: Vec<String> = bad.validate().unwrap_err().into_iter().map(|p| p.0).collect();
+    let fields: Vec<String> = bad
+        .validate()
+        .unwrap_err()
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
     assert_eq!(
         fields,
-        ["epsilon_low", "epsilon_high", "beta", "max_completion_length"]
+        [
+            "epsilon_low",
+            "epsilon_high",
+            "beta",
+            "max_completion_length"
+        ]
     );
 }

@@ -6,6 +6,7 @@
 
 pub mod checkpointing;
 pub mod eval;
+pub mod grpo;
 pub mod pretrain;
 pub mod sft;
 mod world;
@@ -264,6 +265,7 @@ pub fn run_stage(stage: &Stage, ctx: &mut StageContext) -> Result<(), StageError
         Stage::World(config) => world::run(config, ctx),
         Stage::Pretrain(config) => pretrain::run(config, ctx),
         Stage::Sft(config) => sft::run(config, ctx),
+        Stage::Grpo(config) => grpo::run(config, ctx),
         Stage::Eval(config) => eval::run(config, ctx),
         // A recipe's work is done by its stages, which run before it.
         Stage::Recipe(_) => Ok(()),

@@ -1,0 +1,657 @@
+//! The `grpo` stage: reinforcement learning with Group Relative Policy Optimization
+//! (DeepSeekMath; R1 §2.2.1) and rule-based rewards.
+//!
+//! Inputs: `model` (the starting checkpoint, also the frozen KL reference) and `world` (its
+//! training problems are the prompts; its benchmarks serve the periodic evaluation). Each step:
+//! sample prompts, G completions each from the current policy (KV cache, no autodiff), score
+//! them, compute group-relative advantages, then `mu` optimisation steps on that batch with the
+//! clipped surrogate; the "old" log-probs are the sampling policy's.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, softmax};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::checkpointing::{self, Checkpoint};
+use super::eval::evaluate_benchmark;
+use super::pretrain::learning_rate;
+use super::{StageContext, StageError};
+use crate::evaluation::{render_prompt, Prompting};
+use crate::generate::{generate, Completion, GenerationConfig};
+use crate::grpo::{
+    advantages, grpo_objective, LossType, ObjectiveConfig, ObjectiveInputs, ScaleRewards,
+};
+use crate::language::{chain_of_thought, count_words};
+use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
+use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
+use crate::rng::Rng;
+use crate::store::TraceRecord;
+use crate::tokenizer::{Tokenizer, BOS_ID, PAD_ID};
+use crate::world::{Lang, Problem};
+
+/// What happens to completions cut by the length limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlong {
+    /// Scored like any other completion.
+    Keep,
+    /// Left out of the loss (DAPO's overlong filtering).
+    Mask,
+    /// Their reward is set to 0.
+    Penalize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    pub steps: usize,
+    pub prompts_per_step: usize,
+    /// G: completions per prompt.
+    pub group_size: usize,
+    /// Optimisation steps per sampled batch.
+    pub mu: usize,
+    pub lr: f64,
+    pub warmup_steps: usize,
+    pub min_lr_ratio: f64,
+    pub optimizer: AdamWConfig,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_completion_length: usize,
+    pub prompting: Prompting,
+    pub loss_type: LossType,
+    pub scale_rewards: ScaleRewards,
+    pub epsilon_low: f64,
+    pub epsilon_high: f64,
+    /// KL coefficient against the reference (k3 estimator).
+    pub beta: f64,
+    /// Multiply the KL term by the importance ratio (TRL's `use_bias_correction_kl`).
+    pub kl_ratio_correction: bool,
+    /// Replace the reference by the current policy every N steps (0 = never).
+    pub reference_reset_every: usize,
+    pub overlong: Overlong,
+    pub rewards: RewardConfig,
+    /// Training problems used as prompts: operation counts and languages.
+    pub min_operations: usize,
+    pub max_operations: usize,
+    pub languages: Vec<Lang>,
+    pub seed: u64,
+    pub log_every: usize,
+    pub checkpoint_every: usize,
+    /// Store the completions of the first prompt group every N steps (0 = never).
+    pub trace_every: usize,
+    /// Evaluate pass@1 on `eval_benchmarks` every N steps (0 = never).
+    pub eval_every: usize,
+    pub eval_benchmarks: Vec<String>,
+    pub eval_problems: usize,
+    pub eval_samples: usize,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            steps: 60,
+            prompts_per_step: 8,
+            group_size: 8,
+            mu: 1,
+            lr: 2e-5,
+            warmup_steps: 5,
+            min_lr_ratio: 1.0,
+            optimizer: AdamWConfig {
+                weight_decay: 0.0,
+                ..AdamWConfig::default()
+            },
+            temperature: 1.0,
+            top_p: 1.0,
+            max_completion_length: 160,
+            prompting: Prompting::Compact,
+            loss_type: LossType::Grpo,
+            scale_rewards: ScaleRewards::Group,
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.02,
+            kl_ratio_correction: true,
+            reference_reset_every: 0,
+            overlong: Overlong::Keep,
+            rewards: RewardConfig::default(),
+            min_operations: 1,
+            max_operations: 4,
+            languages: vec![Lang::En, Lang::Zh],
+            seed: 0,
+            log_every: 1,
+            checkpoint_every: 20,
+            trace_every: 5,
+            eval_every: 0,
+            eval_benchmarks: vec!["easy-en".into(), "hard-en".into(), "hard-zh".into()],
+            eval_problems: 50,
+            eval_samples: 4,
+        }
+    }
+}
+
+impl GrpoConfig {
+    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
+        for (field, value) in [
+            ("steps", self.steps),
+            ("prompts_per_step", self.prompts_per_step),
+            ("mu", self.mu),
+            ("max_completion_length", self.max_completion_length),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+            ("eval_problems", self.eval_problems),
+            ("eval_samples", self.eval_samples),
+        ] {
+            if value == 0 {
+                bad(field, "must be at least 1".into());
+            }
+        }
+        if self.group_size < 2 {
+            bad(
+                "group_size",
+                format!(
+                    "must be at least 2 (advantages compare a group), got {}",
+                    self.group_size
+                ),
+            );
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bad("lr", format!("must be > 0, got {}", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            bad("min_lr_ratio", "must be in [0, 1]".into());
+        }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            bad(
+                "temperature",
+                "must be > 0 (RL samples; greedy has no variety)".into(),
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            bad("top_p", "must be in (0, 1]".into());
+        }
+        for (field, value) in [
+            ("epsilon_low", self.epsilon_low),
+            ("epsilon_high", self.epsilon_high),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                bad(field, format!("must be >= 0, got {value}"));
+            }
+        }
+        if self.epsilon_low >= 1.0 {
+            bad(
+                "epsilon_low",
+                "must be < 1 (the ratio's lower clip is 1 - epsilon_low)".into(),
+            );
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            bad("beta", format!("must be >= 0, got {}", self.beta));
+        }
+        if self.min_operations == 0 || self.min_operations > self.max_operations {
+            bad(
+                "min_operations",
+                format!("must be in 1..=max_operations ({})", self.max_operations),
+            );
+        }
+        if self.languages.is_empty() {
+            bad("languages", "needs at least one of \"en\", \"zh\"".into());
+        }
+        if self.log_every > 0 && !self.checkpoint_every.is_multiple_of(self.log_every) {
+            bad(
+                "checkpoint_every",
+                format!("must be a multiple of log_every ({})", self.log_every),
+            );
+        }
+        if self.reference_reset_every > 0
+            && self.checkpoint_every > 0
+            && !self
+                .reference_reset_every
+                .is_multiple_of(self.checkpoint_every)
+        {
+            bad(
+                "reference_reset_every",
+                format!(
+                    "must be a multiple of checkpoint_every ({}) so a resumed run finds its reference",
+                    self.checkpoint_every
+                ),
+            );
+        }
+        if let Err(ps) = self.optimizer.validate() {
+            problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
+        }
+        if let Err(ps) = self.rewards.validate() {
+            problems.extend(ps.into_iter().map(|(f, r)| (format!("rewards.{f}"), r)));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn objective(&self) -> ObjectiveConfig {
+        ObjectiveConfig {
+            loss_type: self.loss_type,
+            epsilon_low: self.epsilon_low,
+            epsilon_high: self.epsilon_high,
+            beta: self.beta,
+            kl_ratio_correction: self.kl_ratio_correction,
+            max_completion_length: self.max_completion_length,
+        }
+    }
+}
+
+/// A sampled batch laid out for the loss: `[rows, width]` inputs, targets and completion mask.
+struct Batch {
+    inputs: Vec<Vec<u32>>,
+    targets: Vec<Vec<u32>>,
+    mask: Vec<f32>,
+    width: usize,
+}
+
+fn layout(prompts: &[Vec<u32>], completions: &[Completion], include: &[bool]) -> Batch {
+    let sequences: Vec<(Vec<u32>, usize)> = completions
+        .iter()
+        .map(|c| {
+            let prompt = &prompts[c.prompt_index];
+            let mut seq = prompt.clone();
+            seq.extend(&c.tokens);
+            (seq, prompt.len())
+        })
+        .collect();
+    let width = sequences
+        .iter()
+        .map(|(s, _)| s.len() - 1)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut batch = Batch {
+        inputs: Vec::new(),
+        targets: Vec::new(),
+        mask: Vec::new(),
+        width,
+    };
+    for ((seq, prompt_len), keep) in sequences.iter().zip(include) {
+        let n = seq.len() - 1;
+        let mut input = seq[..n].to_vec();
+        let mut target = seq[1..].to_vec();
+        input.resize(width, PAD_ID);
+        target.resize(width, PAD_ID);
+        batch.inputs.push(input);
+        batch.targets.push(target);
+        // Target t predicts token t + 1, a completion token when t + 1 >= prompt_len.
+        batch.mask.extend((0..width).map(|t| {
+            if *keep && t < n && t + 1 >= *prompt_len {
+                1.0f32
+            } else {
+                0.0
+            }
+        }));
+    }
+    batch
+}
+
+/// Per-token log-probs (and mean entropy over the mask) of `batch` under `model`.
+fn logprobs_and_entropy(model: &Transformer, batch: &Batch, mask: &Tensor<2>) -> (Tensor<2>, f64) {
+    let device = model.device();
+    let logits = model.forward(tokens_tensor(&batch.inputs, &device));
+    let entropy = {
+        let detached = logits.clone().detach();
+        let per_token = -(softmax(detached.clone(), 2) * log_softmax(detached, 2)).sum_dim(2);
+        let per_token: Tensor<2> = per_token.squeeze_dim(2);
+        let masked = (per_token * mask.clone()).sum().into_scalar::<f32>() as f64;
+        masked / (mask.clone().sum().into_scalar::<f32>() as f64).max(1.0)
+    };
+    (
+        token_logprobs(logits, tokens_tensor(&batch.targets, &device)),
+        entropy,
+    )
+}
+
+/// The same numbers on another device (reference and old log-probs enter the loss as constants).
+fn to_device(tensor: Tensor<2>, device: &Device) -> Tensor<2> {
+    Tensor::from_data(tensor.into_data(), device)
+}
+
+pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
+    let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
+    let tokenizer = start_checkpoint.meta.tokenizer.clone();
+    let max_seq_len = start_checkpoint.meta.model.max_seq_len;
+    let train: Vec<Problem> = ctx.input_rows("world", "train")?;
+    let mut pool: Vec<Problem> = train
+        .into_iter()
+        .filter(|p| {
+            (config.min_operations..=config.max_operations).contains(&p.operations)
+                && config.languages.contains(&p.lang)
+        })
+        .collect();
+    // Prompts must leave room for a completion.
+    pool.retain(|p| {
+        let len = 1 + tokenizer
+            .encode(&render_prompt(config.prompting, &p.question, p.lang))
+            .len();
+        len + 8 < max_seq_len
+    });
+    if pool.is_empty() {
+        return Err(StageError::Failed(
+            "no training problem matches min_operations/max_operations/languages".into(),
+        ));
+    }
+    Rng::derive(config.seed, "grpo/prompt-order").shuffle(&mut pool);
+    ctx.log("prompt_pool", 0, pool.len() as f64);
+    let eval_sets: Vec<(String, Vec<Problem>)> = if config.eval_every > 0 {
+        config
+            .eval_benchmarks
+            .iter()
+            .map(|b| {
+                let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{b}"))?;
+                Ok((
+                    b.clone(),
+                    problems.into_iter().take(config.eval_problems).collect(),
+                ))
+            })
+            .collect::<Result<_, StageError>>()?
+    } else {
+        Vec::new()
+    };
+
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    let mut reference = start_checkpoint.model(&plain)?;
+    let (mut model, mut optimizer, start) = match ctx.own_last_checkpoint()? {
+        Some((step, hash, bytes)) => {
+            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+            let model = checkpoint.model(&device)?;
+            let optimizer =
+                AdamW::load_named(config.optimizer.clone(), &checkpoint.tensors, &model).map_err(
+                    |source| StageError::Checkpoint {
+                        hash: hash.clone(),
+                        source,
+                    },
+                )?;
+            if config.reference_reset_every > 0 && step as usize >= config.reference_reset_every {
+                // The reference was last reset at a checkpointed step (validated above).
+                reference = checkpoint.model(&plain)?;
+            }
+            (model, optimizer, step as usize)
+        }
+        None => (
+            start_checkpoint.model(&device)?,
+            AdamW::new(config.optimizer.clone()),
+            0,
+        ),
+    };
+
+    let prefix = config.prompting.response_prefix();
+    let objective_config = config.objective();
+    for step in start..config.steps {
+        let started = Instant::now();
+        let done = step + 1;
+        let lr = learning_rate(
+            step,
+            config.steps,
+            config.lr,
+            config.warmup_steps,
+            config.min_lr_ratio,
+        );
+
+        // 1. Sample G completions per prompt from the current policy.
+        let problems: Vec<&Problem> = (0..config.prompts_per_step)
+            .map(|i| &pool[(step * config.prompts_per_step + i) % pool.len()])
+            .collect();
+        let prompts: Vec<Vec<u32>> = problems
+            .iter()
+            .map(|p| {
+                let mut ids = vec![BOS_ID];
+                ids.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
+                ids
+            })
+            .collect();
+        let policy = model.valid();
+        let generation = GenerationConfig {
+            max_new_tokens: config.max_completion_length,
+            temperature: config.temperature,
+            top_p: config.top_p,
+            seed: config.seed,
+        };
+        let first_sample = (step * config.prompts_per_step * config.group_size) as u64;
+        let completions = generate(
+            &policy,
+            &tokenizer,
+            &prompts,
+            config.group_size,
+            &generation,
+            first_sample,
+        );
+        let sampling_seconds = started.elapsed().as_secs_f64();
+
+        // 2. Score them and compute group-relative advantages.
+        let parts: Vec<RewardParts> = completions
+            .iter()
+            .map(|c| {
+                let p = problems[c.prompt_index];
+                score(&c.text, prefix, p.answer, p.lang, &config.rewards)
+            })
+            .collect();
+        let rewards: Vec<f64> = completions
+            .iter()
+            .zip(&parts)
+            .map(|(c, r)| {
+                if !c.finished && config.overlong == Overlong::Penalize {
+                    0.0
+                } else {
+                    r.total
+                }
+            })
+            .collect();
+        let adv = advantages(&rewards, config.group_size, config.scale_rewards);
+        let include: Vec<bool> = completions
+            .iter()
+            .map(|c| c.finished || config.overlong != Overlong::Mask)
+            .collect();
+
+        // 3. mu optimisation steps on the batch.
+        let batch = layout(&prompts, &completions, &include);
+        let rows = completions.len();
+        let mask = Tensor::<2>::from_data(
+            TensorData::new(batch.mask.clone(), [rows, batch.width]),
+            &device,
+        );
+        let advantages_tensor = Tensor::<1>::from_data(
+            TensorData::new(
+                adv.values.iter().map(|&a| a as f32).collect::<Vec<f32>>(),
+                [rows],
+            ),
+            &device,
+        );
+        let ref_logp = (config.beta > 0.0).then(|| {
+            let plain_mask = Tensor::<2>::from_data(
+                TensorData::new(batch.mask.clone(), [rows, batch.width]),
+                &plain,
+            );
+            to_device(
+                logprobs_and_entropy(&reference, &batch, &plain_mask).0,
+                &device,
+            )
+        });
+        let old_logp = (config.mu > 1).then(|| {
+            let plain_mask = Tensor::<2>::from_data(
+                TensorData::new(batch.mask.clone(), [rows, batch.width]),
+                &plain,
+            );
+            to_device(
+                logprobs_and_entropy(&policy, &batch, &plain_mask).0,
+                &device,
+            )
+        });
+        let mut loss_value = 0.0;
+        let mut entropy = 0.0;
+        let mut stats = None;
+        let mut grad_norm = 0.0;
+        for inner in 0..config.mu {
+            let (logp, step_entropy) = logprobs_and_entropy(&model, &batch, &mask);
+            let old = match &old_logp {
+                Some(old) => old.clone(),
+                // With one optimisation step the sampling policy is the current one.
+                None => logp.clone().detach(),
+            };
+            let objective = grpo_objective(
+                ObjectiveInputs {
+                    logp,
+                    old_logp: old,
+                    ref_logp: ref_logp.clone(),
+                    mask: mask.clone(),
+                    advantages: advantages_tensor.clone(),
+                },
+                &objective_config,
+            );
+            if inner == 0 {
+                entropy = step_entropy;
+                stats = Some(objective.stats.clone());
+            }
+            loss_value = objective.loss.clone().into_scalar::<f32>() as f64;
+            let (next, step_stats) = optimizer.step(lr, model, objective.loss.backward());
+            model = next;
+            grad_norm = step_stats.grad_norm;
+        }
+        let stats = stats.expect("mu >= 1");
+        if config.reference_reset_every > 0 && done.is_multiple_of(config.reference_reset_every) {
+            reference = model.valid();
+        }
+
+        // 4. Record what happened.
+        if done.is_multiple_of(config.log_every) || done == config.steps {
+            let s = done as i64;
+            let n = rows as f64;
+            let mean = |f: &dyn Fn(usize) -> f64| (0..rows).map(f).sum::<f64>() / n;
+            let reward_mean = mean(&|i| rewards[i]);
+            let reward_std =
+                (mean(&|i| (rewards[i] - reward_mean).powi(2)) * n / (n - 1.0).max(1.0)).sqrt();
+            let lengths: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
+            let languages: Vec<_> = completions
+                .iter()
+                .map(|c| {
+                    let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
+                    let lang = problems[c.prompt_index].lang;
+                    (words.consistency(lang), words.mixed(lang))
+                })
+                .collect();
+            let answers: Vec<Option<i64>> = parts.iter().map(|p| p.answer).collect();
+            let tokens: usize = batch.mask.iter().filter(|m| **m > 0.0).count();
+            let seconds = started.elapsed().as_secs_f64();
+            ctx.log("reward", s, reward_mean);
+            ctx.log("reward_std", s, reward_std);
+            ctx.log("rewards/accuracy/mean", s, mean(&|i| parts[i].accuracy));
+            ctx.log("rewards/format/mean", s, mean(&|i| parts[i].format));
+            ctx.log("rewards/language/mean", s, mean(&|i| parts[i].language));
+            ctx.log(
+                "frac_reward_zero_std",
+                s,
+                adv.zero_std_groups as f64 / config.prompts_per_step as f64,
+            );
+            ctx.log("completions/mean_length", s, mean(&|i| lengths[i]));
+            ctx.log(
+                "completions/min_length",
+                s,
+                lengths.iter().cloned().fold(f64::INFINITY, f64::min),
+            );
+            ctx.log(
+                "completions/max_length",
+                s,
+                lengths.iter().cloned().fold(0.0, f64::max),
+            );
+            ctx.log(
+                "completions/clipped_ratio",
+                s,
+                mean(&|i| f64::from(u8::from(!completions[i].finished))),
+            );
+            ctx.log("kl", s, stats.kl_mean);
+            ctx.log("entropy", s, entropy);
+            ctx.log("clip_ratio/low_mean", s, stats.clip_ratio_low);
+            ctx.log("clip_ratio/high_mean", s, stats.clip_ratio_high);
+            ctx.log("clip_ratio/region_mean", s, stats.clip_ratio_region);
+            ctx.log("lang/consistency", s, mean(&|i| languages[i].0));
+            ctx.log(
+                "lang/mixed_rate",
+                s,
+                mean(&|i| f64::from(u8::from(languages[i].1))),
+            );
+            ctx.log(
+                "collapse/top_answer_share",
+                s,
+                most_common_answer_share(&answers),
+            );
+            ctx.log("loss", s, loss_value);
+            ctx.log("grad_norm", s, grad_norm);
+            ctx.log("learning_rate", s, lr);
+            ctx.log("perf/step_seconds", s, seconds);
+            ctx.log("perf/sampling_seconds", s, sampling_seconds);
+            ctx.log("perf/tokens_per_second", s, tokens as f64 / seconds);
+        }
+        if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {
+            for (i, c) in completions.iter().enumerate().take(config.group_size) {
+                let p = problems[c.prompt_index];
+                let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
+                ctx.trace(TraceRecord {
+                    step: done as i64,
+                    sample: i as i64,
+                    prompt: render_prompt(config.prompting, &p.question, p.lang),
+                    completion: c.text.clone(),
+                    reward_parts: json!({
+                        "accuracy": parts[i].accuracy, "format": parts[i].format,
+                        "language": parts[i].language, "total": rewards[i],
+                        "advantage": adv.values[i],
+                    }),
+                    language_scores: json!({
+                        "consistency": words.consistency(p.lang), "mixed": words.mixed(p.lang),
+                        "en_words": words.en, "zh_words": words.zh,
+                    }),
+                    meta: json!({
+                        "lang": p.lang.code(), "truth": p.answer, "answer": parts[i].answer,
+                        "operations": p.operations, "finished": c.finished,
+                    }),
+                });
+            }
+        }
+        if config.eval_every > 0 && (done.is_multiple_of(config.eval_every) || done == config.steps)
+        {
+            let policy = model.valid();
+            let generation = GenerationConfig {
+                max_new_tokens: config.max_completion_length,
+                temperature: crate::evaluation::EVAL_TEMPERATURE,
+                top_p: crate::evaluation::EVAL_TOP_P,
+                seed: config.seed,
+            };
+            for (bench, problems) in &eval_sets {
+                let scores = evaluate_benchmark(
+                    &policy,
+                    &tokenizer,
+                    bench,
+                    problems,
+                    config.prompting,
+                    config.eval_samples,
+                    &generation,
+                    0,
+                    0,
+                );
+                for r in scores.records {
+                    if ["pass@1", "format_rate", "mixed_rate", "mean_length"]
+                        .contains(&r.metric.as_str())
+                    {
+                        ctx.log(format!("eval/{bench}/{}", r.metric), done as i64, r.value);
+                    }
+                }
+            }
+        }
+        ctx.progress(
+            done as f64 / config.steps as f64,
+            &format!("step {done}/{}", config.steps),
+        )?;
+        if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
+            checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
+        }
+    }
+    Ok(())
+}
