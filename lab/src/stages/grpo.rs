@@ -509,7 +509,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             );
             if inner == 0 {
                 entropy = step_entropy;
-                stats = Some(objective.stats.clone());
+                stats = Some(objective.stats);
             }
             loss_value = objective.loss.clone().into_scalar::<f32>() as f64;
             let (next, step_stats) = optimizer.step(lr, model, objective.loss.backward());
