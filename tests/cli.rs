@@ -572,3 +572,46 @@ fn r1_zero_grpo_stores_metrics_traces_checkpoints_and_reproduces() {
     let base = lab.ok(&["run", "experiments/tiny/base.toml"]);
     assert!(String::from_utf8_lossy(&base.stderr).contains("reused"));
 }
+
+#[test]
+fn r1_recipe_reuses_stages_and_reruns_only_downstream_of_a_change() {
+    let lab = Lab::new();
+    let first = lab.ok(&["run", "experiments/tiny/r1.toml"]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    for kind in ["coldstart", "sft", "grpo", "reject", "eval", "recipe"] {
+        assert!(stderr.contains(kind), "{kind} missing from: {stderr}");
+    }
+    let reject = lab.sql("SELECT name, value FROM latest_metrics WHERE experiment_name = 'tiny-r1/reject' AND name IN ('sampled', 'examples') ORDER BY name");
+    assert!(reject.contains("sampled,8"), "{reject}");
+    let lineage = lab.sql("SELECT count(*) AS n FROM lineage l JOIN experiments e ON e.id = l.child WHERE e.kind = 'recipe'");
+    assert_eq!(lineage, "n\n8\n", "a recipe has one edge per stage");
+
+    // Nothing new runs the second time.
+    let again = lab.ok(&["run", "experiments/tiny/r1.toml"]);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("completed"));
+
+    // Changing the RL stage reruns it and everything downstream, nothing upstream.
+    let changed = lab.ok(&[
+        "run",
+        "experiments/tiny/r1.toml",
+        "--set",
+        "stages.rl.lr=3e-5",
+    ]);
+    let report = String::from_utf8_lossy(&changed.stderr);
+    let line = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(&format!("tiny-r1/{name} (")))
+            .unwrap_or_else(|| panic!("no line for {name} in {report}"))
+            .to_string()
+    };
+    for upstream in ["coldstart", "coldstart-sft"] {
+        assert!(line(upstream).contains("reused"), "{upstream}: {report}");
+    }
+    for downstream in ["rl", "reject", "sft", "final-rl", "eval"] {
+        assert!(
+            line(downstream).contains("completed"),
+            "{downstream}: {report}"
+        );
+    }
+}

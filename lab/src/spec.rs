@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::stages::coldstart::ColdStartConfig;
 use crate::stages::eval::EvalConfig;
 use crate::stages::grpo::GrpoConfig;
 use crate::stages::pretrain::PretrainConfig;
+use crate::stages::reject::RejectConfig;
 use crate::stages::sft::SftConfig;
 use crate::world::WorldConfig;
 
@@ -44,13 +46,24 @@ pub enum Stage {
     Pretrain(PretrainConfig),
     Sft(SftConfig),
     Grpo(GrpoConfig),
+    ColdStart(ColdStartConfig),
+    Reject(RejectConfig),
     Eval(EvalConfig),
     /// Named stages run in dependency order; the recipe's id covers all of them.
     Recipe(BTreeMap<String, Spec>),
 }
 
 /// Every kind the lab knows, for error messages.
-pub const KINDS: &[&str] = &["world", "pretrain", "sft", "grpo", "eval", "recipe"];
+pub const KINDS: &[&str] = &[
+    "world",
+    "pretrain",
+    "sft",
+    "grpo",
+    "coldstart",
+    "reject",
+    "eval",
+    "recipe",
+];
 
 impl Stage {
     pub fn kind(&self) -> &'static str {
@@ -59,6 +72,8 @@ impl Stage {
             Stage::Pretrain(_) => "pretrain",
             Stage::Sft(_) => "sft",
             Stage::Grpo(_) => "grpo",
+            Stage::ColdStart(_) => "coldstart",
+            Stage::Reject(_) => "reject",
             Stage::Eval(_) => "eval",
             Stage::Recipe(_) => "recipe",
         }
@@ -71,6 +86,8 @@ impl Stage {
             Stage::Pretrain(_) => &["world"],
             Stage::Sft(_) => &["model", "data"],
             Stage::Grpo(_) => &["model", "world"],
+            Stage::ColdStart(_) => &["world"],
+            Stage::Reject(_) => &["model", "world"],
             Stage::Eval(_) => &["model", "world"],
         }
     }
@@ -83,6 +100,8 @@ impl Stage {
             Stage::Pretrain(config) => to_json(config),
             Stage::Sft(config) => to_json(config),
             Stage::Grpo(config) => to_json(config),
+            Stage::ColdStart(config) => to_json(config),
+            Stage::Reject(config) => to_json(config),
             Stage::Eval(config) => to_json(config),
             Stage::Recipe(_) => serde_json::json!({}),
         }
@@ -311,6 +330,16 @@ impl Spec {
                 let config: GrpoConfig = deserialize_settings(table, source_name, key_prefix)?;
                 report_problems(config.validate(), &err)?;
                 Stage::Grpo(config)
+            }
+            "coldstart" => {
+                let config: ColdStartConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::ColdStart(config)
+            }
+            "reject" => {
+                let config: RejectConfig = deserialize_settings(table, source_name, key_prefix)?;
+                report_problems(config.validate(), &err)?;
+                Stage::Reject(config)
             }
             "eval" => {
                 let config: EvalConfig = deserialize_settings(table, source_name, key_prefix)?;

@@ -589,6 +589,14 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             ctx.log("perf/step_seconds", s, seconds);
             ctx.log("perf/sampling_seconds", s, sampling_seconds);
             ctx.log("perf/tokens_per_second", s, tokens as f64 / seconds);
+            // Compute budget: tokens sampled plus tokens passed through the policy's training
+            // forward (per step; SUM over steps gives a run's budget).
+            let sampled: usize = completions.iter().map(|c| c.tokens.len()).sum();
+            ctx.log(
+                "tokens/step",
+                s,
+                (sampled + rows * batch.width * config.mu) as f64,
+            );
         }
         if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {
             for (i, c) in completions.iter().enumerate().take(config.group_size) {

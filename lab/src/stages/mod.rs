@@ -5,9 +5,11 @@
 //! database for every point.
 
 pub mod checkpointing;
+pub mod coldstart;
 pub mod eval;
 pub mod grpo;
 pub mod pretrain;
+pub mod reject;
 pub mod sft;
 mod world;
 
@@ -266,6 +268,8 @@ pub fn run_stage(stage: &Stage, ctx: &mut StageContext) -> Result<(), StageError
         Stage::Pretrain(config) => pretrain::run(config, ctx),
         Stage::Sft(config) => sft::run(config, ctx),
         Stage::Grpo(config) => grpo::run(config, ctx),
+        Stage::ColdStart(config) => coldstart::run(config, ctx),
+        Stage::Reject(config) => reject::run(config, ctx),
         Stage::Eval(config) => eval::run(config, ctx),
         // A recipe's work is done by its stages, which run before it.
         Stage::Recipe(_) => Ok(()),

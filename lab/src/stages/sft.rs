@@ -114,6 +114,48 @@ pub fn target_completion(problem: &Problem, prompting: Prompting) -> String {
     }
 }
 
+/// A prompt → response pair that is not a plain world problem: cold-start data, a
+/// rejection-sampled completion, a teacher's trace. `response` is the whole response in the
+/// tagged format (`<think> … </think> <answer> N </answer>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftExample {
+    pub question: String,
+    pub lang: world::Lang,
+    pub answer: i64,
+    pub response: String,
+}
+
+/// A data set row: a ready-made example, or a world problem taught with its own solution.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SftRow {
+    Example(SftExample),
+    Problem(Problem),
+}
+
+impl SftRow {
+    fn question(&self) -> (&str, world::Lang) {
+        match self {
+            SftRow::Example(e) => (&e.question, e.lang),
+            SftRow::Problem(p) => (&p.question, p.lang),
+        }
+    }
+
+    fn completion(&self, prompting: Prompting) -> String {
+        match self {
+            SftRow::Problem(p) => target_completion(p, prompting),
+            // The compact template's prompt already opened the chain of thought.
+            SftRow::Example(e) if prompting == Prompting::Compact => e
+                .response
+                .trim_start()
+                .strip_prefix("<think>")
+                .map(|s| s.trim_start().to_string())
+                .unwrap_or_else(|| e.response.clone()),
+            SftRow::Example(e) => e.response.clone(),
+        }
+    }
+}
+
 /// One training row: `<bos> prompt completion <eos>` and the mask of completion targets.
 struct Example {
     tokens: Vec<u32>,
@@ -125,14 +167,15 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
     let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = start_checkpoint.meta.tokenizer.clone();
     let max_len = start_checkpoint.meta.model.max_seq_len;
-    let problems: Vec<Problem> = ctx.input_rows("data", &config.dataset)?;
+    let problems: Vec<SftRow> = ctx.input_rows("data", &config.dataset)?;
     let mut examples: Vec<Example> = problems
         .iter()
-        .map(|p| {
+        .map(|row| {
+            let (question, lang) = row.question();
             let mut tokens = vec![BOS_ID];
-            tokens.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
+            tokens.extend(tokenizer.encode(&render_prompt(config.prompting, question, lang)));
             let completion_start = tokens.len();
-            tokens.extend(tokenizer.encode(&target_completion(p, config.prompting)));
+            tokens.extend(tokenizer.encode(&row.completion(config.prompting)));
             tokens.push(EOS_ID);
             Example {
                 tokens,
@@ -236,6 +279,12 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
                 "perf/step_seconds",
                 step_id,
                 seconds / interval_steps as f64,
+            );
+            // Compute budget per step (SUM over steps gives a run's budget).
+            ctx.log(
+                "tokens/step",
+                step_id,
+                (interval_tokens / interval_steps) as f64,
             );
             interval_loss = 0.0;
             interval_steps = 0;

@@ -1,0 +1,134 @@
+//! The `coldstart` stage: R1's cold-start data (§2.3.1), a few hundred to a few thousand
+//! readable long chains of thought generated from the world.
+//!
+//! Each example answers a training problem in the problem's own language only (no
+//! code-switching), reasons step by step, then closes its chain with a short summary that
+//! re-checks every step: the paper's "reasoning process, then summary" pattern, written inside
+//! `<think>` so the response keeps the R1-Zero format `<think> … </think> <answer> N </answer>`.
+//! Input: `world` (its training problems). Output: the data set `coldstart` of `SftExample`s.
+
+use serde::{Deserialize, Serialize};
+
+use super::sft::SftExample;
+use super::{StageContext, StageError};
+use crate::rng::Rng;
+use crate::world::{find_equations, Lang, Problem};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ColdStartConfig {
+    pub examples: usize,
+    pub min_operations: usize,
+    pub max_operations: usize,
+    pub seed: u64,
+}
+
+impl Default for ColdStartConfig {
+    fn default() -> Self {
+        ColdStartConfig {
+            examples: 1000,
+            min_operations: 1,
+            max_operations: 4,
+            seed: 0,
+        }
+    }
+}
+
+impl ColdStartConfig {
+    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        if self.examples == 0 {
+            problems.push(("examples".into(), "must be at least 1".into()));
+        }
+        if self.min_operations == 0 || self.min_operations > self.max_operations {
+            problems.push((
+                "min_operations".into(),
+                format!("must be in 1..=max_operations ({})", self.max_operations),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The readable response for a problem: its solution, then a summary re-checking each step.
+pub fn cold_start_response(problem: &Problem) -> String {
+    let equations: Vec<String> = find_equations(&problem.solution)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let summary = match problem.lang {
+        Lang::En => format!(
+            "Let me check: {}. The answer is {}.",
+            equations.join(", "),
+            problem.answer
+        ),
+        Lang::Zh => format!(
+            "验算一下：{}。答案是 {}。",
+            equations.join("，"),
+            problem.answer
+        ),
+    };
+    format!(
+        "<think> {} {} </think> <answer> {} </answer>",
+        problem.solution, summary, problem.answer
+    )
+}
+
+pub fn run(config: &ColdStartConfig, ctx: &mut StageContext) -> Result<(), StageError> {
+    let train: Vec<Problem> = ctx.input_rows("world", "train")?;
+    let mut pool: Vec<Problem> = train
+        .into_iter()
+        .filter(|p| (config.min_operations..=config.max_operations).contains(&p.operations))
+        .collect();
+    Rng::derive(config.seed, "coldstart/order").shuffle(&mut pool);
+    let examples: Vec<SftExample> = pool
+        .iter()
+        .take(config.examples)
+        .map(|p| SftExample {
+            question: p.question.clone(),
+            lang: p.lang,
+            answer: p.answer,
+            response: cold_start_response(p),
+        })
+        .collect();
+    ctx.log("examples", 0, examples.len() as f64);
+    for lang in Lang::ALL {
+        let n = examples.iter().filter(|e| e.lang == lang).count();
+        ctx.log(format!("examples/{}", lang.code()), 0, n as f64);
+    }
+    ctx.store_dataset("coldstart", "sft", &examples)?;
+    ctx.progress(1.0, "done")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluation::{extract_answer, format_ok, Prompting};
+    use crate::language::{chain_of_thought, count_words};
+    use crate::world::{generate, WorldConfig};
+
+    #[test]
+    fn responses_are_formatted_single_language_and_summarised() {
+        let world = generate(&WorldConfig {
+            web_documents: 10,
+            train_problems: 40,
+            benchmark_size: 2,
+            ..WorldConfig::default()
+        });
+        for p in &world.train {
+            let response = cold_start_response(p);
+            assert!(format_ok(&response), "{response}");
+            assert_eq!(extract_answer(&response, Prompting::R1Zero), Some(p.answer));
+            let words = count_words(chain_of_thought(&response));
+            assert!(!words.mixed(p.lang), "{response}");
+            // The summary re-checks every step of the solution.
+            let steps = find_equations(&p.solution).len();
+            assert_eq!(find_equations(&response).len(), 2 * steps, "{response}");
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The `reject` stage: rejection sampling (R1 §2.3.3). From a checkpoint, sample several
+//! completions per training prompt and keep only the good ones: a correct answer, the
+//! `<think>/<answer>` format with reasoning steps, one language, finished within the length
+//! limit, no duplicate. A share of non-reasoning examples (bare answers to one-operation
+//! problems) is added, as R1 adds non-reasoning data. Every filter's count is a metric; the kept
+//! set is the data set `sft` of `SftExample`s, for an `sft` stage.
+//!
+//! Inputs: `model` (the checkpoint to sample from) and `world` (its training problems).
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::checkpointing::Checkpoint;
+use super::sft::SftExample;
+use super::{StageContext, StageError};
+use crate::evaluation::{render_prompt, Prompting};
+use crate::generate::{generate, GenerationConfig};
+use crate::language::{chain_of_thought, count_words};
+use crate::rewards::{score, RewardConfig};
+use crate::rng::Rng;
+use crate::store::TraceRecord;
+use crate::tokenizer::{Tokenizer, BOS_ID};
+use crate::world::{Lang, Problem};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RejectConfig {
+    /// Training prompts sampled from.
+    pub prompts: usize,
+    pub samples_per_prompt: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_completion_length: usize,
+    pub prompting: Prompting,
+    pub min_operations: usize,
+    pub max_operations: usize,
+    /// Drop chains with any word of the other language.
+    pub drop_mixed: bool,
+    /// Reasoning steps (equations) a kept chain must show.
+    pub min_reasoning_steps: usize,
+    /// Keep at most this many correct completions per prompt.
+    pub keep_per_prompt: usize,
+    /// Non-reasoning examples added, as a share of the kept reasoning examples...
+    pub non_reasoning_share: f64,
+    /// ...and at least this many.
+    pub min_non_reasoning: usize,
+    pub seed: u64,
+}
+
+impl Default for RejectConfig {
+    fn default() -> Self {
+        RejectConfig {
+            prompts: 1000,
+            samples_per_prompt: 4,
+            temperature: 0.8,
+            top_p: 0.95,
+            max_completion_length: 160,
+            prompting: Prompting::Compact,
+            min_operations: 1,
+            max_operations: 4,
+            drop_mixed: true,
+            min_reasoning_steps: 1,
+            keep_per_prompt: 2,
+            non_reasoning_share: 0.1,
+            min_non_reasoning: 0,
+            seed: 0,
+        }
+    }
+}
+
+impl RejectConfig {
+    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        for (field, value) in [
+            ("prompts", self.prompts),
+            ("samples_per_prompt", self.samples_per_prompt),
+            ("max_completion_length", self.max_completion_length),
+            ("keep_per_prompt", self.keep_per_prompt),
+        ] {
+            if value == 0 {
+                problems.push((field.into(), "must be at least 1".into()));
+            }
+        }
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            problems.push(("temperature".into(), "must be >= 0".into()));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            problems.push(("top_p".into(), "must be in (0, 1]".into()));
+        }
+        if !(0.0..=1.0).contains(&self.non_reasoning_share) {
+            problems.push(("non_reasoning_share".into(), "must be in [0, 1]".into()));
+        }
+        if self.min_operations == 0 || self.min_operations > self.max_operations {
+            problems.push((
+                "min_operations".into(),
+                format!("must be in 1..=max_operations ({})", self.max_operations),
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Why a completion was not kept; the first failing filter wins, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Kept,
+    Overlong,
+    BadFormat,
+    Wrong,
+    Mixed,
+    Duplicate,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Kept => "kept",
+            Verdict::Overlong => "dropped_overlong",
+            Verdict::BadFormat => "dropped_format",
+            Verdict::Wrong => "dropped_wrong",
+            Verdict::Mixed => "dropped_mixed",
+            Verdict::Duplicate => "dropped_duplicate",
+        }
+    }
+}
+
+/// Judges one completion (`response` is the whole response, the prompt's prefix included).
+pub fn judge(
+    response: &str,
+    finished: bool,
+    truth: i64,
+    lang: Lang,
+    config: &RejectConfig,
+    seen: &mut std::collections::HashSet<String>,
+) -> Verdict {
+    if !finished {
+        return Verdict::Overlong;
+    }
+    let rewards = RewardConfig {
+        min_reasoning_steps: config.min_reasoning_steps,
+        ..RewardConfig::default()
+    };
+    let parts = score(response, "", truth, lang, &rewards);
+    if parts.format < 1.0 {
+        return Verdict::BadFormat;
+    }
+    if parts.accuracy < 1.0 {
+        return Verdict::Wrong;
+    }
+    if config.drop_mixed && count_words(chain_of_thought(response)).mixed(lang) {
+        return Verdict::Mixed;
+    }
+    if !seen.insert(response.split_whitespace().collect::<Vec<_>>().join(" ")) {
+        return Verdict::Duplicate;
+    }
+    Verdict::Kept
+}
+
+pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageError> {
+    let checkpoint = Checkpoint::of_input(ctx, "model")?;
+    let tokenizer = checkpoint.meta.tokenizer.clone();
+    let model = checkpoint.model(&Device::flex())?;
+    let max_seq_len = checkpoint.meta.model.max_seq_len;
+    let train: Vec<Problem> = ctx.input_rows("world", "train")?;
+    let mut pool: Vec<Problem> = train
+        .iter()
+        .filter(|p| (config.min_operations..=config.max_operations).contains(&p.operations))
+        .cloned()
+        .collect();
+    Rng::derive(config.seed, "reject/order").shuffle(&mut pool);
+    pool.truncate(config.prompts);
+
+    let prefix = config.prompting.response_prefix();
+    let generation = GenerationConfig {
+        max_new_tokens: config.max_completion_length,
+        temperature: config.temperature,
+        top_p: config.top_p,
+        seed: config.seed,
+    };
+    let mut kept: Vec<SftExample> = Vec::new();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut seen = std::collections::HashSet::new();
+    let chunk = 32;
+    let mut sample = 0i64;
+    for (chunk_index, problems) in pool.chunks(chunk).enumerate() {
+        let prompts: Vec<Vec<u32>> = problems
+            .iter()
+            .map(|p| {
+                let mut ids = vec![BOS_ID];
+                ids.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
+                ids.truncate(max_seq_len.saturating_sub(8));
+                ids
+            })
+            .collect();
+        let first = (chunk_index * chunk * config.samples_per_prompt) as u64;
+        let completions = generate(
+            &model,
+            &tokenizer,
+            &prompts,
+            config.samples_per_prompt,
+            &generation,
+            first,
+        );
+        let mut kept_of_prompt = vec![0usize; problems.len()];
+        for c in &completions {
+            let p = &problems[c.prompt_index];
+            let response = format!("{prefix} {}", c.text.trim_start())
+                .trim()
+                .trim_end_matches("<eos>")
+                .trim()
+                .to_string();
+            let mut verdict = judge(&response, c.finished, p.answer, p.lang, config, &mut seen);
+            if verdict == Verdict::Kept && kept_of_prompt[c.prompt_index] >= config.keep_per_prompt
+            {
+                verdict = Verdict::Duplicate;
+            }
+            *counts.entry(verdict.name()).or_default() += 1;
+            if sample < 16 {
+                ctx.trace(TraceRecord {
+                    step: 0,
+                    sample,
+                    prompt: render_prompt(config.prompting, &p.question, p.lang),
+                    completion: c.text.clone(),
+                    reward_parts: json!({}),
+                    language_scores: json!({}),
+                    meta: json!({ "verdict": verdict.name(), "truth": p.answer, "lang": p.lang.code() }),
+                });
+                sample += 1;
+            }
+            if verdict == Verdict::Kept {
+                kept_of_prompt[c.prompt_index] += 1;
+                kept.push(SftExample {
+                    question: p.question.clone(),
+                    lang: p.lang,
+                    answer: p.answer,
+                    response,
+                });
+            }
+        }
+        ctx.progress(
+            ((chunk_index + 1) * chunk).min(pool.len()) as f64 / pool.len() as f64,
+            "sampling",
+        )?;
+    }
+    let reasoning = kept.len();
+    // Non-reasoning data: bare answers to one-operation problems.
+    let wanted = ((reasoning as f64 * config.non_reasoning_share).round() as usize)
+        .max(config.min_non_reasoning);
+    let mut trivial: Vec<&Problem> = train.iter().filter(|p| p.operations == 1).collect();
+    Rng::derive(config.seed, "reject/non-reasoning").shuffle(&mut trivial);
+    for p in trivial.into_iter().take(wanted) {
+        kept.push(SftExample {
+            question: p.question.clone(),
+            lang: p.lang,
+            answer: p.answer,
+            response: format!("<think> </think> <answer> {} </answer>", p.answer),
+        });
+    }
+    Rng::derive(config.seed, "reject/shuffle").shuffle(&mut kept);
+    ctx.log(
+        "sampled",
+        0,
+        (pool.len() * config.samples_per_prompt) as f64,
+    );
+    for verdict in [
+        Verdict::Kept,
+        Verdict::Overlong,
+        Verdict::BadFormat,
+        Verdict::Wrong,
+        Verdict::Mixed,
+        Verdict::Duplicate,
+    ] {
+        let n = counts.get(verdict.name()).copied().unwrap_or(0);
+        ctx.log(verdict.name(), 0, n as f64);
+    }
+    ctx.log("non_reasoning_added", 0, (kept.len() - reasoning) as f64);
+    ctx.log("examples", 0, kept.len() as f64);
+    ctx.store_dataset("sft", "sft", &kept)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(response: &str, finished: bool, truth: i64, lang: Lang) -> Verdict {
+        judge(
+            response,
+            finished,
+            truth,
+            lang,
+            &RejectConfig::default(),
+            &mut Default::default(),
+        )
+    }
+
+    #[test]
+    fn filters_on_hand_made_completions() {
+        let good = "<think> 3 + 4 = 7, so he has 7 apples. </think> <answer> 7 </answer>";
+        assert_eq!(verdict(good, true, 7, Lang::En), Verdict::Kept);
+        assert_eq!(verdict(good, false, 7, Lang::En), Verdict::Overlong);
+        assert_eq!(verdict(good, true, 8, Lang::En), Verdict::Wrong);
+        assert_eq!(
+            verdict(
+                "<think> he has 7 </think> <answer> 7 </answer>",
+                true,
+                7,
+                Lang::En
+            ),
+            Verdict::BadFormat,
+            "no reasoning step"
+        );
+        assert_eq!(
+            verdict("3 + 4 = 7. The answer is 7.", true, 7, Lang::En),
+            Verdict::BadFormat
+        );
+        let mixed = "<think> 3 + 4 = 7，所以他有 7 个。 </think> <answer> 7 </answer>";
+        assert_eq!(verdict(mixed, true, 7, Lang::En), Verdict::Mixed);
+        let mut seen = Default::default();
+        let config = RejectConfig::default();
+        assert_eq!(
+            judge(good, true, 7, Lang::En, &config, &mut seen),
+            Verdict::Kept
+        );
+        let spaced = good.replace(' ', "  ");
+        assert_eq!(
+            judge(&spaced, true, 7, Lang::En, &config, &mut seen),
+            Verdict::Duplicate
+        );
+        let lenient = RejectConfig {
+            drop_mixed: false,
+            ..RejectConfig::default()
+        };
+        assert_eq!(
+            judge(mixed, true, 7, Lang::En, &lenient, &mut seen),
+            Verdict::Kept
+        );
+    }
+}
