@@ -544,10 +544,45 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
     writeln!(out, "numerics    v{}", experiment.numerics_version)?;
     let lineage = runtime.block_on(store.lineage(id))?;
     if !lineage.is_empty() {
-        writeln!(out, "\ninputs")?;
+        // For a recipe these are its stages: the stage graph with each stage's status.
+        let title = if experiment.kind == "recipe" {
+            "stages"
+        } else {
+            "inputs"
+        };
+        writeln!(out, "\n{title}")?;
+        let mut rows = Vec::new();
         for (role, parent, name) in lineage {
-            writeln!(out, "  {role:<12} {} {name}", &parent[..12])?;
+            let parent_id = ExperimentId::parse(&parent).expect("stored ids are valid");
+            let parent_row = runtime.block_on(store.experiment(&parent_id))?;
+            let attempts = runtime.block_on(store.attempts(&parent_id))?;
+            let status = if attempts.iter().any(|a| a.status == "completed") {
+                "completed".to_string()
+            } else {
+                attempts
+                    .last()
+                    .map(|a| a.status.clone())
+                    .unwrap_or_else(|| "never run".into())
+            };
+            let uses: Vec<String> = runtime
+                .block_on(store.lineage(&parent_id))?
+                .into_iter()
+                .map(|(r, p, _)| format!("{r}={}", &p[..8]))
+                .collect();
+            rows.push(vec![
+                role,
+                parent[..12].to_string(),
+                parent_row.kind,
+                name,
+                status,
+                uses.join(" "),
+            ]);
         }
+        let headers: Vec<String> = ["role", "id", "kind", "name", "status", "inputs"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        write!(out, "{}", indent(&table::render(&headers, &rows, 40), 2))?;
     }
     writeln!(out, "\nspec")?;
     writeln!(
