@@ -12,9 +12,22 @@ use std::fmt;
 
 use serde_json::Value;
 
-/// Bumped by hand whenever a change to the code alters what an unchanged spec produces, so old
-/// results are never mistaken for new ones.
+/// Bumped by hand whenever a change to the code alters what an unchanged spec of every kind
+/// produces, so old results are never mistaken for new ones.
 pub const NUMERICS_VERSION: u32 = 1;
+
+/// The numerics version of one stage kind. A change that alters only some kinds' results bumps
+/// those kinds, so unrelated cached stages (a 30-minute base model) stay valid; stages
+/// downstream of a bumped kind get new ids anyway through their inputs' ids.
+///
+/// Bumps: eval, grpo, reject → 2: special tokens such as `<eos>` no longer count as English
+/// words in language scores (they made every Chinese completion look mixed).
+pub fn numerics_version(kind: &str) -> u32 {
+    match kind {
+        "eval" | "grpo" | "reject" => 2,
+        _ => NUMERICS_VERSION,
+    }
+}
 
 /// A full experiment id: 64 lowercase hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,7 +64,11 @@ pub fn experiment_id(spec: &Value, inputs: &BTreeMap<String, ExperimentId>) -> E
         .collect();
     let mut envelope = serde_json::Map::new();
     envelope.insert("inputs".into(), Value::Object(inputs));
-    envelope.insert("numerics_version".into(), NUMERICS_VERSION.into());
+    let kind = spec
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default();
+    envelope.insert("numerics_version".into(), numerics_version(kind).into());
     envelope.insert("spec".into(), spec.clone());
     let encoded = canonical_json(&Value::Object(envelope));
     ExperimentId(blake3::hash(encoded.as_bytes()).to_hex().to_string())

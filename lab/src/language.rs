@@ -4,8 +4,8 @@
 //! - a maximal run of Latin letters is one English word, except a run right after a backslash,
 //!   which is a LaTeX command (`\frac`) and counts for no language;
 //! - each Han character is one Chinese word;
-//! - digits, punctuation (ASCII or full-width), symbols, emoji, tags' letters inside `<…>`
-//!   markup and every other script are neutral.
+//! - digits, punctuation (ASCII or full-width), symbols, emoji, the letters of tags and special
+//!   tokens (`<think>`, `</answer>`, `<eos>`, ...) and every other script are neutral.
 //!
 //! The *consistency* of a text for a target language is the share of its words in that
 //! language (R1's language-consistency reward); a text *mixes* languages when it has any word
@@ -59,9 +59,11 @@ pub fn count_words(text: &str) -> WordCounts {
         if c == '<' {
             // `<think>`, `</answer>` and the like are markup, not words.
             let rest: String = chars.clone().take(8).collect();
-            if ["think>", "/think>", "answer>", "/answer>"]
-                .iter()
-                .any(|t| rest.starts_with(t))
+            if [
+                "think>", "/think>", "answer>", "/answer>", "eos>", "bos>", "pad>", "unk>",
+            ]
+            .iter()
+            .any(|t| rest.starts_with(t))
             {
                 in_tag = true;
             }
@@ -133,6 +135,7 @@ mod tests {
             WordCounts::default()
         );
         assert_eq!(count_words("🙂！？（）"), WordCounts::default());
+        assert_eq!(count_words("答案是 7。 <eos>"), WordCounts { en: 0, zh: 3 });
         assert_eq!(count_words("café"), WordCounts { en: 1, zh: 0 });
     }
 

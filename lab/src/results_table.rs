@@ -509,8 +509,10 @@ mod tests {
         spec: serde_json::Value,
         inputs: &[(&str, u32)],
     ) {
-        let inputs: Vec<(String, ExperimentId)> =
-            inputs.iter().map(|(r, p)| (r.to_string(), id(*p))).collect();
+        let inputs: Vec<(String, ExperimentId)> = inputs
+            .iter()
+            .map(|(r, p)| (r.to_string(), id(*p)))
+            .collect();
         store
             .ensure_experiment(&id(n), kind, name, &spec, 1, &inputs)
             .await
@@ -573,7 +575,15 @@ mod tests {
         let paper = eval_spec(EVAL_TEMPERATURE, EVAL_TOP_P);
         let (m2, w1) = (("model", 2), ("world", 1));
         experiment_with(store, 3, "eval", "base/eval", paper.clone(), &[m2, w1]).await;
-        experiment_with(store, 4, "eval", "base/eval-t1", eval_spec(1.0, 1.0), &[m2, w1]).await;
+        experiment_with(
+            store,
+            4,
+            "eval",
+            "base/eval-t1",
+            eval_spec(1.0, 1.0),
+            &[m2, w1],
+        )
+        .await;
         let stages = [("pretrain", 2), ("eval", 3), ("eval-t1", 4)];
         experiment(store, 5, "recipe", "base", &stages).await;
         experiment(store, 6, "grpo", "r1-zero/grpo", &[m2, w1]).await;
@@ -588,7 +598,15 @@ mod tests {
         other["seed"] = json!(5);
         experiment_with(store, 10, "eval", "r1-zero/eval", other, &[m6, w1]).await;
         experiment(store, 11, "sft", "custom-sft", &[m2]).await;
-        experiment_with(store, 12, "eval", "custom/eval", paper.clone(), &[("model", 11)]).await;
+        experiment_with(
+            store,
+            12,
+            "eval",
+            "custom/eval",
+            paper.clone(),
+            &[("model", 11)],
+        )
+        .await;
         // The grpo stage is also a stage of an unrelated recipe: still one label, one row each.
         experiment(store, 13, "recipe", "other", &[("grpo", 6)]).await;
         experiment(store, 20, "sft", "r1/coldstart-sft", &[m2]).await;
@@ -709,7 +727,14 @@ mod tests {
             );
             let expected = [
                 ["base", "base/eval", "base-pretrain", "pretrain", "4", "14"],
-                ["base", "base/eval-t1", "base-pretrain", "pretrain", "4", "14"],
+                [
+                    "base",
+                    "base/eval-t1",
+                    "base-pretrain",
+                    "pretrain",
+                    "4",
+                    "14",
+                ],
                 ["r1-zero", "r1-zero/eval", "r1-zero/grpo", "grpo", "4", "14"],
                 ["r1-zero", "r1-zero/eval", "r1-zero/grpo", "grpo", "2", "14"],
                 ["custom-sft", "custom/eval", "custom-sft", "sft", "4", "7"],
@@ -752,16 +777,18 @@ mod tests {
             assert_eq!(rows[0].benchmark, "easy-en");
             assert_eq!(rows[7].benchmark, "hard-en");
             let text = render_text(&rows);
-            assert!(text.starts_with("model       prompting  easy-en pass@1"), "{text}");
+            assert!(
+                text.starts_with("model       prompting  easy-en pass@1"),
+                "{text}"
+            );
         });
     }
 
     #[test]
     fn explicit_ids_select_evals_recipes_and_models() {
         with_store(async |store| {
-            let ids = |list: &[u32]| -> Vec<String> {
-                list.iter().map(|n| id(*n).to_string()).collect()
-            };
+            let ids =
+                |list: &[u32]| -> Vec<String> { list.iter().map(|n| id(*n).to_string()).collect() };
             let pick = async |list: &[u32]| evals_of(&load(store, &ids(list)).await.unwrap());
             let pairs = |list: &[(&str, u32)]| -> Vec<(String, u32)> {
                 list.iter().map(|(m, n)| (m.to_string(), *n)).collect()

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
-use crate::identity::{experiment_id, ExperimentId, NUMERICS_VERSION};
+use crate::identity::{experiment_id, numerics_version, ExperimentId};
 use crate::spec::{recipe_order, InputRef, Spec, SpecError, Stage};
 use crate::stages::{run_stage, StageContext, StageError};
 use crate::store::{AttemptOrigin, AttemptRow, Store, StoreError};
@@ -200,13 +200,26 @@ impl<'a> Runner<'a> {
             spec.kind(),
             &spec.name,
             &spec.resolved_json(),
-            NUMERICS_VERSION,
+            numerics_version(spec.kind()),
             &lineage,
         ))?;
         let attempts = self.runtime.block_on(self.store.attempts(&id))?;
         if let Some(done) = attempts.iter().find(|a| a.status == "completed") {
             self.note(&id, spec, done.id, Outcome::Reused);
             return Ok(id);
+        }
+        if let Some(live) = attempts
+            .iter()
+            .find(|a| a.status == "running" && a.host == self.origin.host && process_alive(a.pid))
+        {
+            return Err(RunError::Other(format!(
+                "{} {} ({}) is being run by process {} (attempt {}); wait for it to finish or stop that process",
+                spec.kind(),
+                spec.name,
+                id.short(),
+                live.pid,
+                live.id
+            )));
         }
         // An attempt whose process died is continued from its last checkpoint.
         let interrupted = attempts.iter().rev().find(|a| a.status == "interrupted");
