@@ -615,3 +615,26 @@ fn r1_recipe_reuses_stages_and_reruns_only_downstream_of_a_change() {
         );
     }
 }
+
+#[test]
+fn table_prints_the_comparison_in_three_formats() {
+    let lab = Lab::new();
+    lab.ok(&["run", "experiments/tiny/base.toml"]);
+    let text = lab.stdout(&["table"]);
+    assert!(
+        text.contains("base") && text.contains("easy-en pass@1"),
+        "{text}"
+    );
+    let csv = lab.stdout(&["table", "--csv"]);
+    assert!(
+        csv.starts_with("model,experiment,benchmark,prompting,metric,k,value,stderr\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("base,") && l.contains(",easy-zh,compact,pass@1,2,")),
+        "{csv}"
+    );
+    let markdown = lab.stdout(&["table", "--markdown"]);
+    assert!(markdown.contains("| base |"), "{markdown}");
+}

@@ -10,6 +10,7 @@ pub mod grpo;
 pub mod identity;
 pub mod language;
 pub mod model;
+pub mod results_table;
 pub mod rewards;
 pub mod rng;
 pub mod runner;

@@ -59,6 +59,17 @@ enum Command {
         #[arg(long, default_value_t = 160)]
         max_new_tokens: usize,
     },
+    /// The paper's comparison table: models × benchmarks (pass@1 ± se, cons@k), length, mixing.
+    Table {
+        /// Eval, model or recipe ids (prefixes); default: the latest evaluation of each model.
+        ids: Vec<String>,
+        /// Markdown instead of a text table.
+        #[arg(long, conflicts_with = "csv")]
+        markdown: bool,
+        /// Long-format CSV, one value a row.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Score language mixing of completions from any model: a JSONL file with `prompt` and
     /// `completion` per line (the chain is the text inside <think> when present).
     Langmix {
@@ -283,6 +294,18 @@ fn run(cli: Cli) -> Result<()> {
                 writeln!(out, "--- sample {i}")?;
                 writeln!(out, "{text}")?;
             }
+        }
+        Command::Table { ids, markdown, csv } => {
+            let store = open_existing(&runtime, &db)?;
+            let rows = runtime.block_on(lab::results_table::load(&store, &ids))?;
+            let text = if csv {
+                lab::results_table::render_csv(&rows)
+            } else if markdown {
+                lab::results_table::render_markdown(&rows)
+            } else {
+                lab::results_table::render_text(&rows)
+            };
+            write!(out, "{text}")?;
         }
         Command::Langmix { file, target, json } => {
             langmix(&file, &target, json, out)?;
