@@ -2,14 +2,13 @@
 
 export CARGO_TERM_COLOR := "never"
 
-# Open the lab on the default database (.lab/lab.db). Until the TUI lands, this lists the runs.
-# (The dev profile optimises every dependency, so the debug binary runs the numerics at full speed.)
+# Open the lab's terminal UI on the default database (.lab/lab.db, or LAB_DB / --db PATH).
+# (The dev profile optimises every dependency, so the debug binaries run the numerics at full speed.)
 lab *ARGS:
-    cargo build -p lab --bin lab
-    @mkdir -p .lab
-    @if [ -f .lab/lab.db ]; then ./target/debug/lab ls {{ARGS}}; else echo "No runs yet: try 'just run experiments/tiny/world.toml'"; fi
+    cargo build -p lab --bin lab -p tui
+    ./target/debug/lab-tui {{ARGS}}
 
-# Run an experiment spec with the release build: just run experiments/world.toml --set seed=1
+# Run an experiment spec: just run experiments/world.toml --set seed=1
 run SPEC *ARGS:
     cargo build -p lab --bin lab
     ./target/debug/lab run {{SPEC}} {{ARGS}}

@@ -1,0 +1,212 @@
+//! Plain data the background worker reads from the store and the views draw.
+
+use std::path::PathBuf;
+
+use lab::store::{QueryResult, SqlValue, TraceRecord};
+
+/// One row of the Runs view: an experiment, its latest attempt and a few key numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub attempt: Option<i64>,
+    pub attempts: i64,
+    pub status: Option<String>,
+    pub progress: Option<f64>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    /// For a `running` attempt of this host: whether its process is still there.
+    pub alive: Option<bool>,
+    pub reward: Option<f64>,
+    pub loss: Option<f64>,
+    pub pass1: Option<f64>,
+    pub mixed: Option<f64>,
+}
+
+impl RunSummary {
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(8)]
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status.as_deref() == Some("running")
+    }
+}
+
+/// A run as other views refer to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunRef {
+    pub id: String,
+    pub name: String,
+    pub attempt: i64,
+}
+
+impl RunRef {
+    pub fn label(&self) -> String {
+        format!("{} {}", &self.id[..self.id.len().min(8)], self.name)
+    }
+}
+
+/// One curve of the Compare view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub run: RunRef,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One row of the Language mixing view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LangRow {
+    pub run: RunRef,
+    pub kind: String,
+    /// Last `lang/mixed_rate` logged in training.
+    pub train_mixed: Option<f64>,
+    /// Last `lang/consistency` logged in training.
+    pub consistency: Option<f64>,
+    /// Mean `mixed_rate` over the run's evaluations.
+    pub eval_mixed: Option<f64>,
+    /// Share of the run's traces that mix languages, and how many traces it has.
+    pub traces_mixed: Option<f64>,
+    pub traces: i64,
+    pub mixed_curve: Vec<(f64, f64)>,
+    pub consistency_curve: Vec<(f64, f64)>,
+}
+
+impl LangRow {
+    /// The number the view ranks by: the worst of what was measured.
+    pub fn worst(&self) -> f64 {
+        [self.eval_mixed, self.train_mixed, self.traces_mixed]
+            .into_iter()
+            .flatten()
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// One differing key of two resolved specs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffLine {
+    pub key: String,
+    pub left: Option<String>,
+    pub right: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecDiff {
+    pub a: RunRef,
+    pub b: RunRef,
+    pub lines: Vec<DiffLine>,
+}
+
+/// What `lab run SPEC --dry-run` said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DryRun {
+    pub spec: PathBuf,
+    pub overrides: Vec<String>,
+    pub id: String,
+    /// "completed" or "not run".
+    pub state: String,
+    pub label: String,
+}
+
+/// A `lab` process this TUI started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launched {
+    pub pid: u32,
+    pub what: String,
+    /// None while running; the exit code (or -1 for a signal) once it ended.
+    pub exit: Option<i32>,
+    pub log: PathBuf,
+}
+
+/// What the UI asks the background worker for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Runs,
+    MetricNames {
+        attempts: Vec<i64>,
+    },
+    Series {
+        runs: Vec<RunRef>,
+        metric: String,
+    },
+    Traces {
+        run: RunRef,
+    },
+    LangMix,
+    SpecDiff {
+        a: RunRef,
+        b: RunRef,
+    },
+    Sql(String),
+    DryRun {
+        spec: PathBuf,
+        overrides: Vec<String>,
+    },
+    Launch {
+        spec: PathBuf,
+        overrides: Vec<String>,
+    },
+    Rerun {
+        run: RunRef,
+    },
+    Cancel {
+        run: RunRef,
+        pid: i64,
+        host: String,
+    },
+}
+
+/// What the background worker answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    Runs(Vec<RunSummary>),
+    MetricNames(Vec<String>),
+    Series {
+        metric: String,
+        series: Vec<Series>,
+    },
+    Traces {
+        run: RunRef,
+        traces: Vec<TraceRecord>,
+    },
+    LangMix(Vec<LangRow>),
+    SpecDiff(SpecDiff),
+    Sql {
+        sql: String,
+        result: Result<QueryResult, String>,
+    },
+    DryRun(Result<DryRun, String>),
+    Processes(Vec<Launched>),
+    /// A message for the status line (launch started, cancel sent, errors).
+    Notice(String),
+    Error(String),
+}
+
+/// Reads a cell as a float.
+pub fn cell_f64(v: &SqlValue) -> Option<f64> {
+    match v {
+        SqlValue::Integer(i) => Some(*i as f64),
+        SqlValue::Real(r) => Some(*r),
+        SqlValue::Text(t) => t.parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn cell_i64(v: &SqlValue) -> Option<i64> {
+    match v {
+        SqlValue::Integer(i) => Some(*i),
+        SqlValue::Real(r) => Some(*r as i64),
+        SqlValue::Text(t) => t.parse().ok(),
+        _ => None,
+    }
+}
+
+pub fn cell_string(v: &SqlValue) -> Option<String> {
+    match v {
+        SqlValue::Null => None,
+        other => Some(other.to_string()),
+    }
+}

@@ -1,0 +1,310 @@
+//! Launch: pick a spec, override values, see the id it will get and whether it is done, and
+//! start `lab run` as its own process (it keeps running if the TUI quits).
+
+use std::path::{Path, PathBuf};
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{dim, header, highlight, navigate};
+use crate::app::App;
+use crate::data::{DryRun, Launched, Request};
+use crate::input::{Edit, Input};
+
+pub const KEYS: &[(&str, &str)] = &[
+    ("j k ↑ ↓", "choose a spec"),
+    ("/", "filter specs by path"),
+    ("o", "edit overrides: key=value key2=value"),
+    (
+        "Enter",
+        "launch `lab run SPEC --set ...` as its own process",
+    ),
+    ("(Runs) x x  r r", "cancel / rerun the selected run"),
+];
+
+#[derive(Debug, Default)]
+pub struct LaunchView {
+    /// The folder the specs were found in; the list shows paths below it.
+    pub root: PathBuf,
+    pub specs: Vec<PathBuf>,
+    pub selected: usize,
+    pub filter: Input,
+    pub filtering: bool,
+    pub overrides: Input,
+    pub editing_overrides: bool,
+    pub dry: Option<Result<DryRun, String>>,
+    pub processes: Vec<Launched>,
+}
+
+/// Every `*.toml` under `dir`, sorted.
+pub fn find_specs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl LaunchView {
+    pub fn new(dir: &Path) -> LaunchView {
+        LaunchView {
+            root: dir.to_path_buf(),
+            specs: find_specs(dir),
+            ..Default::default()
+        }
+    }
+
+    pub fn editing(&self) -> bool {
+        self.filtering || self.editing_overrides
+    }
+
+    pub fn visible(&self) -> Vec<&PathBuf> {
+        let needle = self.filter.text.to_lowercase();
+        self.specs
+            .iter()
+            .filter(|p| {
+                p.strip_prefix(&self.root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .to_lowercase()
+                    .contains(&needle)
+            })
+            .collect()
+    }
+
+    pub fn spec(&self) -> Option<PathBuf> {
+        self.visible().get(self.selected).map(|p| p.to_path_buf())
+    }
+
+    pub fn override_list(&self) -> Vec<String> {
+        self.overrides
+            .text
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn request_dry_run(&mut self, outbox: &mut Vec<Request>) {
+        if let Some(spec) = self.spec() {
+            self.dry = None;
+            outbox.push(Request::DryRun {
+                spec,
+                overrides: self.override_list(),
+            });
+        }
+    }
+}
+
+pub fn key(app: &mut App, key: KeyEvent) {
+    let view = &mut app.launch;
+    if view.filtering {
+        let edit = view.filter.handle(key);
+        if edit == Edit::Cancel {
+            view.filter.set("");
+        }
+        if matches!(edit, Edit::Submit | Edit::Cancel) {
+            view.filtering = false;
+        }
+        if edit == Edit::Changed || edit == Edit::Cancel {
+            view.selected = 0;
+            view.request_dry_run(&mut app.outbox);
+        }
+        return;
+    }
+    if view.editing_overrides {
+        match view.overrides.handle(key) {
+            Edit::Submit => {
+                view.editing_overrides = false;
+                view.request_dry_run(&mut app.outbox);
+            }
+            Edit::Cancel => view.editing_overrides = false,
+            _ => {}
+        }
+        return;
+    }
+    let n = view.visible().len();
+    if let Some(i) = navigate(key, view.selected, n, 10) {
+        if i != view.selected {
+            view.selected = i;
+            view.request_dry_run(&mut app.outbox);
+        }
+        return;
+    }
+    match key.code {
+        KeyCode::Char('/') => view.filtering = true,
+        KeyCode::Char('o') => view.editing_overrides = true,
+        KeyCode::Enter => {
+            if let Some(spec) = view.spec() {
+                let overrides = view.override_list();
+                app.request(Request::Launch { spec, overrides });
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let view = &app.launch;
+    let list_width = (area.width / 3).clamp(22, 36);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(list_width), Constraint::Fill(1)]).areas(area);
+    let visible = view.visible();
+    let items: Vec<ListItem> = visible
+        .iter()
+        .map(|p| {
+            ListItem::new(
+                p.strip_prefix(&view.root)
+                    .unwrap_or(p)
+                    .to_string_lossy()
+                    .to_string(),
+            )
+        })
+        .collect();
+    let title = if view.filtering || !view.filter.text.is_empty() {
+        format!(
+            " /{}{} ",
+            view.filter.text,
+            if view.filtering { "▏" } else { "" }
+        )
+    } else {
+        " Specs ".into()
+    };
+    let selected = (!visible.is_empty()).then_some(view.selected);
+    frame.render_stateful_widget(
+        List::new(items)
+            .highlight_style(highlight())
+            .block(Block::bordered().title(title)),
+        left,
+        &mut ListState::default().with_selected(selected),
+    );
+
+    let process_rows = (view.processes.len() as u16).min(5);
+    let [over_area, plan_area, spec_area, proc_area] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(3),
+        Constraint::Fill(1),
+        Constraint::Length(if process_rows > 0 {
+            process_rows + 2
+        } else {
+            0
+        }),
+    ])
+    .areas(right);
+
+    let over_style = if view.editing_overrides {
+        Style::new().fg(Color::Yellow)
+    } else {
+        Style::new()
+    };
+    let (shown, cursor) = view
+        .overrides
+        .window(over_area.width.saturating_sub(4) as usize);
+    let shown = if shown.is_empty() && !view.editing_overrides {
+        Span::styled("(none: press o, e.g. seed=1 steps=8)", dim())
+    } else {
+        Span::raw(shown)
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![Span::raw(" "), shown])).block(
+            Block::bordered()
+                .title(" Overrides (--set) ")
+                .border_style(over_style),
+        ),
+        over_area,
+    );
+    if view.editing_overrides {
+        frame.set_cursor_position(Position::new(
+            over_area.x + 2 + cursor as u16,
+            over_area.y + 1,
+        ));
+    }
+
+    let plan = match &view.dry {
+        None => Line::styled("checking…", dim()),
+        Some(Ok(d)) => {
+            let state_style = if d.state == "completed" {
+                Style::new().fg(Color::Green)
+            } else {
+                Style::new().fg(Color::Yellow)
+            };
+            Line::from(vec![
+                Span::styled(d.id.get(..12).unwrap_or(&d.id).to_string(), header()),
+                Span::raw(format!("  {}  ", d.label)),
+                Span::styled(d.state.clone(), state_style),
+            ])
+        }
+        Some(Err(e)) => Line::styled(
+            e.lines().next().unwrap_or("").to_string(),
+            Style::new().fg(Color::Red),
+        ),
+    };
+    frame.render_widget(
+        Paragraph::new(plan)
+            .block(Block::bordered().title(" Will run as (lab run --dry-run) · Enter launches ")),
+        plan_area,
+    );
+
+    let spec_text = view
+        .spec()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let text: Text = spec_text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with('#') {
+                Line::styled(l.to_string(), dim())
+            } else {
+                Line::raw(l.to_string())
+            }
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(text)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" Spec ")),
+        spec_area,
+    );
+
+    if process_rows > 0 {
+        let lines: Vec<Line> = view
+            .processes
+            .iter()
+            .rev()
+            .take(process_rows as usize)
+            .map(|p| {
+                let (state, style) = match p.exit {
+                    None => ("running".to_string(), Style::new().fg(Color::Yellow)),
+                    Some(0) => ("finished".to_string(), Style::new().fg(Color::Green)),
+                    Some(code) => (
+                        format!("failed ({code}), see {}", p.log.display()),
+                        Style::new().fg(Color::Red),
+                    ),
+                };
+                Line::from(vec![
+                    Span::raw(format!("pid {:<7} {}  ", p.pid, p.what)),
+                    Span::styled(state, style),
+                ])
+            })
+            .collect();
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().title(" Launched from here ")),
+            proc_area,
+        );
+    }
+}

@@ -1,0 +1,594 @@
+//! Background work, apart from the UI (as gitui's asyncgit): one thread owns a tokio
+//! current-thread runtime and a read-only [`Store`], takes [`Request`]s over a channel and answers
+//! [`Response`]s over another. It also starts and watches the `lab` processes the user launches;
+//! the TUI itself never writes experiment data.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+
+use lab::identity::ExperimentId;
+use lab::store::{QueryResult, Store};
+
+use crate::data::*;
+
+/// Where the worker finds the database and the `lab` binary.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub db: PathBuf,
+    pub lab_bin: PathBuf,
+    /// Folder for launched processes' output.
+    pub log_dir: PathBuf,
+}
+
+/// The UI's handle on the worker: send requests, poll responses.
+pub struct Worker {
+    pub requests: Sender<Request>,
+    pub responses: Receiver<Response>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    pub fn spawn(config: WorkerConfig) -> Worker {
+        let (req_tx, req_rx) = mpsc::channel::<Request>();
+        let (resp_tx, resp_rx) = mpsc::channel::<Response>();
+        let thread = std::thread::Builder::new()
+            .name("lab-tui-worker".into())
+            .spawn(move || {
+                let mut state = match Backend::new(config) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = resp_tx.send(Response::Error(e));
+                        return;
+                    }
+                };
+                while let Ok(first) = req_rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(req_rx.try_iter());
+                    for request in coalesce(batch) {
+                        for response in state.handle(request) {
+                            if resp_tx.send(response).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                state.close();
+            })
+            .expect("spawning the worker thread");
+        Worker {
+            requests: req_tx,
+            responses: resp_rx,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn send(&self, request: Request) {
+        let _ = self.requests.send(request);
+    }
+
+    /// Stops the worker after the requests already sent (launched processes keep running).
+    pub fn shutdown(mut self) {
+        let (dead_tx, _) = mpsc::channel();
+        self.requests = dead_tx;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Requests queued while the worker was busy: read-only ones asked again are answered once
+/// (the last asked wins); process actions are all kept, in order.
+fn coalesce(batch: Vec<Request>) -> Vec<Request> {
+    let mut out: Vec<Request> = Vec::new();
+    for r in batch {
+        let replaceable = !matches!(
+            r,
+            Request::Launch { .. } | Request::Rerun { .. } | Request::Cancel { .. }
+        );
+        if replaceable {
+            let same = std::mem::discriminant(&r);
+            out.retain(|o| std::mem::discriminant(o) != same);
+        }
+        out.push(r);
+    }
+    out
+}
+
+/// The worker's side: answers requests one at a time. The thread of [`Worker`] runs one; tests
+/// drive one directly to get deterministic answers.
+pub struct Backend {
+    config: WorkerConfig,
+    runtime: tokio::runtime::Runtime,
+    store: Option<Store>,
+    children: Vec<(Child, Launched)>,
+}
+
+/// A string as an SQL literal.
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl Backend {
+    pub fn new(config: WorkerConfig) -> Result<Backend, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("async runtime: {e}"))?;
+        Ok(Backend {
+            config,
+            runtime,
+            store: None,
+            children: Vec::new(),
+        })
+    }
+
+    pub fn close(&mut self) {
+        if let Some(store) = self.store.take() {
+            self.runtime.block_on(store.close());
+        }
+    }
+
+    pub fn handle(&mut self, request: Request) -> Vec<Response> {
+        match request {
+            Request::Launch { spec, overrides } => {
+                let mut args = vec!["run".to_string(), spec.display().to_string()];
+                for o in &overrides {
+                    args.push("--set".into());
+                    args.push(o.clone());
+                }
+                let what = format!("run {}", spec.display());
+                vec![self.spawn_lab(&args, what), self.processes()]
+            }
+            Request::Rerun { run } => {
+                let args = vec!["rerun".to_string(), run.id.clone()];
+                vec![
+                    self.spawn_lab(&args, format!("rerun {}", run.label())),
+                    self.processes(),
+                ]
+            }
+            Request::Cancel { run, pid, host } => vec![cancel(&run, pid, &host)],
+            Request::DryRun { spec, overrides } => {
+                vec![Response::DryRun(self.dry_run(&spec, &overrides))]
+            }
+            Request::Runs => {
+                // No database yet is no runs yet: the first launch creates it.
+                let mut out = if self.config.db.exists() {
+                    vec![self.with_store(|s, rt| runs(s, rt).map(Response::Runs))]
+                } else {
+                    vec![Response::Runs(Vec::new())]
+                };
+                if !self.children.is_empty() {
+                    out.push(self.processes());
+                }
+                out
+            }
+            Request::MetricNames { attempts } => {
+                vec![self
+                    .with_store(|s, rt| metric_names(s, rt, &attempts).map(Response::MetricNames))]
+            }
+            Request::Series { runs, metric } => vec![self.with_store(|s, rt| {
+                series(s, rt, &runs, &metric).map(|series| Response::Series { metric, series })
+            })],
+            Request::Traces { run } => vec![self.with_store(|s, rt| {
+                rt.block_on(s.traces(run.attempt))
+                    .map_err(|e| e.to_string())
+                    .map(|traces| Response::Traces { run, traces })
+            })],
+            Request::LangMix => {
+                vec![self.with_store(|s, rt| lang_mix(s, rt).map(Response::LangMix))]
+            }
+            Request::SpecDiff { a, b } => {
+                vec![self.with_store(|s, rt| spec_diff(s, rt, a, b).map(Response::SpecDiff))]
+            }
+            Request::Sql(sql) => {
+                let result = match self.store() {
+                    Ok(store) => self
+                        .runtime
+                        .block_on(store.query(&sql))
+                        .map_err(|e| error_chain(&e)),
+                    Err(e) => Err(e),
+                };
+                vec![Response::Sql { sql, result }]
+            }
+        }
+    }
+
+    /// The store, opened on first use (the database may not exist until a first run).
+    fn store(&mut self) -> Result<Store, String> {
+        if self.store.is_none() {
+            let store = self
+                .runtime
+                .block_on(Store::open_read_only(&self.config.db))
+                .map_err(|e| e.to_string())?;
+            self.store = Some(store);
+        }
+        Ok(self.store.clone().expect("opened above"))
+    }
+
+    fn with_store(
+        &mut self,
+        f: impl FnOnce(&Store, &tokio::runtime::Runtime) -> Result<Response, String>,
+    ) -> Response {
+        match self.store() {
+            Ok(store) => f(&store, &self.runtime).unwrap_or_else(Response::Error),
+            Err(e) => Response::Error(e),
+        }
+    }
+
+    fn lab(&self) -> Command {
+        let mut cmd = Command::new(&self.config.lab_bin);
+        cmd.arg("--db").arg(&self.config.db);
+        cmd
+    }
+
+    fn dry_run(&self, spec: &Path, overrides: &[String]) -> Result<DryRun, String> {
+        let mut cmd = self.lab();
+        cmd.arg("run").arg(spec);
+        for o in overrides {
+            cmd.arg("--set").arg(o);
+        }
+        let out = cmd
+            .arg("--dry-run")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{}: {e}", self.config.lab_bin.display()))?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if !out.status.success() {
+            return Err(stderr);
+        }
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let last = stderr.lines().last().unwrap_or_default().to_string();
+        let (label, state) = match last.rsplit_once(" (") {
+            Some((label, state)) => (label.to_string(), state.trim_end_matches(')').to_string()),
+            None => (last.clone(), String::new()),
+        };
+        Ok(DryRun {
+            spec: spec.to_path_buf(),
+            overrides: overrides.to_vec(),
+            id,
+            state,
+            label,
+        })
+    }
+
+    /// Starts `lab ARGS` as its own process group, so it outlives the TUI and its terminal.
+    fn spawn_lab(&mut self, args: &[String], what: String) -> Response {
+        use std::os::unix::process::CommandExt;
+        if let Err(e) = std::fs::create_dir_all(&self.config.log_dir) {
+            return Response::Error(format!("{}: {e}", self.config.log_dir.display()));
+        }
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        let log = self.config.log_dir.join(format!("launch-{stamp}.log"));
+        let file = match std::fs::File::create(&log) {
+            Ok(f) => f,
+            Err(e) => return Response::Error(format!("{}: {e}", log.display())),
+        };
+        let err_file = match file.try_clone() {
+            Ok(f) => f,
+            Err(e) => return Response::Error(format!("{}: {e}", log.display())),
+        };
+        let mut cmd = self.lab();
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err_file)
+            .process_group(0);
+        match cmd.spawn() {
+            Ok(child) => {
+                let launched = Launched {
+                    pid: child.id(),
+                    what: what.clone(),
+                    exit: None,
+                    log: log.clone(),
+                };
+                let pid = child.id();
+                self.children.push((child, launched));
+                Response::Notice(format!("started `lab {}` as pid {pid}", args.join(" ")))
+            }
+            Err(e) => Response::Error(format!("{}: {e}", self.config.lab_bin.display())),
+        }
+    }
+
+    /// Reaps finished children and reports every launched process.
+    fn processes(&mut self) -> Response {
+        for (child, launched) in &mut self.children {
+            if launched.exit.is_none() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    launched.exit = Some(status.code().unwrap_or(-1));
+                }
+            }
+        }
+        Response::Processes(self.children.iter().map(|(_, l)| l.clone()).collect())
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
+fn this_host() -> String {
+    lab::runner::this_origin().host
+}
+
+fn cancel(run: &RunRef, pid: i64, host: &str) -> Response {
+    if host != this_host() {
+        return Response::Error(format!(
+            "{} runs on {host}, not here: cancel it there",
+            run.label()
+        ));
+    }
+    if !lab::runner::process_alive(pid) {
+        return Response::Error(format!("{} (pid {pid}) is not running", run.label()));
+    }
+    match Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+    {
+        Ok(s) if s.success() => {
+            Response::Notice(format!("sent SIGTERM to {} (pid {pid})", run.label()))
+        }
+        Ok(s) => Response::Error(format!("kill {pid} failed: {s}")),
+        Err(e) => Response::Error(format!("kill {pid}: {e}")),
+    }
+}
+
+fn query(store: &Store, rt: &tokio::runtime::Runtime, sql: &str) -> Result<QueryResult, String> {
+    rt.block_on(store.query(sql)).map_err(|e| error_chain(&e))
+}
+
+const RUNS_SQL: &str = "\
+SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, r.progress, r.started_at, r.ended_at,
+       a.pid, a.host,
+       (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'reward'
+         ORDER BY step DESC LIMIT 1) AS reward,
+       (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'loss'
+         ORDER BY step DESC LIMIT 1) AS loss,
+       coalesce(
+         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'pass@1'),
+         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
+            JOIN evaluations v ON v.attempt = s.attempt
+           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'pass@1')) AS pass1,
+       coalesce(
+         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate'),
+         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
+            JOIN evaluations v ON v.attempt = s.attempt
+           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'mixed_rate'),
+         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
+           ORDER BY step DESC LIMIT 1)) AS mixed
+FROM runs r LEFT JOIN attempts a ON a.id = r.attempt
+ORDER BY coalesce(r.started_at, r.created_at) DESC, r.id";
+
+fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, String> {
+    let result = query(store, rt, RUNS_SQL)?;
+    let here = this_host();
+    Ok(result
+        .rows
+        .iter()
+        .map(|c| {
+            let status = cell_string(&c[5]);
+            let pid = cell_i64(&c[9]);
+            let host = cell_string(&c[10]);
+            let alive = match (&status, pid, &host) {
+                (Some(s), Some(pid), Some(h)) if s == "running" && *h == here => {
+                    Some(lab::runner::process_alive(pid))
+                }
+                _ => None,
+            };
+            RunSummary {
+                id: cell_string(&c[0]).unwrap_or_default(),
+                kind: cell_string(&c[1]).unwrap_or_default(),
+                name: cell_string(&c[2]).unwrap_or_default(),
+                attempt: cell_i64(&c[3]),
+                attempts: cell_i64(&c[4]).unwrap_or(0),
+                status,
+                progress: cell_f64(&c[6]),
+                started_at: cell_string(&c[7]),
+                ended_at: cell_string(&c[8]),
+                pid,
+                host,
+                alive,
+                reward: cell_f64(&c[11]),
+                loss: cell_f64(&c[12]),
+                pass1: cell_f64(&c[13]),
+                mixed: cell_f64(&c[14]),
+            }
+        })
+        .collect())
+}
+
+fn attempt_list(attempts: &[i64]) -> String {
+    attempts
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn metric_names(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    attempts: &[i64],
+) -> Result<Vec<String>, String> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Metrics logged at more than one step first: those are the curves worth overlaying.
+    let sql = format!(
+        "SELECT name FROM metrics WHERE attempt IN ({}) GROUP BY name \
+         ORDER BY count(DISTINCT step) > 1 DESC, name",
+        attempt_list(attempts)
+    );
+    Ok(query(store, rt, &sql)?
+        .rows
+        .iter()
+        .filter_map(|r| cell_string(&r[0]))
+        .collect())
+}
+
+fn points(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    attempt: i64,
+    metric: &str,
+) -> Result<Vec<(f64, f64)>, String> {
+    let sql = format!(
+        "SELECT step, value FROM metrics WHERE attempt = {attempt} AND name = {} ORDER BY step",
+        lit(metric)
+    );
+    Ok(query(store, rt, &sql)?
+        .rows
+        .iter()
+        .filter_map(|r| Some((cell_f64(&r[0])?, cell_f64(&r[1])?)))
+        .collect())
+}
+
+fn series(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    runs: &[RunRef],
+    metric: &str,
+) -> Result<Vec<Series>, String> {
+    runs.iter()
+        .map(|run| {
+            Ok(Series {
+                run: run.clone(),
+                points: points(store, rt, run.attempt, metric)?,
+            })
+        })
+        .collect()
+}
+
+const LANG_SQL: &str = "\
+SELECT * FROM (
+  SELECT r.id, r.name, r.kind, r.attempt,
+         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
+           ORDER BY step DESC LIMIT 1) AS train_mixed,
+         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/consistency'
+           ORDER BY step DESC LIMIT 1) AS consistency,
+         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate')
+           AS eval_mixed,
+         (SELECT avg(json_extract(language_scores, '$.mixed')) FROM traces t
+           WHERE t.attempt = r.attempt AND json_extract(language_scores, '$.mixed') IS NOT NULL)
+           AS traces_mixed,
+         (SELECT count(*) FROM traces t WHERE t.attempt = r.attempt
+           AND json_extract(language_scores, '$.mixed') IS NOT NULL) AS traces
+  FROM runs r WHERE r.attempt IS NOT NULL)
+WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL";
+
+fn lang_mix(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<LangRow>, String> {
+    let result = query(store, rt, LANG_SQL)?;
+    let mut rows = Vec::new();
+    for c in &result.rows {
+        let run = RunRef {
+            id: cell_string(&c[0]).unwrap_or_default(),
+            name: cell_string(&c[1]).unwrap_or_default(),
+            attempt: cell_i64(&c[3]).unwrap_or_default(),
+        };
+        let train_mixed = cell_f64(&c[4]);
+        let consistency = cell_f64(&c[5]);
+        let (mixed_curve, consistency_curve) = if train_mixed.is_some() || consistency.is_some() {
+            (
+                points(store, rt, run.attempt, "lang/mixed_rate")?,
+                points(store, rt, run.attempt, "lang/consistency")?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        rows.push(LangRow {
+            kind: cell_string(&c[2]).unwrap_or_default(),
+            run,
+            train_mixed,
+            consistency,
+            eval_mixed: cell_f64(&c[6]),
+            traces_mixed: cell_f64(&c[7]),
+            traces: cell_i64(&c[8]).unwrap_or(0),
+            mixed_curve,
+            consistency_curve,
+        });
+    }
+    rows.sort_by(|a, b| {
+        b.worst()
+            .total_cmp(&a.worst())
+            .then_with(|| a.run.name.cmp(&b.run.name))
+    });
+    Ok(rows)
+}
+
+/// Flattens a JSON value into `a.b.c = value` lines.
+pub fn flatten(value: &serde_json::Value) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+/// The differences of two key → value maps, keys in order.
+pub fn diff_maps(
+    left: &BTreeMap<String, String>,
+    right: &BTreeMap<String, String>,
+) -> Vec<DiffLine> {
+    let keys: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+    keys.into_iter()
+        .filter(|k| left.get(*k) != right.get(*k))
+        .map(|k| DiffLine {
+            key: k.clone(),
+            left: left.get(k).cloned(),
+            right: right.get(k).cloned(),
+        })
+        .collect()
+}
+
+fn spec_diff(
+    store: &Store,
+    rt: &tokio::runtime::Runtime,
+    a: RunRef,
+    b: RunRef,
+) -> Result<SpecDiff, String> {
+    let side = |run: &RunRef| -> Result<BTreeMap<String, String>, String> {
+        let id = ExperimentId::parse(&run.id).ok_or_else(|| format!("bad id {}", run.id))?;
+        let e = rt
+            .block_on(store.experiment(&id))
+            .map_err(|e| e.to_string())?;
+        let mut map = flatten(&e.spec);
+        for (role, parent, _) in rt.block_on(store.lineage(&id)).map_err(|e| e.to_string())? {
+            map.insert(format!("input.{role}"), parent);
+        }
+        map.insert("kind".into(), e.kind);
+        Ok(map)
+    };
+    let lines = diff_maps(&side(&a)?, &side(&b)?);
+    Ok(SpecDiff { a, b, lines })
+}
