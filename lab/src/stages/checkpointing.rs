@@ -6,7 +6,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{StageContext, StageError};
-use crate::model::{self, AdamW, ModelConfig, NamedTensor, Transformer};
+use crate::model::{self, AdamW, AdamWConfig, ModelConfig, NamedTensor, Transformer};
 use crate::tokenizer::WorldTokenizer;
 
 /// What travels in a checkpoint's metadata.
@@ -130,4 +130,34 @@ pub fn sample_from(
         .into_iter()
         .map(|c| format!("{text} {}", c.text.trim_start()))
         .collect())
+}
+
+/// Where a training stage starts: its own last checkpoint when the attempt is being resumed
+/// (model, optimizer state, steps done), else `fresh()` with a new optimizer at step 0. The
+/// returned checkpoint is the one resumed from, for stages that keep more state in it.
+pub fn resume_or_start(
+    ctx: &StageContext,
+    optimizer: &AdamWConfig,
+    device: &Device,
+    fresh: impl FnOnce() -> Result<Transformer, StageError>,
+) -> Result<(Transformer, AdamW, usize, Option<Checkpoint>), StageError> {
+    match ctx.own_last_checkpoint()? {
+        Some((step, hash, bytes)) => {
+            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+            let model = checkpoint.model(device)?;
+            let optimizer = AdamW::load_named(optimizer.clone(), &checkpoint.tensors, &model)
+                .map_err(|source| StageError::Checkpoint { hash, source })?;
+            Ok((model, optimizer, step as usize, Some(checkpoint)))
+        }
+        None => Ok((fresh()?, AdamW::new(optimizer.clone()), 0, None)),
+    }
+}
+
+/// `(field, "must be at least 1")` for each zero among `fields`, for config validation.
+pub fn require_positive(fields: &[(&str, usize)]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter(|(_, value)| *value == 0)
+        .map(|(field, _)| (field.to_string(), "must be at least 1".to_string()))
+        .collect()
 }

@@ -24,7 +24,7 @@ use crate::grpo::{
     advantages, grpo_objective, LossType, ObjectiveConfig, ObjectiveInputs, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
-use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
+use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, Transformer};
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
 use crate::rng::Rng;
 use crate::store::TraceRecord;
@@ -360,29 +360,16 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
     let device = Device::flex().autodiff();
     let plain = Device::flex();
     let mut reference = start_checkpoint.model(&plain)?;
-    let (mut model, mut optimizer, start) = match ctx.own_last_checkpoint()? {
-        Some((step, hash, bytes)) => {
-            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
-            let model = checkpoint.model(&device)?;
-            let optimizer =
-                AdamW::load_named(config.optimizer.clone(), &checkpoint.tensors, &model).map_err(
-                    |source| StageError::Checkpoint {
-                        hash: hash.clone(),
-                        source,
-                    },
-                )?;
-            if config.reference_reset_every > 0 && step as usize >= config.reference_reset_every {
-                // The reference was last reset at a checkpointed step (validated above).
-                reference = checkpoint.model(&plain)?;
-            }
-            (model, optimizer, step as usize)
+    let (mut model, mut optimizer, start, resumed) =
+        checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
+            start_checkpoint.model(&device)
+        })?;
+    if let Some(checkpoint) = resumed {
+        if config.reference_reset_every > 0 && start >= config.reference_reset_every {
+            // The reference was last reset at a checkpointed step (validated above).
+            reference = checkpoint.model(&plain)?;
         }
-        None => (
-            start_checkpoint.model(&device)?,
-            AdamW::new(config.optimizer.clone()),
-            0,
-        ),
-    };
+    }
 
     let prefix = config.prompting.response_prefix();
     let objective_config = config.objective();

@@ -10,10 +10,10 @@ use std::time::Instant;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::{self, Checkpoint};
+use super::checkpointing;
 use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
-use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, ModelConfig};
+use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, ModelConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
 use crate::world::{Problem, WebDocument};
@@ -78,17 +78,13 @@ impl PretrainConfig {
         if let Err(ps) = self.optimizer.validate() {
             problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
         }
-        for (field, value) in [
+        problems.extend(checkpointing::require_positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("seq_len", self.seq_len),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
-        ] {
-            if value == 0 {
-                problems.push((field.into(), "must be at least 1".into()));
-            }
-        }
+        ]));
         if self.seq_len > self.model.max_seq_len {
             problems.push((
                 "seq_len".into(),
@@ -208,21 +204,10 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
     ctx.log("corpus_windows", 0, windows.len() as f64);
 
     let device = Device::flex().autodiff();
-    let (mut model, mut optimizer, start) = match ctx.own_last_checkpoint()? {
-        Some((step, hash, bytes)) => {
-            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
-            let model = checkpoint.model(&device)?;
-            let optimizer =
-                AdamW::load_named(config.optimizer.clone(), &checkpoint.tensors, &model)
-                    .map_err(|source| StageError::Checkpoint { hash, source })?;
-            (model, optimizer, step as usize)
-        }
-        None => (
-            model_config.init(&device),
-            AdamW::new(config.optimizer.clone()),
-            0,
-        ),
-    };
+    let (mut model, mut optimizer, start, _) =
+        checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
+            Ok(model_config.init(&device))
+        })?;
 
     let flops_per_token = model_config.flops_per_token_training(config.seq_len);
     let mut interval_loss = 0.0;

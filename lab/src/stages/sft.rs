@@ -17,7 +17,7 @@ use super::checkpointing::{self, Checkpoint};
 use super::pretrain::learning_rate;
 use super::{StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
-use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig};
+use crate::model::{token_logprobs, tokens_tensor, AdamWConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, BOS_ID, EOS_ID, PAD_ID};
 use crate::world::{self, Problem};
@@ -66,16 +66,12 @@ impl SftConfig {
         if let Err(ps) = self.optimizer.validate() {
             problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
         }
-        for (field, value) in [
+        problems.extend(checkpointing::require_positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
-        ] {
-            if value == 0 {
-                problems.push((field.into(), "must be at least 1".into()));
-            }
-        }
+        ]));
         if !(self.lr.is_finite() && self.lr > 0.0) {
             problems.push(("lr".into(), format!("must be > 0, got {}", self.lr)));
         }
@@ -199,21 +195,10 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
     ctx.log("examples_dropped_too_long", 0, dropped as f64);
 
     let device = Device::flex().autodiff();
-    let (mut model, mut optimizer, start) = match ctx.own_last_checkpoint()? {
-        Some((step, hash, bytes)) => {
-            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
-            let model = checkpoint.model(&device)?;
-            let optimizer =
-                AdamW::load_named(config.optimizer.clone(), &checkpoint.tensors, &model)
-                    .map_err(|source| StageError::Checkpoint { hash, source })?;
-            (model, optimizer, step as usize)
-        }
-        None => (
-            start_checkpoint.model(&device)?,
-            AdamW::new(config.optimizer.clone()),
-            0,
-        ),
-    };
+    let (mut model, mut optimizer, start, _) =
+        checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
+            start_checkpoint.model(&device)
+        })?;
 
     let mut interval_loss = 0.0;
     let mut interval_steps = 0usize;
