@@ -638,3 +638,22 @@ fn table_prints_the_comparison_in_three_formats() {
     let markdown = lab.stdout(&["table", "--markdown"]);
     assert!(markdown.contains("| base |"), "{markdown}");
 }
+
+#[test]
+fn recipe_ids_from_a_dry_run_match_the_run() {
+    let lab = Lab::new();
+    let planned = id_line(&lab.stdout(&["run", "--dry-run", "experiments/tiny/r1-zero.toml"]));
+    let again = id_line(&lab.stdout(&["run", "--dry-run", "experiments/tiny/r1-zero.toml"]));
+    assert_eq!(planned, again);
+    let out = lab.ok(&["run", "experiments/tiny/r1-zero.toml"]);
+    assert_eq!(id_line(&String::from_utf8_lossy(&out.stdout)), planned);
+    // The run ends with its evaluation in the paper's table shape.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("easy-en pass@1"), "{stderr}");
+    // With the database present, a dry run knows it is done.
+    let done = lab
+        .cmd(&["run", "--dry-run", "experiments/tiny/r1-zero.toml"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&done.stderr).contains("completed"));
+}

@@ -231,7 +231,19 @@ fn run(cli: Cli) -> Result<()> {
                     r.attempt
                 );
             }
-            writeln!(out, "{}", result?)?;
+            let id = result?;
+            writeln!(out, "{id}")?;
+            // A run that evaluated something shows the results the paper's way.
+            let evals: Vec<String> = runner
+                .report
+                .iter()
+                .filter(|r| r.kind == "eval")
+                .map(|r| r.id.to_string())
+                .collect();
+            if !evals.is_empty() {
+                let rows = runtime.block_on(lab::results_table::load(&store, &evals))?;
+                eprint!("\n{}", lab::results_table::render_text(&rows));
+            }
         }
         Command::Rerun { id } => {
             let store = runtime.block_on(Store::open(&db))?;
