@@ -293,21 +293,29 @@ fn layout(prompts: &[Vec<u32>], completions: &[Completion], include: &[bool]) ->
     batch
 }
 
-/// Per-token log-probs (and mean entropy over the mask) of `batch` under `model`.
-fn logprobs_and_entropy(model: &Transformer, batch: &Batch, mask: &Tensor<2>) -> (Tensor<2>, f64) {
-    let device = model.device();
-    let logits = model.forward(tokens_tensor(&batch.inputs, &device));
-    let entropy = {
-        let detached = logits.clone().detach();
-        let per_token = -(softmax(detached.clone(), 2) * log_softmax(detached, 2)).sum_dim(2);
-        let per_token: Tensor<2> = per_token.squeeze_dim(2);
-        let masked = (per_token * mask.clone()).sum().into_scalar::<f32>() as f64;
-        masked / (mask.clone().sum().into_scalar::<f32>() as f64).max(1.0)
-    };
-    (
-        token_logprobs(logits, tokens_tensor(&batch.targets, &device)),
-        entropy,
-    )
+/// Logits of `batch` under `model`, divided by the sampling temperature: log-probs are taken
+/// under the distribution the completions were sampled from (as TRL does).
+fn scaled_logits(model: &Transformer, batch: &Batch, temperature: f64) -> Tensor<3> {
+    let logits = model.forward(tokens_tensor(&batch.inputs, &model.device()));
+    if temperature == 1.0 {
+        logits
+    } else {
+        logits / temperature
+    }
+}
+
+fn logprobs(logits: Tensor<3>, batch: &Batch) -> Tensor<2> {
+    let device = logits.device();
+    token_logprobs(logits, tokens_tensor(&batch.targets, &device))
+}
+
+/// Mean entropy of the next-token distributions at the masked positions (no gradient).
+fn masked_entropy(logits: &Tensor<3>, mask: &Tensor<2>) -> f64 {
+    let detached = logits.clone().detach();
+    let per_token = -(softmax(detached.clone(), 2) * log_softmax(detached, 2)).sum_dim(2);
+    let per_token: Tensor<2> = per_token.squeeze_dim(2);
+    let total = (per_token * mask.clone()).sum().into_scalar::<f32>() as f64;
+    total / (mask.clone().sum().into_scalar::<f32>() as f64).max(1.0)
 }
 
 /// The same numbers on another device (reference and old log-probs enter the loss as constants).
@@ -453,32 +461,27 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             ),
             &device,
         );
+        let t = config.temperature;
         let ref_logp = (config.beta > 0.0).then(|| {
-            let plain_mask = Tensor::<2>::from_data(
-                TensorData::new(batch.mask.clone(), [rows, batch.width]),
-                &plain,
-            );
             to_device(
-                logprobs_and_entropy(&reference, &batch, &plain_mask).0,
+                logprobs(scaled_logits(&reference, &batch, t), &batch),
                 &device,
             )
         });
-        let old_logp = (config.mu > 1).then(|| {
-            let plain_mask = Tensor::<2>::from_data(
-                TensorData::new(batch.mask.clone(), [rows, batch.width]),
-                &plain,
-            );
-            to_device(
-                logprobs_and_entropy(&policy, &batch, &plain_mask).0,
-                &device,
-            )
-        });
+        let old_logp = (config.mu > 1)
+            .then(|| to_device(logprobs(scaled_logits(&policy, &batch, t), &batch), &device));
         let mut loss_value = 0.0;
         let mut entropy = 0.0;
         let mut stats = None;
         let mut grad_norm = 0.0;
         for inner in 0..config.mu {
-            let (logp, step_entropy) = logprobs_and_entropy(&model, &batch, &mask);
+            let logits = scaled_logits(&model, &batch, t);
+            let step_entropy = if inner == 0 {
+                masked_entropy(&logits, &mask)
+            } else {
+                0.0
+            };
+            let logp = logprobs(logits, &batch);
             let old = match &old_logp {
                 Some(old) => old.clone(),
                 // With one optimisation step the sampling policy is the current one.
