@@ -579,8 +579,8 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             ctx.log("perf/step_seconds", s, seconds);
             ctx.log("perf/sampling_seconds", s, sampling_seconds);
             ctx.log("perf/tokens_per_second", s, tokens as f64 / seconds);
-            // Compute budget: tokens sampled plus tokens passed through the policy's training
-            // forward (per step; SUM over steps gives a run's budget).
+            // Compute budget of this step: tokens sampled plus tokens through the policy's
+            // training forward (a run's budget is SUM(tokens/step) × log_every).
             let sampled: usize = completions.iter().map(|c| c.tokens.len()).sum();
             ctx.log(
                 "tokens/step",

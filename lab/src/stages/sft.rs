@@ -265,7 +265,8 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
                 step_id,
                 seconds / interval_steps as f64,
             );
-            // Compute budget per step (SUM over steps gives a run's budget).
+            // Tokens per step, averaged over the log interval: a run's budget is
+            // SUM(tokens/step) × log_every.
             ctx.log(
                 "tokens/step",
                 step_id,
