@@ -94,21 +94,12 @@ impl PretrainConfig {
                 ),
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            problems.push(("lr".into(), format!("must be > 0, got {}", self.lr)));
-        }
-        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            problems.push((
-                "min_lr_ratio".into(),
-                format!("must be in [0, 1], got {}", self.min_lr_ratio),
-            ));
-        }
-        if self.log_every > 0 && !self.checkpoint_every.is_multiple_of(self.log_every) {
-            problems.push((
-                "checkpoint_every".into(),
-                format!("must be a multiple of log_every ({})", self.log_every),
-            ));
-        }
+        problems.extend(checkpointing::schedule_problems(
+            self.lr,
+            self.min_lr_ratio,
+            self.log_every,
+            self.checkpoint_every,
+        ));
         if problems.is_empty() {
             Ok(())
         } else {
