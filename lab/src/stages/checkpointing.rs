@@ -152,39 +152,3 @@ pub fn resume_or_start(
         None => Ok((fresh()?, AdamW::new(optimizer.clone()), 0, None)),
     }
 }
-
-/// `(field, "must be at least 1")` for each zero among `fields`, for config validation.
-pub fn require_positive(fields: &[(&str, usize)]) -> Vec<(String, String)> {
-    fields
-        .iter()
-        .filter(|(_, value)| *value == 0)
-        .map(|(field, _)| (field.to_string(), "must be at least 1".to_string()))
-        .collect()
-}
-
-/// Problems with a training schedule: the peak learning rate, the floor of its decay, and a
-/// checkpoint period that must fall on logged steps (so a resumed run logs the same points).
-pub fn schedule_problems(
-    lr: f64,
-    min_lr_ratio: f64,
-    log_every: usize,
-    checkpoint_every: usize,
-) -> Vec<(String, String)> {
-    let mut problems = Vec::new();
-    if !(lr.is_finite() && lr > 0.0) {
-        problems.push(("lr".into(), format!("must be > 0, got {lr}")));
-    }
-    if !(0.0..=1.0).contains(&min_lr_ratio) {
-        problems.push((
-            "min_lr_ratio".into(),
-            format!("must be in [0, 1], got {min_lr_ratio}"),
-        ));
-    }
-    if log_every > 0 && !checkpoint_every.is_multiple_of(log_every) {
-        problems.push((
-            "checkpoint_every".into(),
-            format!("must be a multiple of log_every ({log_every})"),
-        ));
-    }
-    problems
-}

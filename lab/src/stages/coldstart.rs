@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sft::SftExample;
-use super::{StageContext, StageError};
+use super::{validation, StageContext, StageError};
 use crate::rng::Rng;
 use crate::world::{find_equations, Lang, Problem};
 
@@ -36,21 +36,12 @@ impl Default for ColdStartConfig {
 
 impl ColdStartConfig {
     pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        if self.examples == 0 {
-            problems.push(("examples".into(), "must be at least 1".into()));
-        }
-        if self.min_operations == 0 || self.min_operations > self.max_operations {
-            problems.push((
-                "min_operations".into(),
-                format!("must be in 1..=max_operations ({})", self.max_operations),
-            ));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        let mut problems = validation::positive(&[("examples", self.examples)]);
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        validation::finish(problems)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpointing::Checkpoint;
-use super::{StageContext, StageError};
+use super::{validation, StageContext, StageError};
 use crate::evaluation::{
     cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, render_prompt,
     Prompting, EVAL_TEMPERATURE, EVAL_TOP_P,
@@ -83,26 +83,13 @@ impl EvalConfig {
         if self.promptings.is_empty() {
             problems.push(("promptings".into(), "needs at least one".into()));
         }
-        for (field, value) in [
+        problems.extend(validation::positive(&[
             ("problems", self.problems),
             ("samples", self.samples),
             ("max_new_tokens", self.max_new_tokens),
-        ] {
-            if value == 0 {
-                problems.push((field.into(), "must be at least 1".into()));
-            }
-        }
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            problems.push(("temperature".into(), "must be >= 0".into()));
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            problems.push(("top_p".into(), "must be in (0, 1]".into()));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        ]));
+        problems.extend(validation::sampling(self.temperature, self.top_p));
+        validation::finish(problems)
     }
 }
 

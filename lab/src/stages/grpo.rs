@@ -17,7 +17,7 @@ use serde_json::json;
 use super::checkpointing::{self, Checkpoint};
 use super::eval::evaluate_benchmark;
 use super::pretrain::learning_rate;
-use super::{StageContext, StageError};
+use super::{validation, StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
@@ -132,9 +132,7 @@ impl Default for GrpoConfig {
 
 impl GrpoConfig {
     pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
-        for (field, value) in [
+        let mut problems = validation::positive(&[
             ("steps", self.steps),
             ("prompts_per_step", self.prompts_per_step),
             ("mu", self.mu),
@@ -143,11 +141,19 @@ impl GrpoConfig {
             ("checkpoint_every", self.checkpoint_every),
             ("eval_problems", self.eval_problems),
             ("eval_samples", self.eval_samples),
-        ] {
-            if value == 0 {
-                bad(field, "must be at least 1".into());
-            }
-        }
+        ]);
+        problems.extend(validation::schedule(
+            self.lr,
+            self.min_lr_ratio,
+            self.log_every,
+            self.checkpoint_every,
+        ));
+        problems.extend(validation::sampling(self.temperature, self.top_p));
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
         if self.group_size < 2 {
             bad(
                 "group_size",
@@ -157,20 +163,11 @@ impl GrpoConfig {
                 ),
             );
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            bad("lr", format!("must be > 0, got {}", self.lr));
-        }
-        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
-            bad("min_lr_ratio", "must be in [0, 1]".into());
-        }
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+        if self.temperature == 0.0 {
             bad(
                 "temperature",
                 "must be > 0 (RL samples; greedy has no variety)".into(),
             );
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            bad("top_p", "must be in (0, 1]".into());
         }
         for (field, value) in [
             ("epsilon_low", self.epsilon_low),
@@ -189,20 +186,8 @@ impl GrpoConfig {
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             bad("beta", format!("must be >= 0, got {}", self.beta));
         }
-        if self.min_operations == 0 || self.min_operations > self.max_operations {
-            bad(
-                "min_operations",
-                format!("must be in 1..=max_operations ({})", self.max_operations),
-            );
-        }
         if self.languages.is_empty() {
             bad("languages", "needs at least one of \"en\", \"zh\"".into());
-        }
-        if self.log_every > 0 && !self.checkpoint_every.is_multiple_of(self.log_every) {
-            bad(
-                "checkpoint_every",
-                format!("must be a multiple of log_every ({})", self.log_every),
-            );
         }
         if self.reference_reset_every > 0
             && self.checkpoint_every > 0
@@ -218,17 +203,9 @@ impl GrpoConfig {
                 ),
             );
         }
-        if let Err(ps) = self.optimizer.validate() {
-            problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
-        }
-        if let Err(ps) = self.rewards.validate() {
-            problems.extend(ps.into_iter().map(|(f, r)| (format!("rewards.{f}"), r)));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::nested("rewards", self.rewards.validate()));
+        validation::finish(problems)
     }
 
     fn objective(&self) -> ObjectiveConfig {

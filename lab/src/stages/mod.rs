@@ -11,6 +11,7 @@ pub mod grpo;
 pub mod pretrain;
 pub mod reject;
 pub mod sft;
+pub mod validation;
 mod world;
 
 pub use checkpointing::sample_from;

@@ -10,7 +10,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing;
+use super::{checkpointing, validation};
 use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, ModelConfig};
@@ -72,13 +72,9 @@ impl PretrainConfig {
             vocab_size: 1,
             ..self.model.clone()
         };
-        if let Err(ps) = sized.validate() {
-            problems.extend(ps.into_iter().map(|(f, r)| (format!("model.{f}"), r)));
-        }
-        if let Err(ps) = self.optimizer.validate() {
-            problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
-        }
-        problems.extend(checkpointing::require_positive(&[
+        problems.extend(validation::nested("model", sized.validate()));
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("seq_len", self.seq_len),
@@ -94,17 +90,13 @@ impl PretrainConfig {
                 ),
             ));
         }
-        problems.extend(checkpointing::schedule_problems(
+        problems.extend(validation::schedule(
             self.lr,
             self.min_lr_ratio,
             self.log_every,
             self.checkpoint_every,
         ));
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        validation::finish(problems)
     }
 }
 

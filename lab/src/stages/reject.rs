@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::checkpointing::Checkpoint;
 use super::sft::SftExample;
-use super::{StageContext, StageError};
+use super::{validation, StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
@@ -71,37 +71,21 @@ impl Default for RejectConfig {
 
 impl RejectConfig {
     pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        for (field, value) in [
+        let mut problems = validation::positive(&[
             ("prompts", self.prompts),
             ("samples_per_prompt", self.samples_per_prompt),
             ("max_completion_length", self.max_completion_length),
             ("keep_per_prompt", self.keep_per_prompt),
-        ] {
-            if value == 0 {
-                problems.push((field.into(), "must be at least 1".into()));
-            }
-        }
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            problems.push(("temperature".into(), "must be >= 0".into()));
-        }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            problems.push(("top_p".into(), "must be in (0, 1]".into()));
-        }
+        ]);
+        problems.extend(validation::sampling(self.temperature, self.top_p));
         if !(0.0..=1.0).contains(&self.non_reasoning_share) {
             problems.push(("non_reasoning_share".into(), "must be in [0, 1]".into()));
         }
-        if self.min_operations == 0 || self.min_operations > self.max_operations {
-            problems.push((
-                "min_operations".into(),
-                format!("must be in 1..=max_operations ({})", self.max_operations),
-            ));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        validation::finish(problems)
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpointing::{self, Checkpoint};
 use super::pretrain::learning_rate;
+use super::validation;
 use super::{StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig};
@@ -63,26 +64,20 @@ impl Default for SftConfig {
 impl SftConfig {
     pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = Vec::new();
-        if let Err(ps) = self.optimizer.validate() {
-            problems.extend(ps.into_iter().map(|(f, r)| (format!("optimizer.{f}"), r)));
-        }
-        problems.extend(checkpointing::require_positive(&[
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
         ]));
-        problems.extend(checkpointing::schedule_problems(
+        problems.extend(validation::schedule(
             self.lr,
             self.min_lr_ratio,
             self.log_every,
             self.checkpoint_every,
         ));
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems)
-        }
+        validation::finish(problems)
     }
 }
 
