@@ -10,8 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sft::SftExample;
-use super::{validation, StageContext, StageError};
-use crate::rng::Rng;
+use super::{shuffled_problems, validation, StageContext, StageError};
 use crate::world::{find_equations, Lang, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,11 +70,13 @@ pub fn cold_start_response(problem: &Problem) -> String {
 
 pub fn run(config: &ColdStartConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
-    let mut pool: Vec<Problem> = train
-        .into_iter()
-        .filter(|p| (config.min_operations..=config.max_operations).contains(&p.operations))
-        .collect();
-    Rng::derive(config.seed, "coldstart/order").shuffle(&mut pool);
+    let pool = shuffled_problems(
+        &train,
+        config.min_operations..=config.max_operations,
+        |_| true,
+        config.seed,
+        "coldstart/order",
+    );
     let examples: Vec<SftExample> = pool
         .iter()
         .take(config.examples)

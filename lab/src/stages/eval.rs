@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpointing::Checkpoint;
-use super::{validation, StageContext, StageError};
+use super::{prompt_ids, validation, StageContext, StageError};
 use crate::evaluation::{
     cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, render_prompt,
     Prompting, EVAL_TEMPERATURE, EVAL_TOP_P,
@@ -20,7 +20,7 @@ use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
 use crate::model::Transformer;
 use crate::store::{EvalRecord, TraceRecord};
-use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
+use crate::tokenizer::WorldTokenizer;
 use crate::world::Problem;
 
 /// Settings of an evaluation.
@@ -117,8 +117,7 @@ pub fn evaluate_benchmark(
     let prompts: Vec<Vec<u32>> = problems
         .iter()
         .map(|p| {
-            let mut ids = vec![BOS_ID];
-            ids.extend(tokenizer.encode(&render_prompt(prompting, &p.question, p.lang)));
+            let mut ids = prompt_ids(tokenizer, prompting, &p.question, p.lang);
             ids.truncate(max_prompt.saturating_sub(1));
             ids
         })

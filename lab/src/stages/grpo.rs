@@ -17,7 +17,7 @@ use serde_json::json;
 use super::checkpointing::{self, Checkpoint};
 use super::eval::evaluate_benchmark;
 use super::pretrain::learning_rate;
-use super::{validation, StageContext, StageError};
+use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
@@ -26,9 +26,8 @@ use crate::grpo::{
 use crate::language::{chain_of_thought, count_words};
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, Transformer};
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
-use crate::rng::Rng;
 use crate::store::TraceRecord;
-use crate::tokenizer::{Tokenizer, BOS_ID, PAD_ID};
+use crate::tokenizer::PAD_ID;
 use crate::world::{Lang, Problem};
 
 /// What happens to completions cut by the length limit.
@@ -305,26 +304,23 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
     let tokenizer = start_checkpoint.meta.tokenizer.clone();
     let max_seq_len = start_checkpoint.meta.model.max_seq_len;
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
-    let mut pool: Vec<Problem> = train
-        .into_iter()
-        .filter(|p| {
-            (config.min_operations..=config.max_operations).contains(&p.operations)
-                && config.languages.contains(&p.lang)
-        })
-        .collect();
-    // Prompts must leave room for a completion.
-    pool.retain(|p| {
-        let len = 1 + tokenizer
-            .encode(&render_prompt(config.prompting, &p.question, p.lang))
-            .len();
-        len + 8 < max_seq_len
-    });
+    let pool = shuffled_problems(
+        &train,
+        config.min_operations..=config.max_operations,
+        // The prompt must be in a language asked for and leave room for a completion.
+        |p| {
+            config.languages.contains(&p.lang)
+                && prompt_ids(&tokenizer, config.prompting, &p.question, p.lang).len() + 8
+                    < max_seq_len
+        },
+        config.seed,
+        "grpo/prompt-order",
+    );
     if pool.is_empty() {
         return Err(StageError::Failed(
             "no training problem matches min_operations/max_operations/languages".into(),
         ));
     }
-    Rng::derive(config.seed, "grpo/prompt-order").shuffle(&mut pool);
     ctx.log("prompt_pool", 0, pool.len() as f64);
     let eval_sets: Vec<(String, Vec<Problem>)> = if config.eval_every > 0 {
         config
@@ -375,11 +371,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             .collect();
         let prompts: Vec<Vec<u32>> = problems
             .iter()
-            .map(|p| {
-                let mut ids = vec![BOS_ID];
-                ids.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
-                ids
-            })
+            .map(|p| prompt_ids(&tokenizer, config.prompting, &p.question, p.lang))
             .collect();
         let policy = model.valid();
         let generation = GenerationConfig {

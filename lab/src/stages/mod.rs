@@ -23,12 +23,15 @@ use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
+use crate::evaluation::{render_prompt, Prompting};
 use crate::identity::ExperimentId;
 use crate::model::CheckpointError;
 use crate::spec::Stage;
 use crate::store::{
     ArtifactRecord, EvalRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord,
 };
+use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
+use crate::world::{Lang, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -260,6 +263,36 @@ impl StageContext<'_> {
             .block_on(self.store.record_evaluations(self.attempt, records))?;
         Ok(())
     }
+}
+
+/// `<bos>` and the rendered prompt of a question, as token ids.
+pub fn prompt_ids(
+    tokenizer: &WorldTokenizer,
+    prompting: Prompting,
+    question: &str,
+    lang: Lang,
+) -> Vec<u32> {
+    let mut ids = vec![BOS_ID];
+    ids.extend(tokenizer.encode(&render_prompt(prompting, question, lang)));
+    ids
+}
+
+/// The training problems with `operations` steps that pass `keep`, in an order shuffled by
+/// `seed` under `label` (each stage draws its own order).
+pub fn shuffled_problems(
+    train: &[Problem],
+    operations: std::ops::RangeInclusive<usize>,
+    keep: impl Fn(&Problem) -> bool,
+    seed: u64,
+    label: &str,
+) -> Vec<Problem> {
+    let mut pool: Vec<Problem> = train
+        .iter()
+        .filter(|p| operations.contains(&p.operations) && keep(p))
+        .cloned()
+        .collect();
+    crate::rng::Rng::derive(seed, label).shuffle(&mut pool);
+    pool
 }
 
 /// Runs a stage to completion, recording into `ctx`.

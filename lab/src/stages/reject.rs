@@ -13,14 +13,13 @@ use serde_json::json;
 
 use super::checkpointing::Checkpoint;
 use super::sft::SftExample;
-use super::{validation, StageContext, StageError};
+use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
 use crate::rewards::{score, RewardConfig};
 use crate::rng::Rng;
 use crate::store::TraceRecord;
-use crate::tokenizer::{Tokenizer, BOS_ID};
 use crate::world::{Lang, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,12 +150,13 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
     let model = checkpoint.model(&Device::flex())?;
     let max_seq_len = checkpoint.meta.model.max_seq_len;
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
-    let mut pool: Vec<Problem> = train
-        .iter()
-        .filter(|p| (config.min_operations..=config.max_operations).contains(&p.operations))
-        .cloned()
-        .collect();
-    Rng::derive(config.seed, "reject/order").shuffle(&mut pool);
+    let mut pool = shuffled_problems(
+        &train,
+        config.min_operations..=config.max_operations,
+        |_| true,
+        config.seed,
+        "reject/order",
+    );
     pool.truncate(config.prompts);
 
     let prefix = config.prompting.response_prefix();
@@ -175,8 +175,7 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
         let prompts: Vec<Vec<u32>> = problems
             .iter()
             .map(|p| {
-                let mut ids = vec![BOS_ID];
-                ids.extend(tokenizer.encode(&render_prompt(config.prompting, &p.question, p.lang)));
+                let mut ids = prompt_ids(&tokenizer, config.prompting, &p.question, p.lang);
                 ids.truncate(max_seq_len.saturating_sub(8));
                 ids
             })

@@ -16,11 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::checkpointing::{self, Checkpoint};
 use super::pretrain::learning_rate;
 use super::validation;
-use super::{StageContext, StageError};
-use crate::evaluation::{render_prompt, Prompting};
+use super::{prompt_ids, StageContext, StageError};
+use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig};
 use crate::rng::Rng;
-use crate::tokenizer::{Tokenizer, BOS_ID, EOS_ID, PAD_ID};
+use crate::tokenizer::{Tokenizer, EOS_ID, PAD_ID};
 use crate::world::{self, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,8 +154,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
         .iter()
         .map(|row| {
             let (question, lang) = row.question();
-            let mut tokens = vec![BOS_ID];
-            tokens.extend(tokenizer.encode(&render_prompt(config.prompting, question, lang)));
+            let mut tokens = prompt_ids(&tokenizer, config.prompting, question, lang);
             let completion_start = tokens.len();
             tokens.extend(tokenizer.encode(&row.completion(config.prompting)));
             tokens.push(EOS_ID);
