@@ -188,24 +188,14 @@ fn run(cli: Cli) -> Result<()> {
             // Parse and validate before opening anything, so a bad spec writes nothing.
             let spec = Spec::load(&spec, &overrides)?;
             if dry_run {
-                let opened = if db.exists() {
-                    let planning = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    let store = planning.block_on(Store::open_read_only(&db))?;
-                    Some((planning, store))
+                let store = if db.exists() {
+                    Some(runtime.block_on(Store::open_read_only(&db))?)
                 } else {
                     None
                 };
-                let id = runner::plan_id(&spec, opened.as_ref())?;
-                let done = match &opened {
-                    Some((planning, store)) => planning
-                        .block_on(store.resolve_id(id.as_str()))
-                        .ok()
-                        .map(|id| planning.block_on(store.standing_attempt(&id)))
-                        .transpose()?
-                        .flatten()
-                        .is_some(),
+                let id = runner::plan_id(&spec, &runtime, store.as_ref())?;
+                let done = match &store {
+                    Some(store) => runtime.block_on(store.standing_attempt(&id))?.is_some(),
                     None => false,
                 };
                 writeln!(out, "{id}")?;

@@ -345,13 +345,18 @@ impl<'a> Runner<'a> {
 
 /// The id `spec` would get, without running anything. Inputs given as spec files are resolved
 /// recursively; inputs given by id prefix need the store.
-pub fn plan_id(spec: &Spec, store: Option<&(Runtime, Store)>) -> Result<ExperimentId, RunError> {
-    plan_in(spec, store, &BTreeMap::new())
+pub fn plan_id(
+    spec: &Spec,
+    runtime: &Runtime,
+    store: Option<&Store>,
+) -> Result<ExperimentId, RunError> {
+    plan_in(spec, runtime, store, &BTreeMap::new())
 }
 
 fn plan_in(
     spec: &Spec,
-    store: Option<&(Runtime, Store)>,
+    runtime: &Runtime,
+    store: Option<&Store>,
     recipe_stages: &BTreeMap<String, ExperimentId>,
 ) -> Result<ExperimentId, RunError> {
     let mut inputs = BTreeMap::new();
@@ -359,7 +364,7 @@ fn plan_in(
         Stage::Recipe(stages) => {
             let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
             for name in order {
-                let id = plan_in(&stages[&name], store, &inputs)?;
+                let id = plan_in(&stages[&name], runtime, store, &inputs)?;
                 inputs.insert(name, id);
             }
         }
@@ -367,11 +372,11 @@ fn plan_in(
             for (role, input) in &spec.inputs {
                 let id = match input {
                     InputRef::SpecFile(path) => {
-                        plan_in(&Spec::load(path, &[])?, store, &BTreeMap::new())?
+                        plan_in(&Spec::load(path, &[])?, runtime, store, &BTreeMap::new())?
                     }
                     InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
                     InputRef::Id(prefix) => match store {
-                        Some((runtime, store)) => runtime.block_on(store.resolve_id(prefix))?,
+                        Some(store) => runtime.block_on(store.resolve_id(prefix))?,
                         None => {
                             return Err(RunError::Input {
                                 role: role.clone(),
