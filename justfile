@@ -22,10 +22,19 @@ cli *ARGS:
 test:
     cargo test --workspace
 
-# Benchmarks, reported as ratios against a baseline measured in the same run.
+# Benchmarks, reported as ratios against a baseline measured in the same run. Built for the whole
+# workspace, like `just test`, so the two share one feature set and neither rebuilds burn.
+# The PyTorch and TRL peers run when `just bench-peers` has made their venv.
 bench:
-    cargo run -p lab --example bench_world
-    cargo run -p lab --example bench_model
+    cargo build --workspace --examples
+    ./target/debug/examples/bench_world
+    ./target/debug/examples/bench_model
+
+# The side-by-side peers of `just bench`: PyTorch 2.9 and TRL 1.16 on CPU, in .peer-venv (about 7 GB
+# with torch's CUDA libraries; neither the build nor `just test` needs it).
+bench-peers:
+    python3 -m venv .peer-venv
+    .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
 # Formatting and lints.
 check:

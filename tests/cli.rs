@@ -34,6 +34,7 @@ impl Lab {
         let mut cmd = Command::cargo_bin("lab").unwrap();
         cmd.current_dir(repo_root())
             .env_remove("LAB_DB")
+            .env_remove("LAB_THREADS")
             .arg("--db")
             .arg(self.db())
             .args(args);
@@ -571,6 +572,37 @@ fn r1_zero_grpo_stores_metrics_traces_checkpoints_and_reproduces() {
     // The base model is shared with the base recipe by id.
     let base = lab.ok(&["run", "experiments/tiny/base.toml"]);
     assert!(String::from_utf8_lossy(&base.stderr).contains("reused"));
+}
+
+#[test]
+fn thread_count_changes_no_metric_and_no_checkpoint() {
+    // The tiny specs cut every training batch into micro-batches and every rollout into
+    // chunks, so one thread and three threads share out the same work differently.
+    let digests = |threads: &str| {
+        let lab = Lab::new();
+        let out = lab
+            .cmd(&["run", "experiments/tiny/r1-zero.toml"])
+            .env("LAB_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let checkpoints = lab.sql(
+            "SELECT e.kind, c.step, c.hash FROM checkpoints c JOIN attempts a ON a.id = c.attempt \
+             JOIN experiments e ON e.id = a.experiment ORDER BY e.kind, c.step",
+        );
+        let results = lab.sql(
+            "SELECT e.kind, a.result_digest FROM attempts a JOIN experiments e ON e.id = a.experiment \
+             WHERE e.kind != 'recipe' ORDER BY e.kind",
+        );
+        (checkpoints, results)
+    };
+    let one = digests("1");
+    assert!(one.0.lines().count() > 4, "{}", one.0);
+    assert_eq!(digests("3"), one);
 }
 
 #[test]

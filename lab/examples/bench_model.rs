@@ -1,38 +1,144 @@
-//! Benchmarks of the model at the base spec's size: training throughput (tokens/s and achieved
-//! GFLOP/s of a full step: forward, backward, AdamW) and generation with the KV cache against
-//! full re-forward of the whole sequence for every token, at 128 new tokens. Figures are ratios
-//! against a baseline measured in the same run where one exists.
+//! Benchmarks of the model, each figure a ratio against a baseline measured in the same run:
+//!
+//! - **sgemm peak** of the machine: burn-flex's matmul (512³, f32) on one thread, then on every
+//!   thread at once (independent products): the ceiling for the achieved GFLOP/s below;
+//! - **training step** at the base spec's size (16 × 128 tokens, forward, backward, AdamW) on one
+//!   thread and on every thread (micro-batches of 8 rows), with the CPU utilisation of the
+//!   process and the achieved GFLOP/s as a share of the sgemm peak; against **PyTorch eager** on
+//!   the same model (`lab/benches/peers/torch_train_step.py`) when the peer venv exists;
+//! - **generation**: the KV cache against full re-forward at 128 new tokens;
+//! - **GRPO step** (sampling P × G completions of a forced full length, scoring, advantages, the
+//!   policy update) against **TRL's `GRPOTrainer`** on CPU at the same settings
+//!   (`../shared/peers/trl_grpo_bench.py`), when the peer venv and the script exist.
+//!
+//! Peers run from `PEER_PYTHON` (default `.peer-venv/bin/python`, made by `just bench-peers`).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use burn::prelude::*;
-use lab::generate::{full_reforward_generate, generate, GenerationConfig};
-use lab::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, ModelConfig};
+use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
+use lab::grpo::{advantages, LossType, ScaleRewards};
+use lab::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, ModelConfig, Transformer};
+use lab::parallel::{self, THREADS_ENV};
+use lab::rewards::{score, RewardConfig};
 use lab::rng::Rng;
+use lab::stages::grpo::{policy_update, GrpoConfig};
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
+use lab::train::{accumulate, micro_batches};
+use lab::world::Lang;
+
+const QUESTION: &str = "Tom had 3 apples . He got 4 more . How many apples does he have ?";
 
 fn main() {
-    let tokenizer = WorldTokenizer::build(
-        999,
-        ["Tom had 3 apples . He got 4 more . How many apples does he have ?"],
+    let threads = parallel::threads();
+    println!("threads: {threads} ({THREADS_ENV} or every core); kernels single-threaded, work split by item");
+
+    // 1. The machine's sgemm peak with the lab's kernels.
+    let peak_one = sgemm_gflops(1);
+    let peak_all = sgemm_gflops(threads);
+    println!(
+        "sgemm 512^3: {peak_one:.1} GFLOP/s on 1 thread, {peak_all:.1} GFLOP/s on {threads} ({:.2}x)",
+        peak_all / peak_one
     );
+
+    // 2. The training step at the base size.
+    let tokenizer = WorldTokenizer::build(999, [QUESTION]);
     let config = ModelConfig {
         vocab_size: tokenizer.vocab_size(),
         ..ModelConfig::default()
     };
     println!(
-        "model: {} parameters, vocab {}, d_model {}, {} layers",
+        "model: {} parameters, vocab {}, d_model {}, {} layers, {} heads, d_ff {}",
         config.parameter_count(),
         config.vocab_size,
         config.d_model,
-        config.n_layers
+        config.n_layers,
+        config.n_heads,
+        config.d_ff
     );
+    let (batch, seq) = (16usize, 128usize);
+    let single = with_threads(1, || train_step_rate(&config, batch, seq));
+    let all = with_threads(threads, || train_step_rate(&config, batch, seq));
+    let flops = config.flops_per_token_training(seq);
+    let gflops = flops * all.tokens_per_second / 1e9;
+    println!(
+        "training {batch}x{seq}: {:.0} tokens/s on 1 thread, {:.0} tokens/s on {threads} ({:.2}x), CPU {:.0}%",
+        single.tokens_per_second,
+        all.tokens_per_second,
+        all.tokens_per_second / single.tokens_per_second,
+        all.cpu_percent
+    );
+    println!(
+        "training GFLOP/s: {gflops:.1} achieved = {:.0}% of the {threads}-thread sgemm peak ({peak_all:.1})",
+        100.0 * gflops / peak_all
+    );
+    match peer_python() {
+        None => println!(
+            "training vs PyTorch: peer missing (no {}; `just bench-peers` makes it)",
+            peer_python_path().display()
+        ),
+        Some(python) => match torch_train_rate(&python, &config, batch, seq, threads) {
+            Ok((rate, line)) => println!(
+                "training vs PyTorch eager ({threads} threads, same model and batch): lab {:.0} / torch {rate:.0} tokens/s = {:.2}x   [{line}]",
+                all.tokens_per_second,
+                all.tokens_per_second / rate
+            ),
+            Err(e) => println!("training vs PyTorch: peer failed: {e}"),
+        },
+    }
 
-    // Training: the base spec's batch (16 x 128 tokens).
+    // 3. Generation: cached against full re-forward, 1 prompt x 8 samples, 128 new tokens.
+    let mut trained = config.init(&Device::flex());
+    trained = trained.valid();
+    generation_speedup(&trained, &tokenizer);
+
+    // 4. A GRPO step against TRL at the same settings.
+    grpo_against_trl(threads);
+}
+
+/// Runs `f` with `LAB_THREADS` set to `threads` (the bench is the only thread of the process).
+fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    std::env::set_var(THREADS_ENV, threads.to_string());
+    let out = f();
+    std::env::remove_var(THREADS_ENV);
+    out
+}
+
+/// GFLOP/s of `threads` independent 512³ f32 matmuls at once (best of 5 rounds).
+fn sgemm_gflops(threads: usize) -> f64 {
+    let n = 512usize;
+    let device = Device::flex();
+    let mut rng = Rng::new(7);
+    let values: Vec<f32> = (0..n * n).map(|_| rng.next_f64() as f32 - 0.5).collect();
+    let a = Tensor::<2>::from_data(TensorData::new(values.clone(), [n, n]), &device);
+    let b = Tensor::<2>::from_data(TensorData::new(values, [n, n]), &device);
+    let reps = 4;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let start = Instant::now();
+        parallel::map_ordered_on(threads, vec![(); threads], |_, ()| {
+            for _ in 0..reps {
+                let c = a.clone().matmul(b.clone());
+                let _ = c.into_data();
+            }
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    (threads * reps) as f64 * 2.0 * (n * n * n) as f64 / best / 1e9
+}
+
+struct TrainRate {
+    tokens_per_second: f64,
+    cpu_percent: f64,
+}
+
+/// Median tokens/s of the pretrain step (micro-batches of 8 rows) and the process's CPU use.
+fn train_step_rate(config: &ModelConfig, batch: usize, seq: usize) -> TrainRate {
     let device = Device::flex().autodiff();
     let mut model = config.init(&device);
     let mut optimizer = AdamW::new(AdamWConfig::default());
-    let (batch, seq) = (16usize, 128usize);
     let mut rng = Rng::new(1);
     let rows: Vec<Vec<u32>> = (0..batch)
         .map(|_| {
@@ -41,34 +147,59 @@ fn main() {
                 .collect()
         })
         .collect();
-    let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-    let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-    let steps = 5;
-    let mut seconds = 0.0;
+    let parts = micro_batches(batch, 8);
+    let total = (batch * seq) as f64;
+    let steps = 6;
+    let mut seconds = Vec::new();
+    let (mut cpu, mut wall) = (0.0, 0.0);
     for step in 0..=steps {
+        let cpu_start = process_cpu_seconds();
         let start = Instant::now();
-        let logits = model.forward(tokens_tensor(&inputs, &device));
-        let loss = -token_logprobs(logits, tokens_tensor(&targets, &device)).mean();
-        let _: f32 = loss.clone().into_scalar();
-        model = optimizer.step(1e-3, model, loss.backward()).0;
+        let result = accumulate(&model, parts.len(), |replica, i| {
+            let rows = &rows[parts[i].clone()];
+            let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
+            let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+            let device = replica.device();
+            let logits = replica.forward(tokens_tensor(&inputs, &device));
+            let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
+            (-logp.sum().div_scalar(total), ())
+        });
+        model = optimizer.step_named(1e-3, model, result.grads).0;
         if step > 0 {
             // The first step warms up allocations and is not counted.
-            seconds += start.elapsed().as_secs_f64();
+            let elapsed = start.elapsed().as_secs_f64();
+            seconds.push(elapsed);
+            wall += elapsed;
+            cpu += process_cpu_seconds() - cpu_start;
         }
     }
-    let tokens_per_second = (steps * batch * seq) as f64 / seconds;
-    let gflops = config.flops_per_token_training(seq) * tokens_per_second / 1e9;
-    println!(
-        "training: {tokens_per_second:.0} tokens/s, {gflops:.2} GFLOP/s achieved ({:.3} s per step of {batch} x {seq})",
-        seconds / steps as f64
-    );
+    TrainRate {
+        tokens_per_second: (batch * seq) as f64 / median(&mut seconds),
+        cpu_percent: 100.0 * cpu / wall,
+    }
+}
 
-    // Generation: 1 prompt x 8 samples, 128 new tokens, cached vs full re-forward.
-    let policy = model.valid();
+/// User + system CPU seconds of this process so far (Linux `/proc/self/stat`), 0 elsewhere.
+fn process_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn generation_speedup(policy: &Transformer, tokenizer: &WorldTokenizer) {
     let mut prompt = vec![BOS_ID];
-    prompt.extend(
-        tokenizer.encode("Tom had 3 apples . He got 4 more . How many apples does he have ?"),
-    );
+    prompt.extend(tokenizer.encode(QUESTION));
     let generation = GenerationConfig {
         max_new_tokens: 128,
         temperature: 1.0,
@@ -76,7 +207,7 @@ fn main() {
         seed: 0,
     };
     // Random weights rarely stop early, so both paths generate (nearly) all 128 tokens.
-    let time = |f: &dyn Fn() -> Vec<lab::generate::Completion>| {
+    let time = |f: &dyn Fn() -> Vec<Completion>| {
         let start = Instant::now();
         let out = f();
         let tokens: usize = out.iter().map(|c| c.tokens.len()).sum();
@@ -84,13 +215,255 @@ fn main() {
     };
     let prompts = [prompt];
     let (cached_tokens, cached_seconds) =
-        time(&|| generate(&policy, &tokenizer, &prompts, 8, &generation, 0));
+        time(&|| generate(policy, tokenizer, &prompts, 8, &generation, 0));
     let (full_tokens, full_seconds) =
-        time(&|| full_reforward_generate(&policy, &tokenizer, &prompts, 8, &generation, 0));
+        time(&|| full_reforward_generate(policy, tokenizer, &prompts, 8, &generation, 0));
     let cached_rate = cached_tokens as f64 / cached_seconds;
     let full_rate = full_tokens as f64 / full_seconds;
     println!(
         "generation: KV cache {cached_rate:.0} tokens/s = {:.1}x full re-forward ({full_rate:.0} tokens/s), 8 samples x 128 new tokens",
         cached_rate / full_rate
     );
+}
+
+/// The world tokenizer with no stop token: `<eos>` is an id past the vocabulary and
+/// `</answer>` is unknown, so every completion runs to `max_new_tokens`, like TRL's
+/// `min_new_tokens = max_completion_length` (its `--force-full-length`).
+struct NoStop(WorldTokenizer);
+
+impl Tokenizer for NoStop {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.0.encode(text)
+    }
+    fn decode(&self, ids: &[u32]) -> String {
+        self.0.decode(ids)
+    }
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn token_id(&self, token: &str) -> Option<u32> {
+        if token == "</answer>" {
+            None
+        } else {
+            self.0.token_id(token)
+        }
+    }
+    fn token(&self, id: u32) -> &str {
+        self.0.token(id)
+    }
+    fn bos_id(&self) -> u32 {
+        self.0.bos_id()
+    }
+    fn eos_id(&self) -> u32 {
+        self.0.vocab_size() as u32
+    }
+    fn pad_id(&self) -> u32 {
+        self.0.pad_id()
+    }
+    fn unk_id(&self) -> u32 {
+        self.0.unk_id()
+    }
+}
+
+/// P × G, completion length and model sizes of the side-by-side GRPO step (TRL's defaults).
+const GRPO_PROMPTS: usize = 8;
+const GRPO_GROUP: usize = 8;
+const GRPO_COMPLETION: usize = 64;
+
+fn grpo_against_trl(threads: usize) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/trl_grpo_bench.py");
+    let trl = match (peer_python(), script.exists()) {
+        (Some(python), true) => run_trl(&python, &script, threads),
+        (None, _) => Err(format!(
+            "peer missing (no {}; `just bench-peers` makes it)",
+            peer_python_path().display()
+        )),
+        (_, false) => Err(format!("peer script missing: {}", script.display())),
+    };
+    // TRL's prompts are the R1-Zero template in characters; the lab's prompts get the same
+    // number of tokens (its longest prompt), so both models run the same sequence lengths.
+    let prompt_tokens = trl.as_ref().map(|t| t.longest_prompt).unwrap_or(450);
+    let lab_seconds = lab_grpo_step_seconds(prompt_tokens);
+    println!(
+        "GRPO step (P={GRPO_PROMPTS}, G={GRPO_GROUP}, {GRPO_COMPLETION} tokens forced, prompts of {prompt_tokens} tokens, dapo, beta 0): lab {lab_seconds:.3} s (median)"
+    );
+    match trl {
+        Ok(t) => println!(
+            "GRPO step vs TRL GRPOTrainer ({threads} threads): TRL {:.3} s / lab {lab_seconds:.3} s = lab {:.1}x faster   [{}]",
+            t.median_step,
+            t.median_step / lab_seconds,
+            t.line
+        ),
+        Err(e) => println!("GRPO step vs TRL: {e}"),
+    }
+}
+
+struct TrlResult {
+    median_step: f64,
+    longest_prompt: usize,
+    line: String,
+}
+
+fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, String> {
+    let out = Command::new(python)
+        .arg(script)
+        .args(["--prompts-per-step", &GRPO_PROMPTS.to_string()])
+        .args(["-G", &GRPO_GROUP.to_string()])
+        .args(["--max-completion-length", &GRPO_COMPLETION.to_string()])
+        .args(["--steps", "4", "--threads", &threads.to_string()])
+        .args(["--hidden", "128", "--layers", "4", "--heads", "4", "--intermediate", "512"])
+        .arg("--force-full-length")
+        .output()
+        .map_err(|e| format!("could not start {}: {e}", python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("TRL bench failed: {}", stderr.lines().last().unwrap_or("")));
+    }
+    let field = |name: &str| -> Option<String> {
+        stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .map(str::to_string)
+    };
+    let median_step = field("median_step_s")
+        .and_then(|v| v.parse().ok())
+        .ok_or("no median_step_s in TRL's output")?;
+    let longest_prompt = field("longest_prompt_tokens")
+        .and_then(|v| v.parse().ok())
+        .ok_or("no longest_prompt_tokens in TRL's output")?;
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with("TRL_GRPO"))
+        .unwrap_or("")
+        .to_string();
+    Ok(TrlResult {
+        median_step,
+        longest_prompt,
+        line,
+    })
+}
+
+/// Median seconds of the lab's GRPO step: rollout of P × G completions of exactly
+/// `GRPO_COMPLETION` tokens, rule-based scoring, group advantages, one policy update (dapo,
+/// beta 0, micro-batches of 16), as the `grpo` stage runs it.
+fn lab_grpo_step_seconds(prompt_tokens: usize) -> f64 {
+    let tokenizer = NoStop(WorldTokenizer::build(
+        99,
+        [lab::evaluation::template_texts().join(" ").as_str(), QUESTION],
+    ));
+    let config = ModelConfig {
+        vocab_size: tokenizer.vocab_size(),
+        max_seq_len: prompt_tokens + GRPO_COMPLETION,
+        ..ModelConfig::default()
+    };
+    let grpo = GrpoConfig {
+        prompts_per_step: GRPO_PROMPTS,
+        group_size: GRPO_GROUP,
+        max_completion_length: GRPO_COMPLETION,
+        loss_type: LossType::Dapo,
+        scale_rewards: ScaleRewards::Group,
+        beta: 0.0,
+        mu: 1,
+        temperature: 1.0,
+        top_p: 1.0,
+        ..GrpoConfig::default()
+    };
+    let device = Device::flex().autodiff();
+    let mut model = config.init(&device);
+    let mut optimizer = AdamW::new(grpo.optimizer.clone());
+    let mut rng = Rng::new(3);
+    let prompts: Vec<Vec<u32>> = (0..GRPO_PROMPTS)
+        .map(|_| {
+            let mut p = vec![BOS_ID];
+            p.extend((1..prompt_tokens).map(|_| 4 + rng.below(config.vocab_size as u64 - 4) as u32));
+            p
+        })
+        .collect();
+    let generation = GenerationConfig {
+        max_new_tokens: GRPO_COMPLETION,
+        temperature: 1.0,
+        top_p: 1.0,
+        seed: 0,
+    };
+    let rewards_config = RewardConfig::default();
+    let mut seconds = Vec::new();
+    for step in 0..4 {
+        let start = Instant::now();
+        let policy = model.valid();
+        let first = (step * GRPO_PROMPTS * GRPO_GROUP) as u64;
+        let completions = generate(&policy, &tokenizer, &prompts, GRPO_GROUP, &generation, first);
+        assert!(completions.iter().all(|c| c.tokens.len() == GRPO_COMPLETION));
+        let rewards: Vec<f64> = completions
+            .iter()
+            .map(|c| score(&c.text, "<think>", 7, Lang::En, &rewards_config).total)
+            .collect();
+        let adv = advantages(&rewards, GRPO_GROUP, grpo.scale_rewards);
+        let include = vec![true; completions.len()];
+        let (next, _) = policy_update(
+            &grpo,
+            &mut optimizer,
+            1e-6,
+            model,
+            &policy,
+            &policy,
+            &prompts,
+            &completions,
+            &adv.values,
+            &include,
+        );
+        model = next;
+        if step > 0 {
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+    }
+    median(&mut seconds)
+}
+
+fn peer_python_path() -> PathBuf {
+    std::env::var_os("PEER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peer-venv/bin/python"))
+}
+
+fn peer_python() -> Option<PathBuf> {
+    let path = peer_python_path();
+    path.exists().then_some(path)
+}
+
+fn torch_train_rate(
+    python: &Path,
+    config: &ModelConfig,
+    batch: usize,
+    seq: usize,
+    threads: usize,
+) -> Result<(f64, String), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/torch_train_step.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--vocab", &config.vocab_size.to_string()])
+        .args(["--d-model", &config.d_model.to_string()])
+        .args(["--layers", &config.n_layers.to_string()])
+        .args(["--heads", &config.n_heads.to_string()])
+        .args(["--d-ff", &config.d_ff.to_string()])
+        .args(["--batch", &batch.to_string(), "--seq", &seq.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .output()
+        .map_err(|e| format!("could not start {}: {e}", python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with("TORCH_TRAIN"))
+        .ok_or_else(|| {
+            format!(
+                "no TORCH_TRAIN line: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+            )
+        })?;
+    let rate = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tokens_per_second="))
+        .and_then(|v| v.parse().ok())
+        .ok_or("no tokens_per_second")?;
+    Ok((rate, line.to_string()))
 }

@@ -263,22 +263,31 @@ fn run(
     for (i, prompt) in prompts.iter().enumerate() {
         by_length.entry(prompt.len()).or_default().push(i);
     }
-    let prompts_per_chunk = (MAX_BATCH_ROWS / g).max(1);
+    // Chunks run on every core (see `crate::parallel`); a big length group is cut so that each
+    // thread gets a share. Chunking changes no token (batch-independence), so neither does the
+    // number of threads.
+    let threads = crate::parallel::threads();
+    let chunks: Vec<Vec<usize>> = by_length
+        .values()
+        .flat_map(|group| {
+            let per_chunk = (MAX_BATCH_ROWS / g)
+                .max(1)
+                .min(group.len().div_ceil(threads));
+            group.chunks(per_chunk).map(<[usize]>::to_vec)
+        })
+        .collect();
+    let decoded = crate::parallel::map_ordered(chunks, |_, chunk| job.decode(&chunk));
     let mut completions: Vec<Option<Completion>> = vec![None; prompts.len() * g];
-    for group in by_length.values() {
-        for chunk in group.chunks(prompts_per_chunk) {
-            for row in job.decode(chunk) {
-                let slot = row.prompt_index * g + row.sample_index;
-                completions[slot] = Some(Completion {
-                    prompt_index: row.prompt_index,
-                    sample_index: row.sample_index,
-                    text: tokenizer.decode(&row.tokens),
-                    tokens: row.tokens,
-                    finished: row.finished,
-                    logprobs: row.logprobs,
-                });
-            }
-        }
+    for row in decoded.into_iter().flatten() {
+        let slot = row.prompt_index * g + row.sample_index;
+        completions[slot] = Some(Completion {
+            prompt_index: row.prompt_index,
+            sample_index: row.sample_index,
+            text: tokenizer.decode(&row.tokens),
+            tokens: row.tokens,
+            finished: row.finished,
+            logprobs: row.logprobs,
+        });
     }
     completions
         .into_iter()

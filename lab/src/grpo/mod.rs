@@ -39,5 +39,6 @@ mod tests;
 
 pub use advantages::{advantages, Advantages, ScaleRewards, REWARD_STD_EPS, ZERO_STD_ATOL};
 pub use objective::{
-    grpo_objective, LossType, Objective, ObjectiveConfig, ObjectiveInputs, ObjectiveStats,
+    grpo_objective, micro_batch_share, LossType, Objective, ObjectiveConfig, ObjectiveInputs,
+    ObjectiveStats,
 };

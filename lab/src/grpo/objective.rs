@@ -214,6 +214,48 @@ pub fn grpo_objective(inputs: ObjectiveInputs, config: &ObjectiveConfig) -> Obje
     Objective { loss, stats }
 }
 
+/// The factor that turns the loss of a micro-batch (computed by [`grpo_objective`] on its rows
+/// alone) into its share of the whole batch's loss, so that the shares add up to the loss of
+/// the batch: `rows` and `tokens` (unmasked) are the micro-batch's, `batch_rows` and
+/// `batch_tokens` the whole batch's. Exactly 1 when the micro-batch is the whole batch.
+pub fn micro_batch_share(
+    loss_type: LossType,
+    rows: usize,
+    tokens: usize,
+    batch_rows: usize,
+    batch_tokens: usize,
+) -> f64 {
+    if rows == batch_rows && tokens == batch_tokens {
+        return 1.0;
+    }
+    match loss_type {
+        // Per-row means averaged over rows; a constant per row: both divide by the rows.
+        LossType::Grpo | LossType::DrGrpo => rows as f64 / batch_rows.max(1) as f64,
+        // Token sums over the number of unmasked tokens (at least 1).
+        LossType::Bnpo | LossType::Dapo => tokens.max(1) as f64 / batch_tokens.max(1) as f64,
+    }
+}
+
+impl ObjectiveStats {
+    /// The statistics of a batch from those of its micro-batches and their unmasked tokens:
+    /// every statistic is a mean over tokens, so the merge weighs by tokens.
+    pub fn merge(parts: &[(ObjectiveStats, usize)]) -> ObjectiveStats {
+        let tokens: usize = parts.iter().map(|p| p.1).sum();
+        if tokens == 0 {
+            return ObjectiveStats::default();
+        }
+        let weighted = |f: fn(&ObjectiveStats) -> f64| {
+            parts.iter().map(|(s, n)| f(s) * *n as f64).sum::<f64>() / tokens as f64
+        };
+        ObjectiveStats {
+            kl_mean: weighted(|s| s.kl_mean),
+            clip_ratio_low: weighted(|s| s.clip_ratio_low),
+            clip_ratio_high: weighted(|s| s.clip_ratio_high),
+            clip_ratio_region: weighted(|s| s.clip_ratio_region),
+        }
+    }
+}
+
 fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor
         .into_data()

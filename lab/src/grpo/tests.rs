@@ -229,6 +229,86 @@ fn golden_losses_and_gradients_match_trl() {
 }
 
 #[test]
+fn golden_losses_and_gradients_match_trl_over_micro_batches() {
+    // Cut each case's rows into micro-batches of 2 (and the rest), weigh each micro-batch's
+    // loss by `micro_batch_share`: the shares must add up to TRL's loss of the whole batch,
+    // and each micro-batch's gradient must be TRL's gradient of those rows.
+    let golden = golden();
+    let mut split_cases = 0;
+    for case in golden.loss_cases.iter().filter(|c| c.logp.len() > 2) {
+        split_cases += 1;
+        let config = ObjectiveConfig {
+            loss_type: case.loss_type,
+            epsilon_low: case.epsilon_low,
+            epsilon_high: case.epsilon_high,
+            beta: case.beta,
+            kl_ratio_correction: case.use_bias_correction_kl,
+            max_completion_length: case.max_completion_length,
+        };
+        let rows = case.logp.len();
+        let tokens = |mask: &[Vec<f64>]| mask.iter().flatten().filter(|&&m| m > 0.5).count();
+        let batch_tokens = tokens(&case.mask);
+        let mut loss = 0.0;
+        let mut grad = Vec::new();
+        let mut stats = Vec::new();
+        for start in (0..rows).step_by(2) {
+            let range = start..(start + 2).min(rows);
+            let part_tokens = tokens(&case.mask[range.clone()]);
+            let got = run(
+                &Case {
+                    logp: &case.logp[range.clone()],
+                    old_logp: &case.old_logp[range.clone()],
+                    ref_logp: case.ref_logp.as_deref().map(|r| &r[range.clone()]),
+                    mask: &case.mask[range.clone()],
+                    advantages: &case.advantages[range.clone()],
+                },
+                &config,
+            );
+            let share = micro_batch_share(
+                case.loss_type,
+                range.len(),
+                part_tokens,
+                rows,
+                batch_tokens,
+            );
+            loss += share * got.loss;
+            grad.extend(
+                got.grad
+                    .iter()
+                    .map(|row| row.iter().map(|g| g * share).collect::<Vec<f64>>()),
+            );
+            stats.push((got.stats, part_tokens));
+        }
+        assert_close(loss, case.expected_loss, &format!("{} loss", case.name));
+        assert_all_close(
+            &grad,
+            &case.expected_grad_logp,
+            &format!("{} d loss / d logp", case.name),
+        );
+        let whole = run(
+            &Case {
+                logp: &case.logp,
+                old_logp: &case.old_logp,
+                ref_logp: case.ref_logp.as_deref(),
+                mask: &case.mask,
+                advantages: &case.advantages,
+            },
+            &config,
+        );
+        let merged = ObjectiveStats::merge(&stats);
+        for (got, want, what) in [
+            (merged.kl_mean, whole.stats.kl_mean, "kl"),
+            (merged.clip_ratio_low, whole.stats.clip_ratio_low, "low"),
+            (merged.clip_ratio_high, whole.stats.clip_ratio_high, "high"),
+            (merged.clip_ratio_region, whole.stats.clip_ratio_region, "region"),
+        ] {
+            assert_close(got, want, &format!("{} merged {what}", case.name));
+        }
+    }
+    assert!(split_cases >= 5, "only {split_cases} cases have 3+ rows");
+}
+
+#[test]
 fn golden_advantages_match_trl() {
     let golden = golden();
     assert!(golden.advantage_cases.len() >= 6);

@@ -58,7 +58,7 @@ pub use checkpoint::{
 };
 pub use config::ModelConfig;
 pub use kv_cache::KvCache;
-pub use optim::{AdamW, AdamWConfig, StepStats};
+pub use optim::{named_grads, AdamW, AdamWConfig, NamedGrads, StepStats};
 pub use transformer::Transformer;
 
 /// `log softmax(logits)[b, t, targets[b, t]]`: the log-probability of each target token,

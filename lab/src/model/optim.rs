@@ -124,15 +124,19 @@ impl AdamW {
 
     /// One update of `module` from the gradients of a loss (`loss.backward()`), learning rate
     /// `lr`. Parameters without a gradient are left as they are.
-    pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: Gradients) -> (M, StepStats) {
-        let mut collector = GradCollector {
-            path: Vec::new(),
-            grads: &mut grads,
-            out: BTreeMap::new(),
-        };
-        module.visit(&mut collector);
-        let grads = collector.out;
+    pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: Gradients) -> (M, StepStats) {
+        let grads = named_grads(&module, grads);
+        self.step_named(lr, module, grads)
+    }
 
+    /// One update of `module` from gradients by parameter path (as [`named_grads`] gives, or
+    /// summed over micro-batches by `train::accumulate`).
+    pub fn step_named<M: Module>(
+        &mut self,
+        lr: f64,
+        module: M,
+        grads: NamedGrads,
+    ) -> (M, StepStats) {
         // Sum of squares per tensor on the device, added in name order: deterministic.
         let grad_norm = if grads.is_empty() {
             0.0
@@ -261,6 +265,21 @@ impl AdamW {
             state,
         })
     }
+}
+
+/// Gradients by parameter path (`blocks.0.attn.wq.weight`), flattened, off autodiff.
+pub type NamedGrads = BTreeMap<String, Tensor<1>>;
+
+/// Each parameter's gradient out of `grads` (the result of `loss.backward()` on a graph through
+/// `module`'s parameters), flattened, by path. Parameters without a gradient are absent.
+pub fn named_grads<M: Module>(module: &M, mut grads: Gradients) -> NamedGrads {
+    let mut collector = GradCollector {
+        path: Vec::new(),
+        grads: &mut grads,
+        out: BTreeMap::new(),
+    };
+    module.visit(&mut collector);
+    collector.out
 }
 
 /// Takes each parameter's gradient out of `grads`, flattened, by path.

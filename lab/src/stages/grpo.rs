@@ -21,13 +21,15 @@ use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError}
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
-    advantages, grpo_objective, LossType, ObjectiveConfig, ObjectiveInputs, ScaleRewards,
+    advantages, grpo_objective, micro_batch_share, LossType, ObjectiveConfig, ObjectiveInputs,
+    ObjectiveStats, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
-use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, Transformer};
+use crate::model::{token_logprobs, AdamW, AdamWConfig, Transformer};
+use crate::parallel;
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
 use crate::store::TraceRecord;
-use crate::tokenizer::PAD_ID;
+use crate::train::{accumulate, micro_batches, LossBatch, ScoredRow};
 use crate::world::{Lang, Problem};
 
 /// What happens to completions cut by the length limit.
@@ -51,6 +53,9 @@ pub struct GrpoConfig {
     pub group_size: usize,
     /// Optimisation steps per sampled batch.
     pub mu: usize,
+    /// Completions per micro-batch of the policy update (see `train`); each is padded to its
+    /// own longest row. Part of the id; the thread count is not.
+    pub micro_batch_size: usize,
     pub lr: f64,
     pub warmup_steps: usize,
     pub min_lr_ratio: f64,
@@ -94,6 +99,7 @@ impl Default for GrpoConfig {
             prompts_per_step: 8,
             group_size: 8,
             mu: 1,
+            micro_batch_size: 16,
             lr: 2e-5,
             warmup_steps: 5,
             min_lr_ratio: 1.0,
@@ -135,6 +141,7 @@ impl GrpoConfig {
             ("steps", self.steps),
             ("prompts_per_step", self.prompts_per_step),
             ("mu", self.mu),
+            ("micro_batch_size", self.micro_batch_size),
             ("max_completion_length", self.max_completion_length),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
@@ -219,60 +226,19 @@ impl GrpoConfig {
     }
 }
 
-/// A sampled batch laid out for the loss: `[rows, width]` inputs, targets and completion mask.
-struct Batch {
-    inputs: Vec<Vec<u32>>,
-    targets: Vec<Vec<u32>>,
-    mask: Vec<f32>,
-    width: usize,
-}
-
-fn layout(prompts: &[Vec<u32>], completions: &[Completion], include: &[bool]) -> Batch {
-    let sequences: Vec<(Vec<u32>, usize)> = completions
-        .iter()
-        .map(|c| {
-            let prompt = &prompts[c.prompt_index];
-            let mut seq = prompt.clone();
-            seq.extend(&c.tokens);
-            (seq, prompt.len())
-        })
-        .collect();
-    let width = sequences
-        .iter()
-        .map(|(s, _)| s.len() - 1)
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let mut batch = Batch {
-        inputs: Vec::new(),
-        targets: Vec::new(),
-        mask: Vec::new(),
-        width,
-    };
-    for ((seq, prompt_len), keep) in sequences.iter().zip(include) {
-        let n = seq.len() - 1;
-        let mut input = seq[..n].to_vec();
-        let mut target = seq[1..].to_vec();
-        input.resize(width, PAD_ID);
-        target.resize(width, PAD_ID);
-        batch.inputs.push(input);
-        batch.targets.push(target);
-        // Target t predicts token t + 1, a completion token when t + 1 >= prompt_len.
-        batch.mask.extend((0..width).map(|t| {
-            if *keep && t < n && t + 1 >= *prompt_len {
-                1.0f32
-            } else {
-                0.0
-            }
-        }));
-    }
-    batch
+/// A micro-batch of the policy update: its rows laid out for the loss, their advantages, and
+/// the constant log-probs of the reference and of the sampling policy (when needed).
+struct UpdatePart {
+    batch: LossBatch,
+    advantages: Vec<f32>,
+    ref_logp: Option<Tensor<2>>,
+    old_logp: Option<Tensor<2>>,
 }
 
 /// Logits of `batch` under `model`, divided by the sampling temperature: log-probs are taken
 /// under the distribution the completions were sampled from (as TRL does).
-fn scaled_logits(model: &Transformer, batch: &Batch, temperature: f64) -> Tensor<3> {
-    let logits = model.forward(tokens_tensor(&batch.inputs, &model.device()));
+fn scaled_logits(model: &Transformer, batch: &LossBatch, temperature: f64) -> Tensor<3> {
+    let logits = model.forward(batch.inputs_tensor(&model.device()));
     if temperature == 1.0 {
         logits
     } else {
@@ -280,9 +246,9 @@ fn scaled_logits(model: &Transformer, batch: &Batch, temperature: f64) -> Tensor
     }
 }
 
-fn logprobs(logits: Tensor<3>, batch: &Batch) -> Tensor<2> {
+fn logprobs(logits: Tensor<3>, batch: &LossBatch) -> Tensor<2> {
     let device = logits.device();
-    token_logprobs(logits, tokens_tensor(&batch.targets, &device))
+    token_logprobs(logits, batch.targets_tensor(&device))
 }
 
 /// Mean entropy of the next-token distributions at the masked positions (no gradient).
@@ -297,6 +263,160 @@ fn masked_entropy(logits: &Tensor<3>, mask: &Tensor<2>) -> f64 {
 /// The same numbers on another device (reference and old log-probs enter the loss as constants).
 fn to_device(tensor: Tensor<2>, device: &Device) -> Tensor<2> {
     Tensor::from_data(tensor.into_data(), device)
+}
+
+/// What one policy update did (over its `mu` optimisation steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolicyUpdate {
+    /// Loss of the last optimisation step.
+    pub loss: f64,
+    /// Mean entropy of the policy's next-token distributions over the scored tokens (first
+    /// optimisation step).
+    pub entropy: f64,
+    /// Clip and KL statistics of the first optimisation step.
+    pub stats: ObjectiveStats,
+    /// Gradient norm of the last optimisation step.
+    pub grad_norm: f64,
+    /// Completion tokens in the loss.
+    pub scored_tokens: usize,
+    /// Positions through the policy's training forward per optimisation step (padding included).
+    pub trained_positions: usize,
+}
+
+/// GRPO's policy update on one sampled batch: `config.mu` optimisation steps of `model` with
+/// the clipped surrogate (and the KL to `reference` when `beta > 0`), in micro-batches of
+/// `config.micro_batch_size` completions computed on every core (see [`crate::train`]).
+/// `policy` is the sampling policy (the old log-probs when `mu > 1`); `advantages` and
+/// `include` (false: left out of the loss) go with `completions`, which continue `prompts`.
+#[allow(clippy::too_many_arguments)]
+pub fn policy_update(
+    config: &GrpoConfig,
+    optimizer: &mut AdamW,
+    lr: f64,
+    model: Transformer,
+    policy: &Transformer,
+    reference: &Transformer,
+    prompts: &[Vec<u32>],
+    completions: &[Completion],
+    advantages: &[f64],
+    include: &[bool],
+) -> (Transformer, PolicyUpdate) {
+    let objective_config = config.objective();
+    let mut model = model;
+    let rows = completions.len();
+    let scored: Vec<ScoredRow> = completions
+        .iter()
+        .zip(include)
+        .map(|(c, &included)| {
+            let prompt = &prompts[c.prompt_index];
+            let mut tokens = prompt.clone();
+            tokens.extend(&c.tokens);
+            ScoredRow {
+                tokens,
+                scored_from: prompt.len(),
+                included,
+            }
+        })
+        .collect();
+    let t = config.temperature;
+    let parts: Vec<UpdatePart> = micro_batches(rows, config.micro_batch_size)
+        .into_iter()
+        .map(|range| UpdatePart {
+            batch: LossBatch::new(&scored[range.clone()]),
+            advantages: advantages[range].iter().map(|&a| a as f32).collect(),
+            ref_logp: None,
+            old_logp: None,
+        })
+        .collect();
+    // The reference's and the sampling policy's log-probs enter the loss as constants.
+    let parts = parallel::map_ordered(parts, |_, mut part| {
+        if config.beta > 0.0 {
+            part.ref_logp = Some(logprobs(scaled_logits(reference, &part.batch, t), &part.batch));
+        }
+        if config.mu > 1 {
+            part.old_logp = Some(logprobs(scaled_logits(policy, &part.batch, t), &part.batch));
+        }
+        part
+    });
+    let batch_tokens: usize = parts.iter().map(|p| p.batch.scored_tokens()).sum();
+    let mut loss_value = 0.0;
+    let mut entropy = 0.0;
+    let mut stats = None;
+    let mut grad_norm = 0.0;
+    for inner in 0..config.mu {
+        let step_result = accumulate(&model, parts.len(), |replica, i| {
+            let part = &parts[i];
+            let device = replica.device();
+            let mask = part.batch.mask_tensor(&device);
+            let logits = scaled_logits(replica, &part.batch, t);
+            let part_entropy = if inner == 0 {
+                masked_entropy(&logits, &mask)
+            } else {
+                0.0
+            };
+            let logp = logprobs(logits, &part.batch);
+            let old = match &part.old_logp {
+                Some(old) => to_device(old.clone(), &device),
+                // With one optimisation step the sampling policy is the current one.
+                None => logp.clone().detach(),
+            };
+            let part_rows = part.batch.rows();
+            let objective = grpo_objective(
+                ObjectiveInputs {
+                    logp,
+                    old_logp: old,
+                    ref_logp: part.ref_logp.clone().map(|r| to_device(r, &device)),
+                    mask,
+                    advantages: Tensor::from_data(
+                        TensorData::new(part.advantages.clone(), [part_rows]),
+                        &device,
+                    ),
+                },
+                &objective_config,
+            );
+            let tokens = part.batch.scored_tokens();
+            let share = micro_batch_share(
+                config.loss_type,
+                part_rows,
+                tokens,
+                rows,
+                batch_tokens,
+            );
+            let loss = if share == 1.0 {
+                objective.loss
+            } else {
+                objective.loss.mul_scalar(share)
+            };
+            (loss, (objective.stats, part_entropy, tokens))
+        });
+        if inner == 0 {
+            let weighted: Vec<(ObjectiveStats, usize)> =
+                step_result.reports.iter().map(|r| (r.0, r.2)).collect();
+            stats = Some(ObjectiveStats::merge(&weighted));
+            entropy = step_result
+                .reports
+                .iter()
+                .map(|r| r.1 * r.2 as f64)
+                .sum::<f64>()
+                / batch_tokens.max(1) as f64;
+        }
+        loss_value = step_result.loss;
+        let (next, step_stats) = optimizer.step_named(lr, model, step_result.grads);
+        model = next;
+        grad_norm = step_stats.grad_norm;
+    }
+    let trained_positions: usize = parts.iter().map(|p| p.batch.rows() * p.batch.width).sum();
+    (
+        model,
+        PolicyUpdate {
+            loss: loss_value,
+            entropy,
+            stats: stats.expect("mu >= 1"),
+            grad_norm,
+            scored_tokens: batch_tokens,
+            trained_positions,
+        },
+    )
 }
 
 pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
@@ -353,7 +473,6 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
     }
 
     let prefix = config.prompting.response_prefix();
-    let objective_config = config.objective();
     for step in start..config.steps {
         let started = Instant::now();
         let done = step + 1;
@@ -417,65 +536,27 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             .collect();
 
         // 3. mu optimisation steps on the batch.
-        let batch = layout(&prompts, &completions, &include);
-        let rows = completions.len();
-        let mask = Tensor::<2>::from_data(
-            TensorData::new(batch.mask.clone(), [rows, batch.width]),
-            &device,
+        let (next, update) = policy_update(
+            config,
+            &mut optimizer,
+            lr,
+            model,
+            &policy,
+            &reference,
+            &prompts,
+            &completions,
+            &adv.values,
+            &include,
         );
-        let advantages_tensor = Tensor::<1>::from_data(
-            TensorData::new(
-                adv.values.iter().map(|&a| a as f32).collect::<Vec<f32>>(),
-                [rows],
-            ),
-            &device,
-        );
-        let t = config.temperature;
-        let ref_logp = (config.beta > 0.0).then(|| {
-            to_device(
-                logprobs(scaled_logits(&reference, &batch, t), &batch),
-                &device,
-            )
-        });
-        let old_logp = (config.mu > 1)
-            .then(|| to_device(logprobs(scaled_logits(&policy, &batch, t), &batch), &device));
-        let mut loss_value = 0.0;
-        let mut entropy = 0.0;
-        let mut stats = None;
-        let mut grad_norm = 0.0;
-        for inner in 0..config.mu {
-            let logits = scaled_logits(&model, &batch, t);
-            let step_entropy = if inner == 0 {
-                masked_entropy(&logits, &mask)
-            } else {
-                0.0
-            };
-            let logp = logprobs(logits, &batch);
-            let old = match &old_logp {
-                Some(old) => old.clone(),
-                // With one optimisation step the sampling policy is the current one.
-                None => logp.clone().detach(),
-            };
-            let objective = grpo_objective(
-                ObjectiveInputs {
-                    logp,
-                    old_logp: old,
-                    ref_logp: ref_logp.clone(),
-                    mask: mask.clone(),
-                    advantages: advantages_tensor.clone(),
-                },
-                &objective_config,
-            );
-            if inner == 0 {
-                entropy = step_entropy;
-                stats = Some(objective.stats);
-            }
-            loss_value = objective.loss.clone().into_scalar::<f32>() as f64;
-            let (next, step_stats) = optimizer.step(lr, model, objective.loss.backward());
-            model = next;
-            grad_norm = step_stats.grad_norm;
-        }
-        let stats = stats.expect("mu >= 1");
+        model = next;
+        let PolicyUpdate {
+            loss: loss_value,
+            entropy,
+            stats,
+            grad_norm,
+            scored_tokens: batch_tokens,
+            trained_positions,
+        } = update;
         if config.reference_reset_every > 0 && done.is_multiple_of(config.reference_reset_every) {
             reference = model.valid();
         }
@@ -483,6 +564,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         // 4. Record what happened.
         if done.is_multiple_of(config.log_every) || done == config.steps {
             let s = done as i64;
+            let rows = completions.len();
             let n = rows as f64;
             let mean = |f: &dyn Fn(usize) -> f64| (0..rows).map(f).sum::<f64>() / n;
             let reward_mean = mean(&|i| rewards[i]);
@@ -498,7 +580,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
                 })
                 .collect();
             let answers: Vec<Option<i64>> = parts.iter().map(|p| p.answer).collect();
-            let tokens: usize = batch.mask.iter().filter(|m| **m > 0.0).count();
+            let tokens = batch_tokens;
             let seconds = started.elapsed().as_secs_f64();
             ctx.log("reward", s, reward_mean);
             ctx.log("reward_std", s, reward_std);
@@ -554,7 +636,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             ctx.log(
                 "tokens/step",
                 s,
-                (sampled + rows * batch.width * config.mu) as f64,
+                (sampled + trained_positions * config.mu) as f64,
             );
         }
         if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {

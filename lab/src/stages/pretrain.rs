@@ -15,6 +15,7 @@ use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, ModelConfig};
 use crate::rng::Rng;
+use crate::train::{accumulate, micro_batches};
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
 use crate::world::{Problem, WebDocument};
 
@@ -27,6 +28,10 @@ pub struct PretrainConfig {
     pub optimizer: AdamWConfig,
     pub steps: usize,
     pub batch_size: usize,
+    /// Rows per micro-batch: the batch's gradient is the sum of its micro-batches', computed
+    /// on every core (see `train`). Changes the rounding, so it is part of the id; the number
+    /// of threads is not.
+    pub micro_batch_size: usize,
     /// Tokens per training row (at most `model.max_seq_len`).
     pub seq_len: usize,
     /// Peak learning rate, reached after `warmup_steps` of linear warmup; cosine decay to
@@ -48,6 +53,7 @@ impl Default for PretrainConfig {
             optimizer: AdamWConfig::default(),
             steps: 2000,
             batch_size: 16,
+            micro_batch_size: 8,
             seq_len: 128,
             lr: 2e-3,
             warmup_steps: 100,
@@ -77,6 +83,7 @@ impl PretrainConfig {
         problems.extend(validation::positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
+            ("micro_batch_size", self.micro_batch_size),
             ("seq_len", self.seq_len),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
@@ -204,18 +211,23 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
             config.warmup_steps,
             config.min_lr_ratio,
         );
-        let rows: Vec<Vec<u32>> = (0..config.batch_size)
-            .map(|i| windows[(step * config.batch_size + i) % windows.len()].clone())
+        let rows: Vec<&[u32]> = (0..config.batch_size)
+            .map(|i| windows[(step * config.batch_size + i) % windows.len()].as_slice())
             .collect();
-        let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..config.seq_len].to_vec()).collect();
-        let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-
-        let logits = model.forward(tokens_tensor(&inputs, &device));
-        let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
-        let loss = -logp.mean();
-        interval_loss += loss.clone().into_scalar::<f32>() as f64;
-        let grads = loss.backward();
-        let (next, stats) = optimizer.step(lr, model, grads);
+        // Each micro-batch contributes its tokens' share of the step's mean loss.
+        let total_tokens = (config.batch_size * config.seq_len) as f64;
+        let parts = micro_batches(rows.len(), config.micro_batch_size);
+        let step_result = accumulate(&model, parts.len(), |replica, i| {
+            let rows = &rows[parts[i].clone()];
+            let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..config.seq_len].to_vec()).collect();
+            let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
+            let device = replica.device();
+            let logits = replica.forward(tokens_tensor(&inputs, &device));
+            let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
+            (-logp.sum().div_scalar(total_tokens), ())
+        });
+        interval_loss += step_result.loss;
+        let (next, stats) = optimizer.step_named(lr, model, step_result.grads);
         model = next;
         interval_steps += 1;
 

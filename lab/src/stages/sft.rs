@@ -18,9 +18,10 @@ use super::pretrain::learning_rate;
 use super::validation;
 use super::{prompt_ids, StageContext, StageError};
 use crate::evaluation::Prompting;
-use crate::model::{token_logprobs, tokens_tensor, AdamWConfig};
+use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
-use crate::tokenizer::{Tokenizer, EOS_ID, PAD_ID};
+use crate::tokenizer::{Tokenizer, EOS_ID};
+use crate::train::{accumulate, micro_batches, LossBatch, ScoredRow};
 use crate::world::{self, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,8 @@ pub struct SftConfig {
     pub optimizer: AdamWConfig,
     pub steps: usize,
     pub batch_size: usize,
+    /// Rows per micro-batch (see `train`): part of the id, the thread count is not.
+    pub micro_batch_size: usize,
     pub lr: f64,
     pub warmup_steps: usize,
     pub min_lr_ratio: f64,
@@ -51,6 +54,7 @@ impl Default for SftConfig {
             optimizer: AdamWConfig::default(),
             steps: 300,
             batch_size: 16,
+            micro_batch_size: 8,
             lr: 5e-4,
             warmup_steps: 20,
             min_lr_ratio: 0.1,
@@ -68,6 +72,7 @@ impl SftConfig {
         problems.extend(validation::positive(&[
             ("steps", self.steps),
             ("batch_size", self.batch_size),
+            ("micro_batch_size", self.micro_batch_size),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
         ]));
@@ -197,41 +202,38 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
             config.warmup_steps,
             config.min_lr_ratio,
         );
-        let batch: Vec<&Example> = (0..config.batch_size)
-            .map(|i| &examples[(step * config.batch_size + i) % examples.len()])
-            .collect();
-        // Right-pad to the longest row; padding and prompt positions are masked out.
-        let width = batch.iter().map(|e| e.tokens.len() - 1).max().unwrap_or(1);
-        let mut inputs = Vec::new();
-        let mut targets = Vec::new();
-        let mut mask = Vec::new();
-        for e in &batch {
-            let n = e.tokens.len() - 1;
-            let mut input = e.tokens[..n].to_vec();
-            let mut target = e.tokens[1..].to_vec();
-            input.resize(width, PAD_ID);
-            target.resize(width, PAD_ID);
-            inputs.push(input);
-            targets.push(target);
-            mask.extend((0..width).map(|t| {
-                // Target t predicts token t + 1: a completion token when t + 1 >= start.
-                if t < n && t + 1 >= e.completion_start {
-                    1.0f32
-                } else {
-                    0.0
+        let rows: Vec<ScoredRow> = (0..config.batch_size)
+            .map(|i| {
+                let e = &examples[(step * config.batch_size + i) % examples.len()];
+                ScoredRow {
+                    tokens: e.tokens.clone(),
+                    scored_from: e.completion_start,
+                    included: true,
                 }
-            }));
-        }
-        let completion_tokens: f32 = mask.iter().sum();
-        let mask = Tensor::<2>::from_data(TensorData::new(mask, [batch.len(), width]), &device);
-        let logits = model.forward(tokens_tensor(&inputs, &device));
-        let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
-        let loss = -(logp * mask).sum() / completion_tokens.max(1.0);
-        interval_loss += loss.clone().into_scalar::<f32>() as f64;
-        let (next, stats) = optimizer.step(lr, model, loss.backward());
+            })
+            .collect();
+        // Each micro-batch, padded to its own longest row, adds its share of the mean over the
+        // whole batch's completion tokens.
+        let parts: Vec<LossBatch> = micro_batches(rows.len(), config.micro_batch_size)
+            .into_iter()
+            .map(|range| LossBatch::new(&rows[range]))
+            .collect();
+        let completion_tokens: usize = parts.iter().map(LossBatch::scored_tokens).sum();
+        let step_result = accumulate(&model, parts.len(), |replica, i| {
+            let part = &parts[i];
+            let device = replica.device();
+            let logits = replica.forward(part.inputs_tensor(&device));
+            let logp = token_logprobs(logits, part.targets_tensor(&device));
+            let loss = -(logp * part.mask_tensor(&device))
+                .sum()
+                .div_scalar(completion_tokens.max(1) as f64);
+            (loss, ())
+        });
+        interval_loss += step_result.loss;
+        let (next, stats) = optimizer.step_named(lr, model, step_result.grads);
         model = next;
+        interval_tokens += parts.iter().map(|p| p.rows() * p.width).sum::<usize>();
         interval_steps += 1;
-        interval_tokens += batch.len() * width;
 
         let done = step + 1;
         if done % config.log_every == 0 || done == config.steps {

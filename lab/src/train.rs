@@ -1,0 +1,203 @@
+//! The training step shared by pretrain, sft and grpo: gradients accumulated over fixed
+//! micro-batches, computed on every core, summed in micro-batch order.
+//!
+//! A step's batch is cut into micro-batches of `micro_batch_size` rows (the last may be
+//! shorter). Each micro-batch's loss is its share of the step's loss (the stage divides by the
+//! whole batch's normaliser, so the shares add up to the step's loss), and its gradient is
+//! computed on its own replica of the model: `model.valid().train()` shares the weights but
+//! starts a fresh autodiff graph, so the micro-batches of one step run on separate threads
+//! without sharing a graph or its lock. The gradients are then added in micro-batch order:
+//! `g = ((g₀ + g₁) + g₂) + …`, so the result depends on `micro_batch_size` (part of the spec,
+//! and so of the id) but not on the number of threads (see [`crate::parallel`]).
+
+use burn::prelude::*;
+
+use crate::model::{named_grads, tokens_tensor, NamedGrads, Transformer};
+use crate::parallel;
+use crate::tokenizer::PAD_ID;
+
+/// A sequence to train on, scored from one position on: `<bos> prompt completion`, with the
+/// loss on the completion tokens (`tokens[scored_from..]`) when `included`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredRow {
+    pub tokens: Vec<u32>,
+    /// Index of the first token the loss is on.
+    pub scored_from: usize,
+    /// False leaves the row out of the loss (its mask is all zero), as GRPO's overlong masking.
+    pub included: bool,
+}
+
+/// Rows laid out for a next-token loss: inputs and targets right-padded to `width`, and the
+/// `[rows · width]` mask that is 1 where target `t` (which predicts token `t + 1`) is scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossBatch {
+    pub inputs: Vec<Vec<u32>>,
+    pub targets: Vec<Vec<u32>>,
+    pub mask: Vec<f32>,
+    pub width: usize,
+}
+
+impl LossBatch {
+    /// Lay out `rows`, padded to the longest of them (causality makes right padding safe).
+    pub fn new(rows: &[ScoredRow]) -> LossBatch {
+        let width = rows
+            .iter()
+            .map(|r| r.tokens.len().saturating_sub(1))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut batch = LossBatch {
+            inputs: Vec::with_capacity(rows.len()),
+            targets: Vec::with_capacity(rows.len()),
+            mask: Vec::with_capacity(rows.len() * width),
+            width,
+        };
+        for row in rows {
+            let n = row.tokens.len().saturating_sub(1);
+            let mut input = row.tokens[..n].to_vec();
+            let mut target = row.tokens[1..].to_vec();
+            input.resize(width, PAD_ID);
+            target.resize(width, PAD_ID);
+            batch.inputs.push(input);
+            batch.targets.push(target);
+            batch.mask.extend((0..width).map(|t| {
+                if row.included && t < n && t + 1 >= row.scored_from {
+                    1.0f32
+                } else {
+                    0.0
+                }
+            }));
+        }
+        batch
+    }
+
+    pub fn rows(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Scored targets (the mask's ones).
+    pub fn scored_tokens(&self) -> usize {
+        self.mask.iter().filter(|&&m| m > 0.0).count()
+    }
+
+    pub fn inputs_tensor(&self, device: &Device) -> Tensor<2, Int> {
+        tokens_tensor(&self.inputs, device)
+    }
+
+    pub fn targets_tensor(&self, device: &Device) -> Tensor<2, Int> {
+        tokens_tensor(&self.targets, device)
+    }
+
+    pub fn mask_tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.mask.clone(), [self.rows(), self.width]),
+            device,
+        )
+    }
+}
+
+/// What a step's micro-batches gave: the summed gradients, the summed loss and whatever each
+/// micro-batch reported besides (in micro-batch order).
+pub struct Accumulated<A> {
+    pub grads: NamedGrads,
+    /// Sum of the micro-batch losses, added in order in `f64`: the step's loss.
+    pub loss: f64,
+    pub reports: Vec<A>,
+}
+
+/// The micro-batches of `rows` rows: `[start, end)` ranges of at most `micro_batch_size` rows.
+pub fn micro_batches(rows: usize, micro_batch_size: usize) -> Vec<std::ops::Range<usize>> {
+    let size = micro_batch_size.max(1);
+    (0..rows.div_ceil(size))
+        .map(|i| i * size..((i + 1) * size).min(rows))
+        .collect()
+}
+
+/// Gradients of `Σ_i loss_of(replica, i)` for the micro-batches `0..count`, each computed on its
+/// own replica of `model` (an autodiff model), on up to [`parallel::threads`] threads.
+///
+/// `loss_of` returns the micro-batch's share of the loss (a one-element tensor on the
+/// replica's autodiff graph) and a report (statistics it computed on the way).
+pub fn accumulate<A, F>(model: &Transformer, count: usize, loss_of: F) -> Accumulated<A>
+where
+    A: Send,
+    F: Fn(&Transformer, usize) -> (Tensor<1>, A) + Sync,
+{
+    assert!(count > 0, "a step needs at least one micro-batch");
+    let replicas: Vec<Transformer> = (0..count).map(|_| model.valid().train()).collect();
+    let parts = parallel::map_ordered(replicas, |index, replica| {
+        let (loss, report) = loss_of(&replica, index);
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        let grads = named_grads(&replica, loss.backward());
+        (grads, value, report)
+    });
+    let mut grads: Option<NamedGrads> = None;
+    let mut loss = 0.0;
+    let mut reports = Vec::with_capacity(count);
+    for (part, value, report) in parts {
+        loss += value;
+        reports.push(report);
+        grads = Some(match grads {
+            None => part,
+            Some(mut sum) => {
+                for (name, g) in part {
+                    let total = match sum.remove(&name) {
+                        Some(s) => s + g,
+                        None => g,
+                    };
+                    sum.insert(name, total);
+                }
+                sum
+            }
+        });
+    }
+    Accumulated {
+        grads: grads.expect("count > 0"),
+        loss,
+        reports,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_pads_right_and_scores_from_the_completion() {
+        let rows = [
+            ScoredRow {
+                tokens: vec![1, 5, 6, 7],
+                scored_from: 2,
+                included: true,
+            },
+            ScoredRow {
+                tokens: vec![1, 5],
+                scored_from: 1,
+                included: true,
+            },
+            ScoredRow {
+                tokens: vec![1, 8, 9],
+                scored_from: 1,
+                included: false,
+            },
+        ];
+        let batch = LossBatch::new(&rows);
+        assert_eq!(batch.width, 3);
+        assert_eq!(batch.inputs[1], vec![1, PAD_ID, PAD_ID]);
+        assert_eq!(batch.targets[0], vec![5, 6, 7]);
+        // Row 0: targets 6 and 7 are completion tokens; row 1: target 5; row 2: left out.
+        assert_eq!(
+            batch.mask,
+            vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
+        assert_eq!(batch.scored_tokens(), 3);
+    }
+
+    #[test]
+    fn micro_batches_cover_the_rows_in_order() {
+        assert_eq!(micro_batches(16, 8), vec![0..8, 8..16]);
+        assert_eq!(micro_batches(10, 4), vec![0..4, 4..8, 8..10]);
+        assert_eq!(micro_batches(3, 8), vec![0..3]);
+        assert_eq!(micro_batches(0, 8), Vec::<std::ops::Range<usize>>::new());
+    }
+}
