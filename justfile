@@ -22,11 +22,12 @@ cli *ARGS:
 test:
     cargo test --workspace
 
-# Benchmarks, reported as ratios against a baseline measured in the same run. Built for the whole
-# workspace, like `just test`, so the two share one feature set and neither rebuilds burn.
-# The PyTorch and TRL peers run when `just bench-peers` has made their venv.
+# Benchmarks, reported as ratios against a baseline measured in the same run. Built by the very
+# command `just test` builds with (cargo test builds the examples too), so the two share one
+# feature set and neither rebuilds burn after the other. The PyTorch and TRL peers run when
+# `just bench-peers` has made their venv.
 bench:
-    cargo build --workspace --examples
+    cargo test --workspace --no-run
     ./target/debug/examples/bench_world
     ./target/debug/examples/bench_model
 

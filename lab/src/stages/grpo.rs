@@ -25,11 +25,12 @@ use crate::grpo::{
     ObjectiveStats, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
-use crate::model::{token_logprobs, AdamW, AdamWConfig, Transformer};
+use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
 use crate::parallel;
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
 use crate::store::TraceRecord;
-use crate::train::{accumulate, micro_batches, LossBatch, ScoredRow};
+use crate::tokenizer::PAD_ID;
+use crate::train::accumulate;
 use crate::world::{Lang, Problem};
 
 /// What happens to completions cut by the length limit.
@@ -53,9 +54,6 @@ pub struct GrpoConfig {
     pub group_size: usize,
     /// Optimisation steps per sampled batch.
     pub mu: usize,
-    /// Completions per micro-batch of the policy update (see `train`); each is padded to its
-    /// own longest row. Part of the id; the thread count is not.
-    pub micro_batch_size: usize,
     pub lr: f64,
     pub warmup_steps: usize,
     pub min_lr_ratio: f64,
@@ -99,7 +97,6 @@ impl Default for GrpoConfig {
             prompts_per_step: 8,
             group_size: 8,
             mu: 1,
-            micro_batch_size: 16,
             lr: 2e-5,
             warmup_steps: 5,
             min_lr_ratio: 1.0,
@@ -141,7 +138,6 @@ impl GrpoConfig {
             ("steps", self.steps),
             ("prompts_per_step", self.prompts_per_step),
             ("mu", self.mu),
-            ("micro_batch_size", self.micro_batch_size),
             ("max_completion_length", self.max_completion_length),
             ("log_every", self.log_every),
             ("checkpoint_every", self.checkpoint_every),
@@ -226,29 +222,114 @@ impl GrpoConfig {
     }
 }
 
-/// A micro-batch of the policy update: its rows laid out for the loss, their advantages, and
-/// the constant log-probs of the reference and of the sampling policy (when needed).
-struct UpdatePart {
-    batch: LossBatch,
+/// One prompt's group in the policy update, its micro-batch: the prompt runs once and its `G`
+/// completions continue from the prompt's keys and values, fanned out like the sampler's
+/// cache. Gradients flow through the cache into the prompt's positions, so the loss and its
+/// gradient are those of the `G` full sequences (up to rounding), computed on `prompt + G ·
+/// completion` positions instead of `G · (prompt + completion)`.
+struct GroupPart {
+    prompt: Vec<u32>,
+    /// The completions right-padded to `width` tokens: the targets of the loss.
+    targets: Vec<Vec<u32>>,
+    /// `[G · width]`: 1 on the tokens of included completions.
+    mask: Vec<f32>,
+    width: usize,
     advantages: Vec<f32>,
+    /// `[G, width]` constant log-probs of the reference and of the sampling policy.
     ref_logp: Option<Tensor<2>>,
     old_logp: Option<Tensor<2>>,
 }
 
-/// Logits of `batch` under `model`, divided by the sampling temperature: log-probs are taken
-/// under the distribution the completions were sampled from (as TRL does).
-fn scaled_logits(model: &Transformer, batch: &LossBatch, temperature: f64) -> Tensor<3> {
-    let logits = model.forward(batch.inputs_tensor(&model.device()));
-    if temperature == 1.0 {
-        logits
-    } else {
-        logits / temperature
+impl GroupPart {
+    fn new(
+        prompt: &[u32],
+        completions: &[Completion],
+        include: &[bool],
+        advantages: &[f64],
+    ) -> GroupPart {
+        let width = completions
+            .iter()
+            .map(|c| c.tokens.len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let mut targets = Vec::with_capacity(completions.len());
+        let mut mask = Vec::with_capacity(completions.len() * width);
+        for (c, &included) in completions.iter().zip(include) {
+            let mut row = c.tokens.clone();
+            row.resize(width, PAD_ID);
+            targets.push(row);
+            let n = if included { c.tokens.len() } else { 0 };
+            mask.extend((0..width).map(|t| if t < n { 1.0f32 } else { 0.0 }));
+        }
+        GroupPart {
+            prompt: prompt.to_vec(),
+            targets,
+            mask,
+            width,
+            advantages: advantages.iter().map(|&a| a as f32).collect(),
+            ref_logp: None,
+            old_logp: None,
+        }
     }
-}
 
-fn logprobs(logits: Tensor<3>, batch: &LossBatch) -> Tensor<2> {
-    let device = logits.device();
-    token_logprobs(logits, batch.targets_tensor(&device))
+    fn rows(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn scored_tokens(&self) -> usize {
+        self.mask.iter().filter(|&&m| m > 0.0).count()
+    }
+
+    /// Positions through the model: the prompt once, then the completions but their last token.
+    fn positions(&self) -> usize {
+        self.prompt.len() + self.rows() * (self.width - 1)
+    }
+
+    fn mask_tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.mask.clone(), [self.rows(), self.width]),
+            device,
+        )
+    }
+
+    /// `[G, width, vocab]` logits predicting each completion token under `model`, divided by
+    /// the sampling temperature: log-probs are taken under the distribution the completions
+    /// were sampled from (as TRL does).
+    fn logits(&self, model: &Transformer, temperature: f64) -> Tensor<3> {
+        let device = model.device();
+        let g = self.rows();
+        let mut cache = model.new_cache();
+        let prompt_logits =
+            model.forward_cached(tokens_tensor(&[self.prompt.clone()], &device), &mut cache);
+        let [_, prompt_len, vocab] = prompt_logits.dims();
+        // The last prompt position predicts every completion's first token.
+        let first = prompt_logits
+            .narrow(1, prompt_len - 1, 1)
+            .expand([g, 1, vocab]);
+        let logits = if self.width > 1 {
+            let mut cache = cache.repeat_each(g);
+            let inputs: Vec<Vec<u32>> = self
+                .targets
+                .iter()
+                .map(|t| t[..self.width - 1].to_vec())
+                .collect();
+            let rest = model.forward_cached(tokens_tensor(&inputs, &device), &mut cache);
+            Tensor::cat(vec![first, rest], 1)
+        } else {
+            first
+        };
+        if temperature == 1.0 {
+            logits
+        } else {
+            logits / temperature
+        }
+    }
+
+    fn logprobs(&self, logits: Tensor<3>) -> Tensor<2> {
+        let device = logits.device();
+        token_logprobs(logits, tokens_tensor(&self.targets, &device))
+    }
 }
 
 /// Mean entropy of the next-token distributions at the masked positions (no gradient).
@@ -285,7 +366,8 @@ pub struct PolicyUpdate {
 
 /// GRPO's policy update on one sampled batch: `config.mu` optimisation steps of `model` with
 /// the clipped surrogate (and the KL to `reference` when `beta > 0`), in micro-batches of
-/// `config.micro_batch_size` completions computed on every core (see [`crate::train`]).
+/// prompt groups computed on every core (see [`crate::train`]): each prompt runs once and its
+/// `G` completions continue from its cached keys and values.
 /// `policy` is the sampling policy (the old log-probs when `mu > 1`); `advantages` and
 /// `include` (false: left out of the loss) go with `completions`, which continue `prompts`.
 #[allow(clippy::too_many_arguments)]
@@ -304,41 +386,30 @@ pub fn policy_update(
     let objective_config = config.objective();
     let mut model = model;
     let rows = completions.len();
-    let scored: Vec<ScoredRow> = completions
-        .iter()
-        .zip(include)
-        .map(|(c, &included)| {
-            let prompt = &prompts[c.prompt_index];
-            let mut tokens = prompt.clone();
-            tokens.extend(&c.tokens);
-            ScoredRow {
-                tokens,
-                scored_from: prompt.len(),
-                included,
-            }
-        })
-        .collect();
+    let g = config.group_size;
     let t = config.temperature;
-    let parts: Vec<UpdatePart> = micro_batches(rows, config.micro_batch_size)
-        .into_iter()
-        .map(|range| UpdatePart {
-            batch: LossBatch::new(&scored[range.clone()]),
-            advantages: advantages[range].iter().map(|&a| a as f32).collect(),
-            ref_logp: None,
-            old_logp: None,
+    let parts: Vec<GroupPart> = (0..rows / g)
+        .map(|p| {
+            let range = p * g..(p + 1) * g;
+            GroupPart::new(
+                &prompts[completions[range.start].prompt_index],
+                &completions[range.clone()],
+                &include[range.clone()],
+                &advantages[range],
+            )
         })
         .collect();
     // The reference's and the sampling policy's log-probs enter the loss as constants.
     let parts = parallel::map_ordered(parts, |_, mut part| {
         if config.beta > 0.0 {
-            part.ref_logp = Some(logprobs(scaled_logits(reference, &part.batch, t), &part.batch));
+            part.ref_logp = Some(part.logprobs(part.logits(reference, t)));
         }
         if config.mu > 1 {
-            part.old_logp = Some(logprobs(scaled_logits(policy, &part.batch, t), &part.batch));
+            part.old_logp = Some(part.logprobs(part.logits(policy, t)));
         }
         part
     });
-    let batch_tokens: usize = parts.iter().map(|p| p.batch.scored_tokens()).sum();
+    let batch_tokens: usize = parts.iter().map(GroupPart::scored_tokens).sum();
     let mut loss_value = 0.0;
     let mut entropy = 0.0;
     let mut stats = None;
@@ -347,20 +418,20 @@ pub fn policy_update(
         let step_result = accumulate(&model, parts.len(), |replica, i| {
             let part = &parts[i];
             let device = replica.device();
-            let mask = part.batch.mask_tensor(&device);
-            let logits = scaled_logits(replica, &part.batch, t);
+            let mask = part.mask_tensor(&device);
+            let logits = part.logits(replica, t);
             let part_entropy = if inner == 0 {
                 masked_entropy(&logits, &mask)
             } else {
                 0.0
             };
-            let logp = logprobs(logits, &part.batch);
+            let logp = part.logprobs(logits);
             let old = match &part.old_logp {
                 Some(old) => to_device(old.clone(), &device),
                 // With one optimisation step the sampling policy is the current one.
                 None => logp.clone().detach(),
             };
-            let part_rows = part.batch.rows();
+            let part_rows = part.rows();
             let objective = grpo_objective(
                 ObjectiveInputs {
                     logp,
@@ -374,7 +445,7 @@ pub fn policy_update(
                 },
                 &objective_config,
             );
-            let tokens = part.batch.scored_tokens();
+            let tokens = part.scored_tokens();
             let share = micro_batch_share(
                 config.loss_type,
                 part_rows,
@@ -405,7 +476,7 @@ pub fn policy_update(
         model = next;
         grad_norm = step_stats.grad_norm;
     }
-    let trained_positions: usize = parts.iter().map(|p| p.batch.rows() * p.batch.width).sum();
+    let trained_positions: usize = parts.iter().map(GroupPart::positions).sum();
     (
         model,
         PolicyUpdate {
@@ -703,4 +774,94 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{named_grads, ModelConfig};
+    use crate::train::{LossBatch, ScoredRow};
+
+    fn completion(prompt_index: usize, sample_index: usize, tokens: Vec<u32>) -> Completion {
+        Completion {
+            prompt_index,
+            sample_index,
+            text: String::new(),
+            finished: true,
+            logprobs: vec![0.0; tokens.len()],
+            tokens,
+        }
+    }
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn a_shared_prompt_gives_the_log_probs_and_gradients_of_the_full_sequences() {
+        let config = ModelConfig {
+            vocab_size: 29,
+            d_model: 16,
+            n_layers: 2,
+            n_heads: 2,
+            d_ff: 32,
+            max_seq_len: 32,
+            init_seed: 3,
+            ..ModelConfig::default()
+        };
+        let model = config.init(&Device::flex().autodiff());
+        let prompt = vec![1u32, 7, 9, 4, 12];
+        let completions = vec![
+            completion(0, 0, vec![5, 6, 7]),
+            completion(0, 1, vec![8]),
+            completion(0, 2, vec![9, 10, 11, 3]),
+        ];
+        let include = [true, true, false];
+        let part = GroupPart::new(&prompt, &completions, &include, &[0.5, -1.0, 0.5]);
+        assert_eq!(part.positions(), 5 + 3 * 3);
+
+        // Full sequences, as a plain layout: prompt + completion, scored on the completion.
+        let rows: Vec<ScoredRow> = completions
+            .iter()
+            .zip(include)
+            .map(|(c, included)| ScoredRow {
+                tokens: [prompt.clone(), c.tokens.clone()].concat(),
+                scored_from: prompt.len(),
+                included,
+            })
+            .collect();
+        let full = LossBatch::new(&rows);
+        let t = 0.7;
+
+        let shared_model = model.valid().train();
+        let device = shared_model.device();
+        let shared_logp = part.logprobs(part.logits(&shared_model, t));
+        let shared_loss = (shared_logp.clone() * part.mask_tensor(&device)).sum();
+        let shared_grads = named_grads(&shared_model, shared_loss.backward());
+
+        let full_model = model.valid().train();
+        let logits = full_model.forward(full.inputs_tensor(&device)) / t;
+        let full_logp = token_logprobs(logits, full.targets_tensor(&device));
+        let full_loss = (full_logp.clone() * full.mask_tensor(&device)).sum();
+        let full_grads = named_grads(&full_model, full_loss.backward());
+
+        // Completion token j of row r is target prompt_len - 1 + j of the full layout.
+        let shared = values(shared_logp);
+        let full_values = values(full_logp);
+        for (r, c) in completions.iter().enumerate() {
+            for j in 0..c.tokens.len() {
+                let a = shared[r * part.width + j];
+                let b = full_values[r * full.width + prompt.len() - 1 + j];
+                assert!((a - b).abs() < 1e-5, "row {r} token {j}: {a} vs {b}");
+            }
+        }
+        assert_eq!(shared_grads.len(), full_grads.len());
+        for (name, g) in &shared_grads {
+            let a = values(g.clone());
+            let b = values(full_grads[name].clone());
+            let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
+            let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(diff <= 1e-4 * scale, "{name}: max diff {diff}, scale {scale}");
+        }
+    }
 }
