@@ -188,7 +188,12 @@ fn process_cpu_seconds() -> f64 {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -312,14 +317,26 @@ fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, St
         .args(["-G", &GRPO_GROUP.to_string()])
         .args(["--max-completion-length", &GRPO_COMPLETION.to_string()])
         .args(["--steps", "4", "--threads", &threads.to_string()])
-        .args(["--hidden", "128", "--layers", "4", "--heads", "4", "--intermediate", "512"])
+        .args([
+            "--hidden",
+            "128",
+            "--layers",
+            "4",
+            "--heads",
+            "4",
+            "--intermediate",
+            "512",
+        ])
         .arg("--force-full-length")
         .output()
         .map_err(|e| format!("could not start {}: {e}", python.display()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("TRL bench failed: {}", stderr.lines().last().unwrap_or("")));
+        return Err(format!(
+            "TRL bench failed: {}",
+            stderr.lines().last().unwrap_or("")
+        ));
     }
     let field = |name: &str| -> Option<String> {
         stdout
@@ -351,7 +368,10 @@ fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, St
 fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
     let tokenizer = NoStop(WorldTokenizer::build(
         99,
-        [lab::evaluation::template_texts().join(" ").as_str(), QUESTION],
+        [
+            lab::evaluation::template_texts().join(" ").as_str(),
+            QUESTION,
+        ],
     ));
     let config = ModelConfig {
         vocab_size: tokenizer.vocab_size(),
@@ -377,7 +397,9 @@ fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
     let prompts: Vec<Vec<u32>> = (0..GRPO_PROMPTS)
         .map(|_| {
             let mut p = vec![BOS_ID];
-            p.extend((1..prompt_tokens).map(|_| 4 + rng.below(config.vocab_size as u64 - 4) as u32));
+            p.extend(
+                (1..prompt_tokens).map(|_| 4 + rng.below(config.vocab_size as u64 - 4) as u32),
+            );
             p
         })
         .collect();
@@ -394,8 +416,17 @@ fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
         let start = Instant::now();
         let policy = model.valid();
         let first = (step * GRPO_PROMPTS * GRPO_GROUP) as u64;
-        let completions = generate(&policy, &tokenizer, &prompts, GRPO_GROUP, &generation, first);
-        assert!(completions.iter().all(|c| c.tokens.len() == GRPO_COMPLETION));
+        let completions = generate(
+            &policy,
+            &tokenizer,
+            &prompts,
+            GRPO_GROUP,
+            &generation,
+            first,
+        );
+        assert!(completions
+            .iter()
+            .all(|c| c.tokens.len() == GRPO_COMPLETION));
         let sampled = start.elapsed().as_secs_f64();
         let rewards: Vec<f64> = completions
             .iter()
@@ -461,7 +492,10 @@ fn torch_train_rate(
         .ok_or_else(|| {
             format!(
                 "no TORCH_TRAIN line: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
             )
         })?;
     let rate = line

@@ -1,6 +1,7 @@
 //! A steady loop of one workload, for profilers (`perf record`, `valgrind --tool=callgrind`):
 //! `profile_step train [steps]` runs the base size's pretrain step (16 × 128 tokens, micro-batches
-//! of 8) and `profile_step generate [rounds]` samples 8 × 128 tokens with the KV cache.
+//! of 8), `profile_step generate [rounds]` samples 8 × 128 tokens with the KV cache and
+//! `profile_step rollout [rounds]` samples GRPO's rollout at the TRL comparison's sizes.
 //! `LAB_THREADS=1` keeps the profile on one thread.
 
 use burn::prelude::*;
@@ -28,7 +29,11 @@ fn main() {
             let (batch, seq) = (16, 128);
             let mut rng = Rng::new(1);
             let rows: Vec<Vec<u32>> = (0..batch)
-                .map(|_| (0..=seq).map(|_| rng.below(config.vocab_size as u64) as u32).collect())
+                .map(|_| {
+                    (0..=seq)
+                        .map(|_| rng.below(config.vocab_size as u64) as u32)
+                        .collect()
+                })
                 .collect();
             let parts = micro_batches(batch, 8);
             for _ in 0..count {
@@ -55,9 +60,49 @@ fn main() {
                 seed: 0,
             };
             for round in 0..count {
-                let _ = generate(&policy, &tokenizer, &[prompt.clone()], 8, &generation, round as u64 * 8);
+                let _ = generate(
+                    &policy,
+                    &tokenizer,
+                    &[prompt.clone()],
+                    8,
+                    &generation,
+                    round as u64 * 8,
+                );
             }
         }
-        other => panic!("unknown workload {other:?}: train or generate"),
+        "rollout" => {
+            // GRPO's rollout at the TRL comparison's sizes: 8 prompts of 516 tokens, 8 samples
+            // each, 64 new tokens.
+            let config = ModelConfig {
+                max_seq_len: 600,
+                ..config
+            };
+            let policy = config.init(&Device::flex());
+            let mut rng = Rng::new(3);
+            let prompts: Vec<Vec<u32>> = (0..8)
+                .map(|_| {
+                    let mut p = vec![BOS_ID];
+                    p.extend((1..516).map(|_| 4 + rng.below(config.vocab_size as u64 - 4) as u32));
+                    p
+                })
+                .collect();
+            let generation = GenerationConfig {
+                max_new_tokens: 64,
+                temperature: 1.0,
+                top_p: 1.0,
+                seed: 0,
+            };
+            for round in 0..count {
+                let _ = generate(
+                    &policy,
+                    &tokenizer,
+                    &prompts,
+                    8,
+                    &generation,
+                    round as u64 * 64,
+                );
+            }
+        }
+        other => panic!("unknown workload {other:?}: train, generate or rollout"),
     }
 }

@@ -20,11 +20,16 @@ pub const NUMERICS_VERSION: u32 = 1;
 /// those kinds, so unrelated cached stages (a 30-minute base model) stay valid; stages
 /// downstream of a bumped kind get new ids anyway through their inputs' ids.
 ///
-/// Bumps: eval, grpo, reject → 2: special tokens such as `<eos>` no longer count as English
-/// words in language scores (they made every Chinese completion look mixed).
+/// Bumps:
+/// - eval, grpo, reject → 2: special tokens such as `<eos>` no longer count as English words in
+///   language scores (they made every Chinese completion look mixed).
+/// - pretrain, sft → 2; eval, grpo, reject → 3: every kind that runs the model. burn-flex's SIMD
+///   and AVX-512 kernels round differently; training steps sum micro-batch gradients; GRPO's
+///   update runs each prompt once under its completions.
 pub fn numerics_version(kind: &str) -> u32 {
     match kind {
-        "eval" | "grpo" | "reject" => 2,
+        "eval" | "grpo" | "reject" => 3,
+        "pretrain" | "sft" => 2,
         _ => NUMERICS_VERSION,
     }
 }

@@ -101,7 +101,10 @@ mod tests {
         for workers in [2, 3, 8, 100] {
             assert_eq!(map_ordered_on(workers, items.clone(), work), one);
         }
-        assert!(one.iter().enumerate().all(|(i, r)| r.0 == i && r.1 == i as u64));
+        assert!(one
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.0 == i && r.1 == i as u64));
     }
 
     #[test]

@@ -264,13 +264,8 @@ fn golden_losses_and_gradients_match_trl_over_micro_batches() {
                 },
                 &config,
             );
-            let share = micro_batch_share(
-                case.loss_type,
-                range.len(),
-                part_tokens,
-                rows,
-                batch_tokens,
-            );
+            let share =
+                micro_batch_share(case.loss_type, range.len(), part_tokens, rows, batch_tokens);
             loss += share * got.loss;
             grad.extend(
                 got.grad
@@ -300,7 +295,11 @@ fn golden_losses_and_gradients_match_trl_over_micro_batches() {
             (merged.kl_mean, whole.stats.kl_mean, "kl"),
             (merged.clip_ratio_low, whole.stats.clip_ratio_low, "low"),
             (merged.clip_ratio_high, whole.stats.clip_ratio_high, "high"),
-            (merged.clip_ratio_region, whole.stats.clip_ratio_region, "region"),
+            (
+                merged.clip_ratio_region,
+                whole.stats.clip_ratio_region,
+                "region",
+            ),
         ] {
             assert_close(got, want, &format!("{} merged {what}", case.name));
         }

@@ -446,13 +446,7 @@ pub fn policy_update(
                 &objective_config,
             );
             let tokens = part.scored_tokens();
-            let share = micro_batch_share(
-                config.loss_type,
-                part_rows,
-                tokens,
-                rows,
-                batch_tokens,
-            );
+            let share = micro_batch_share(config.loss_type, part_rows, tokens, rows, batch_tokens);
             let loss = if share == 1.0 {
                 objective.loss
             } else {
@@ -860,8 +854,14 @@ mod tests {
             let a = values(g.clone());
             let b = values(full_grads[name].clone());
             let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs())).max(1e-6);
-            let diff = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(diff <= 1e-4 * scale, "{name}: max diff {diff}, scale {scale}");
+            let diff = a
+                .iter()
+                .zip(&b)
+                .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                diff <= 1e-4 * scale,
+                "{name}: max diff {diff}, scale {scale}"
+            );
         }
     }
 }

@@ -15,8 +15,8 @@ use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
 use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, ModelConfig};
 use crate::rng::Rng;
-use crate::train::{accumulate, micro_batches};
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
+use crate::train::{accumulate, micro_batches};
 use crate::world::{Problem, WebDocument};
 
 /// Settings of a pretraining run.
