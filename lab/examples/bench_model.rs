@@ -20,13 +20,13 @@ use std::time::Instant;
 use burn::prelude::*;
 use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
 use lab::grpo::{advantages, LossType, ScaleRewards};
-use lab::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, ModelConfig, Transformer};
+use lab::model::{AdamW, AdamWConfig, ModelConfig, Transformer};
 use lab::parallel::{self, THREADS_ENV};
 use lab::rewards::{score, RewardConfig};
 use lab::rng::Rng;
 use lab::stages::grpo::{policy_update, GrpoConfig};
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
-use lab::train::{accumulate, micro_batches};
+use lab::train::{accumulate, micro_batches, next_token_loss};
 use lab::world::Lang;
 
 const QUESTION: &str = "Tom had 3 apples . He got 4 more . How many apples does he have ?";
@@ -157,13 +157,7 @@ fn train_step_rate(config: &ModelConfig, batch: usize, seq: usize) -> TrainRate 
         let cpu_start = process_cpu_seconds();
         let start = Instant::now();
         let result = accumulate(&model, parts.len(), |replica, i| {
-            let rows = &rows[parts[i].clone()];
-            let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-            let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-            let device = replica.device();
-            let logits = replica.forward(tokens_tensor(&inputs, &device));
-            let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
-            (-logp.sum().div_scalar(total), ())
+            (next_token_loss(replica, &rows[parts[i].clone()], total), ())
         });
         model = optimizer.step_named(1e-3, model, result.grads).0;
         if step > 0 {

@@ -6,10 +6,10 @@
 
 use burn::prelude::*;
 use lab::generate::{generate, GenerationConfig};
-use lab::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, ModelConfig};
+use lab::model::{AdamW, AdamWConfig, ModelConfig};
 use lab::rng::Rng;
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
-use lab::train::{accumulate, micro_batches};
+use lab::train::{accumulate, micro_batches, next_token_loss};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -38,13 +38,10 @@ fn main() {
             let parts = micro_batches(batch, 8);
             for _ in 0..count {
                 let result = accumulate(&model, parts.len(), |replica, i| {
-                    let rows = &rows[parts[i].clone()];
-                    let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..seq].to_vec()).collect();
-                    let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-                    let device = replica.device();
-                    let logits = replica.forward(tokens_tensor(&inputs, &device));
-                    let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
-                    (-logp.sum().div_scalar((batch * seq) as f64), ())
+                    (
+                        next_token_loss(replica, &rows[parts[i].clone()], (batch * seq) as f64),
+                        (),
+                    )
                 });
                 model = optimizer.step_named(1e-3, model, result.grads).0;
             }

@@ -12,7 +12,7 @@
 
 use burn::prelude::*;
 
-use crate::model::{named_grads, tokens_tensor, NamedGrads, Transformer};
+use crate::model::{named_grads, token_logprobs, tokens_tensor, NamedGrads, Transformer};
 use crate::parallel;
 use crate::tokenizer::PAD_ID;
 
@@ -103,6 +103,25 @@ pub struct Accumulated<A> {
     /// Sum of the micro-batch losses, added in order in `f64`: the step's loss.
     pub loss: f64,
     pub reports: Vec<A>,
+}
+
+/// `-Σ log p(next token) / normaliser` over windows of `len + 1` tokens (inputs are the first
+/// `len`, targets the last `len`): a micro-batch's share of a pretraining step's mean loss when
+/// `normaliser` is the whole batch's token count.
+pub fn next_token_loss<W: AsRef<[u32]>>(
+    model: &Transformer,
+    windows: &[W],
+    normaliser: f64,
+) -> Tensor<1> {
+    let inputs: Vec<Vec<u32>> = windows
+        .iter()
+        .map(|w| w.as_ref()[..w.as_ref().len() - 1].to_vec())
+        .collect();
+    let targets: Vec<Vec<u32>> = windows.iter().map(|w| w.as_ref()[1..].to_vec()).collect();
+    let device = model.device();
+    let logits = model.forward(tokens_tensor(&inputs, &device));
+    let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
+    -logp.sum().div_scalar(normaliser)
 }
 
 /// The micro-batches of `rows` rows: `[start, end)` ranges of at most `micro_batch_size` rows.

@@ -300,8 +300,10 @@ impl GroupPart {
         let device = model.device();
         let g = self.rows();
         let mut cache = model.new_cache();
-        let prompt_logits =
-            model.forward_cached(tokens_tensor(&[self.prompt.clone()], &device), &mut cache);
+        let prompt_logits = model.forward_cached(
+            tokens_tensor(std::slice::from_ref(&self.prompt), &device),
+            &mut cache,
+        );
         let [_, prompt_len, vocab] = prompt_logits.dims();
         // The last prompt position predicts every completion's first token.
         let first = prompt_logits

@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::{checkpointing, validation};
 use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
-use crate::model::{token_logprobs, tokens_tensor, AdamWConfig, ModelConfig};
+use crate::model::{AdamWConfig, ModelConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
-use crate::train::{accumulate, micro_batches};
+use crate::train::{accumulate, micro_batches, next_token_loss};
 use crate::world::{Problem, WebDocument};
 
 /// Settings of a pretraining run.
@@ -218,13 +218,10 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
         let total_tokens = (config.batch_size * config.seq_len) as f64;
         let parts = micro_batches(rows.len(), config.micro_batch_size);
         let step_result = accumulate(&model, parts.len(), |replica, i| {
-            let rows = &rows[parts[i].clone()];
-            let inputs: Vec<Vec<u32>> = rows.iter().map(|r| r[..config.seq_len].to_vec()).collect();
-            let targets: Vec<Vec<u32>> = rows.iter().map(|r| r[1..].to_vec()).collect();
-            let device = replica.device();
-            let logits = replica.forward(tokens_tensor(&inputs, &device));
-            let logp = token_logprobs(logits, tokens_tensor(&targets, &device));
-            (-logp.sum().div_scalar(total_tokens), ())
+            (
+                next_token_loss(replica, &rows[parts[i].clone()], total_tokens),
+                (),
+            )
         });
         interval_loss += step_result.loss;
         let (next, stats) = optimizer.step_named(lr, model, step_result.grads);
