@@ -158,6 +158,30 @@ struct GoldenAdvantages {
     expected_advantages: Vec<f64>,
 }
 
+impl GoldenLoss {
+    fn config(&self) -> ObjectiveConfig {
+        ObjectiveConfig {
+            loss_type: self.loss_type,
+            epsilon_low: self.epsilon_low,
+            epsilon_high: self.epsilon_high,
+            beta: self.beta,
+            kl_ratio_correction: self.use_bias_correction_kl,
+            max_completion_length: self.max_completion_length,
+        }
+    }
+
+    /// The whole batch of the case.
+    fn whole(&self) -> Case<'_> {
+        Case {
+            logp: &self.logp,
+            old_logp: &self.old_logp,
+            ref_logp: self.ref_logp.as_deref(),
+            mask: &self.mask,
+            advantages: &self.advantages,
+        }
+    }
+}
+
 fn golden() -> Golden {
     let path = std::env::var("GRPO_GOLDEN").unwrap_or(
         concat!(
@@ -180,24 +204,8 @@ fn golden_losses_and_gradients_match_trl() {
         seen.insert(format!("{:?}", case.loss_type));
         let total: f64 = case.mask.iter().flatten().sum();
         assert_eq!(total as usize, case.num_items_in_batch, "{}", case.name);
-        let config = ObjectiveConfig {
-            loss_type: case.loss_type,
-            epsilon_low: case.epsilon_low,
-            epsilon_high: case.epsilon_high,
-            beta: case.beta,
-            kl_ratio_correction: case.use_bias_correction_kl,
-            max_completion_length: case.max_completion_length,
-        };
-        let got = run(
-            &Case {
-                logp: &case.logp,
-                old_logp: &case.old_logp,
-                ref_logp: case.ref_logp.as_deref(),
-                mask: &case.mask,
-                advantages: &case.advantages,
-            },
-            &config,
-        );
+        let config = case.config();
+        let got = run(&case.whole(), &config);
         assert_close(got.loss, case.expected_loss, &format!("{} loss", case.name));
         assert_all_close(
             &got.grad,
@@ -237,14 +245,7 @@ fn golden_losses_and_gradients_match_trl_over_micro_batches() {
     let mut split_cases = 0;
     for case in golden.loss_cases.iter().filter(|c| c.logp.len() > 2) {
         split_cases += 1;
-        let config = ObjectiveConfig {
-            loss_type: case.loss_type,
-            epsilon_low: case.epsilon_low,
-            epsilon_high: case.epsilon_high,
-            beta: case.beta,
-            kl_ratio_correction: case.use_bias_correction_kl,
-            max_completion_length: case.max_completion_length,
-        };
+        let config = case.config();
         let rows = case.logp.len();
         let tokens = |mask: &[Vec<f64>]| mask.iter().flatten().filter(|&&m| m > 0.5).count();
         let batch_tokens = tokens(&case.mask);
@@ -280,16 +281,7 @@ fn golden_losses_and_gradients_match_trl_over_micro_batches() {
             &case.expected_grad_logp,
             &format!("{} d loss / d logp", case.name),
         );
-        let whole = run(
-            &Case {
-                logp: &case.logp,
-                old_logp: &case.old_logp,
-                ref_logp: case.ref_logp.as_deref(),
-                mask: &case.mask,
-                advantages: &case.advantages,
-            },
-            &config,
-        );
+        let whole = run(&case.whole(), &config);
         let merged = ObjectiveStats::merge(&stats);
         for (got, want, what) in [
             (merged.kl_mean, whole.stats.kl_mean, "kl"),
