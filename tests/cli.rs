@@ -575,6 +575,30 @@ fn r1_zero_grpo_stores_metrics_traces_checkpoints_and_reproduces() {
 }
 
 #[test]
+fn dynamic_sampling_replaces_groups_and_reruns_exactly() {
+    let lab = Lab::new();
+    lab.ok(&[
+        "run",
+        "experiments/tiny/r1-zero.toml",
+        "--set",
+        "stages.grpo.dynamic_sampling=true",
+    ]);
+    let grpo = lab.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
+    let grpo = grpo.lines().nth(1).unwrap().to_string();
+    // The untrained tiny model earns equal rewards in every group: each step looks for groups
+    // in all its extra rounds.
+    assert_eq!(
+        lab.sql(&format!(
+            "SELECT count(*) AS n FROM metric_points WHERE experiment = '{grpo}' \
+             AND name = 'dynamic_sampling/extra_rounds' AND value = 3"
+        )),
+        "n\n4\n"
+    );
+    let rerun = lab.stdout(&["rerun", &grpo[..12]]);
+    assert!(rerun.contains("reproduced"), "{rerun}");
+}
+
+#[test]
 fn thread_count_changes_no_metric_and_no_checkpoint() {
     // The tiny specs cut every training batch into micro-batches and every rollout into
     // chunks, so one thread and three threads share out the same work differently.

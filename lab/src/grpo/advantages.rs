@@ -91,6 +91,12 @@ pub fn advantages(rewards: &[f64], group_size: usize, scale: ScaleRewards) -> Ad
     }
 }
 
+/// Whether a group's rewards differ (std above [`ZERO_STD_ATOL`]): a group whose rewards are all
+/// equal has zero advantages and gives no policy gradient (DAPO's dynamic sampling drops it).
+pub fn group_has_signal(rewards: &[f64]) -> bool {
+    rewards.len() >= 2 && mean_std(rewards).1 > ZERO_STD_ATOL
+}
+
 /// Mean and Bessel-corrected std of `xs` (at least 2 values). Exactly equal values give their
 /// own value as the mean and a std of exactly 0, so their advantages are exactly 0.
 fn mean_std(xs: &[f64]) -> (f64, f64) {

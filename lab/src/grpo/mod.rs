@@ -37,7 +37,9 @@ pub mod objective;
 #[cfg(test)]
 mod tests;
 
-pub use advantages::{advantages, Advantages, ScaleRewards, REWARD_STD_EPS, ZERO_STD_ATOL};
+pub use advantages::{
+    advantages, group_has_signal, Advantages, ScaleRewards, REWARD_STD_EPS, ZERO_STD_ATOL,
+};
 pub use objective::{
     grpo_objective, micro_batch_share, LossType, Objective, ObjectiveConfig, ObjectiveInputs,
     ObjectiveStats,

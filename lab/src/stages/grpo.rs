@@ -21,14 +21,16 @@ use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError}
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
-    advantages, grpo_objective, micro_batch_share, LossType, ObjectiveConfig, ObjectiveInputs,
-    ObjectiveStats, ScaleRewards,
+    advantages, group_has_signal, grpo_objective, micro_batch_share, LossType, ObjectiveConfig,
+    ObjectiveInputs, ObjectiveStats, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
 use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
 use crate::parallel;
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
+use crate::rng::Rng;
 use crate::store::TraceRecord;
+use crate::tokenizer::WorldTokenizer;
 use crate::tokenizer::PAD_ID;
 use crate::train::accumulate;
 use crate::world::{Lang, Problem};
@@ -54,6 +56,11 @@ pub struct GrpoConfig {
     pub group_size: usize,
     /// Optimisation steps per sampled batch.
     pub mu: usize,
+    /// DAPO's dynamic sampling: groups whose rewards are all equal (no gradient) are replaced
+    /// by groups of other training problems, sampled in up to `dynamic_sampling_rounds` extra
+    /// rounds per step; a step still short of `prompts_per_step` groups trains on what it has.
+    pub dynamic_sampling: bool,
+    pub dynamic_sampling_rounds: usize,
     pub lr: f64,
     pub warmup_steps: usize,
     pub min_lr_ratio: f64,
@@ -97,6 +104,8 @@ impl Default for GrpoConfig {
             prompts_per_step: 8,
             group_size: 8,
             mu: 1,
+            dynamic_sampling: false,
+            dynamic_sampling_rounds: 3,
             lr: 2e-5,
             warmup_steps: 5,
             min_lr_ratio: 1.0,
@@ -348,6 +357,138 @@ fn to_device(tensor: Tensor<2>, device: &Device) -> Tensor<2> {
     Tensor::from_data(tensor.into_data(), device)
 }
 
+/// The sampled and scored completions of a step, `G` per problem, grouped by problem.
+struct Rollout<'a> {
+    problems: Vec<&'a Problem>,
+    prompts: Vec<Vec<u32>>,
+    completions: Vec<Completion>,
+    parts: Vec<RewardParts>,
+    /// The reward each completion trains on (overlong handling applied).
+    rewards: Vec<f64>,
+}
+
+impl<'a> Rollout<'a> {
+    /// `G` completions of each problem from `policy`, drawn from generation seed `seed`, and
+    /// their rewards.
+    fn sample(
+        config: &GrpoConfig,
+        policy: &Transformer,
+        tokenizer: &WorldTokenizer,
+        problems: Vec<&'a Problem>,
+        seed: u64,
+        first_sample: u64,
+    ) -> Rollout<'a> {
+        let prompts: Vec<Vec<u32>> = problems
+            .iter()
+            .map(|p| prompt_ids(tokenizer, config.prompting, &p.question, p.lang))
+            .collect();
+        let generation = GenerationConfig {
+            max_new_tokens: config.max_completion_length,
+            temperature: config.temperature,
+            top_p: config.top_p,
+            seed,
+        };
+        let completions = generate(
+            policy,
+            tokenizer,
+            &prompts,
+            config.group_size,
+            &generation,
+            first_sample,
+        );
+        let prefix = config.prompting.response_prefix();
+        let parts: Vec<RewardParts> = completions
+            .iter()
+            .map(|c| {
+                let p = problems[c.prompt_index];
+                score(&c.text, prefix, p.answer, p.lang, &config.rewards)
+            })
+            .collect();
+        let rewards: Vec<f64> = completions
+            .iter()
+            .zip(&parts)
+            .map(|(c, r)| {
+                if !c.finished && config.overlong == Overlong::Penalize {
+                    0.0
+                } else {
+                    r.total
+                }
+            })
+            .collect();
+        Rollout {
+            problems,
+            prompts,
+            completions,
+            parts,
+            rewards,
+        }
+    }
+
+    fn groups(&self) -> usize {
+        self.problems.len()
+    }
+
+    fn group_size(&self) -> usize {
+        self.completions.len() / self.problems.len().max(1)
+    }
+
+    fn groups_with_signal(&self) -> usize {
+        let g = self.group_size().max(1);
+        self.rewards
+            .chunks(g)
+            .filter(|r| group_has_signal(r))
+            .count()
+    }
+
+    /// Keeps the groups for which `keep(group)` holds, in order.
+    fn retain_groups(&mut self, keep: impl Fn(&Rollout, usize) -> bool) {
+        let g = self.group_size();
+        let kept: Vec<usize> = (0..self.groups()).filter(|&i| keep(self, i)).collect();
+        let mut out = Rollout {
+            problems: Vec::new(),
+            prompts: Vec::new(),
+            completions: Vec::new(),
+            parts: Vec::new(),
+            rewards: Vec::new(),
+        };
+        for (new_index, &i) in kept.iter().enumerate() {
+            out.problems.push(self.problems[i]);
+            out.prompts.push(self.prompts[i].clone());
+            for row in i * g..(i + 1) * g {
+                let mut c = self.completions[row].clone();
+                c.prompt_index = new_index;
+                out.completions.push(c);
+                out.parts.push(self.parts[row].clone());
+                out.rewards.push(self.rewards[row]);
+            }
+        }
+        *self = out;
+    }
+
+    fn keep_groups_with_signal(&mut self) {
+        let g = self.group_size().max(1);
+        self.retain_groups(|r, i| group_has_signal(&r.rewards[i * g..(i + 1) * g]));
+    }
+
+    fn truncate_groups(&mut self, groups: usize) {
+        self.retain_groups(|_, i| i < groups);
+    }
+
+    /// The groups of `other` after this one's.
+    fn append(&mut self, other: Rollout<'a>) {
+        let offset = self.groups();
+        self.problems.extend(other.problems);
+        self.prompts.extend(other.prompts);
+        self.completions
+            .extend(other.completions.into_iter().map(|mut c| {
+                c.prompt_index += offset;
+                c
+            }));
+        self.parts.extend(other.parts);
+        self.rewards.extend(other.rewards);
+    }
+}
+
 /// What one policy update did (over its `mu` optimisation steps).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolicyUpdate {
@@ -551,51 +692,80 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             config.min_lr_ratio,
         );
 
-        // 1. Sample G completions per prompt from the current policy.
+        // 1. Sample G completions per prompt from the current policy, and score them.
         let problems: Vec<&Problem> = (0..config.prompts_per_step)
             .map(|i| &pool[(step * config.prompts_per_step + i) % pool.len()])
             .collect();
-        let prompts: Vec<Vec<u32>> = problems
-            .iter()
-            .map(|p| prompt_ids(&tokenizer, config.prompting, &p.question, p.lang))
-            .collect();
         let policy = model.valid();
-        let generation = GenerationConfig {
-            max_new_tokens: config.max_completion_length,
-            temperature: config.temperature,
-            top_p: config.top_p,
-            seed: config.seed,
-        };
         let first_sample = (step * config.prompts_per_step * config.group_size) as u64;
-        let completions = generate(
+        let mut batch = Rollout::sample(
+            config,
             &policy,
             &tokenizer,
-            &prompts,
-            config.group_size,
-            &generation,
+            problems,
+            config.seed,
             first_sample,
         );
+        let first_zero_std_groups = batch.groups() - batch.groups_with_signal();
+        let mut extra_rounds = 0;
+        if config.dynamic_sampling {
+            // DAPO: groups whose rewards are all equal give no gradient; replace them by groups
+            // of other prompts, drawn from a stream of this step (so a resumed run draws the
+            // same), until the batch is full or the rounds run out.
+            batch.keep_groups_with_signal();
+            while batch.groups() < config.prompts_per_step
+                && extra_rounds < config.dynamic_sampling_rounds
+            {
+                extra_rounds += 1;
+                let label = format!("grpo/dynamic-sampling/{step}/{extra_rounds}");
+                let mut rng = Rng::derive(config.seed, &label);
+                let more: Vec<&Problem> = (0..config.prompts_per_step)
+                    .map(|_| &pool[rng.below(pool.len() as u64) as usize])
+                    .collect();
+                let seed = rng.next_u64();
+                let mut extra =
+                    Rollout::sample(config, &policy, &tokenizer, more, seed, first_sample);
+                extra.keep_groups_with_signal();
+                batch.append(extra);
+            }
+            batch.truncate_groups(config.prompts_per_step);
+        }
         let sampling_seconds = started.elapsed().as_secs_f64();
+        let Rollout {
+            problems,
+            prompts,
+            completions,
+            parts,
+            rewards,
+        } = batch;
+        if config.dynamic_sampling && done.is_multiple_of(config.log_every) {
+            let s = done as i64;
+            // Of the first rollout, before any group was replaced.
+            ctx.log(
+                "dynamic_sampling/first_zero_std_groups",
+                s,
+                first_zero_std_groups as f64,
+            );
+            ctx.log("dynamic_sampling/extra_rounds", s, extra_rounds as f64);
+            ctx.log(
+                "dynamic_sampling/groups",
+                s,
+                (completions.len() / config.group_size) as f64,
+            );
+        }
+        if completions.is_empty() {
+            // Every group was filtered out: nothing to learn from this step.
+            ctx.progress(
+                done as f64 / config.steps as f64,
+                &format!("step {done}/{}", config.steps),
+            )?;
+            if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
+                checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
+            }
+            continue;
+        }
 
-        // 2. Score them and compute group-relative advantages.
-        let parts: Vec<RewardParts> = completions
-            .iter()
-            .map(|c| {
-                let p = problems[c.prompt_index];
-                score(&c.text, prefix, p.answer, p.lang, &config.rewards)
-            })
-            .collect();
-        let rewards: Vec<f64> = completions
-            .iter()
-            .zip(&parts)
-            .map(|(c, r)| {
-                if !c.finished && config.overlong == Overlong::Penalize {
-                    0.0
-                } else {
-                    r.total
-                }
-            })
-            .collect();
+        // 2. Group-relative advantages.
         let adv = advantages(&rewards, config.group_size, config.scale_rewards);
         let include: Vec<bool> = completions
             .iter()
@@ -657,7 +827,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             ctx.log(
                 "frac_reward_zero_std",
                 s,
-                adv.zero_std_groups as f64 / config.prompts_per_step as f64,
+                adv.zero_std_groups as f64 / (rows / config.group_size) as f64,
             );
             ctx.log("completions/mean_length", s, mean(&|i| lengths[i]));
             ctx.log(
@@ -791,6 +961,43 @@ mod tests {
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    #[test]
+    fn dynamic_sampling_keeps_groups_with_signal_and_renumbers_prompts() {
+        let world = crate::world::generate(&crate::world::WorldConfig {
+            web_documents: 10,
+            train_problems: 4,
+            benchmark_size: 2,
+            ..crate::world::WorldConfig::default()
+        });
+        let rollout = |problems: &[usize], rewards: &[f64]| Rollout {
+            problems: problems.iter().map(|&i| &world.train[i]).collect(),
+            prompts: problems.iter().map(|&i| vec![1, i as u32]).collect(),
+            completions: (0..rewards.len())
+                .map(|r| completion(r / 2, r % 2, vec![r as u32]))
+                .collect(),
+            parts: rewards
+                .iter()
+                .map(|_| score("", "<think>", 1, Lang::En, &RewardConfig::default()))
+                .collect(),
+            rewards: rewards.to_vec(),
+        };
+        // Groups of 2: group 0 has signal, group 1 is all 1, group 2 has signal.
+        let mut batch = rollout(&[0, 1, 2], &[0.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+        assert_eq!(batch.groups_with_signal(), 2);
+        batch.keep_groups_with_signal();
+        assert_eq!(batch.groups(), 2);
+        assert_eq!(batch.prompts, vec![vec![1, 0], vec![1, 2]]);
+        assert_eq!(batch.rewards, vec![0.0, 1.0, 1.0, 0.0]);
+        let prompt_of: Vec<usize> = batch.completions.iter().map(|c| c.prompt_index).collect();
+        assert_eq!(prompt_of, vec![0, 0, 1, 1]);
+        batch.append(rollout(&[3], &[0.5, 0.0]));
+        assert_eq!(batch.completions[4].prompt_index, 2);
+        assert_eq!(batch.completions[4].tokens, vec![0]);
+        batch.truncate_groups(2);
+        assert_eq!(batch.groups(), 2);
+        assert_eq!(batch.completions.len(), 4);
     }
 
     #[test]
