@@ -594,6 +594,18 @@ fn dynamic_sampling_replaces_groups_and_reruns_exactly() {
         )),
         "n\n4\n"
     );
+    // Steps with no group left still evaluate and checkpoint on schedule.
+    assert_eq!(
+        lab.sql(&format!(
+            "SELECT count(*) AS n FROM metric_points WHERE experiment = '{grpo}' \
+             AND name = 'eval/easy-en/pass@1'"
+        )),
+        "n\n2\n"
+    );
+    assert_eq!(
+        lab.sql(&format!("SELECT step FROM checkpoints c JOIN attempts a ON a.id = c.attempt WHERE a.experiment = '{grpo}' ORDER BY step")),
+        "step\n2\n4\n"
+    );
     let rerun = lab.stdout(&["rerun", &grpo[..12]]);
     assert!(rerun.contains("reproduced"), "{rerun}");
 }

@@ -627,6 +627,56 @@ pub fn policy_update(
     )
 }
 
+/// The end of every step, trained on or not: the periodic evaluation, progress and the
+/// periodic checkpoint.
+fn finish_step(
+    config: &GrpoConfig,
+    ctx: &mut StageContext,
+    done: usize,
+    model: &Transformer,
+    optimizer: &AdamW,
+    tokenizer: &WorldTokenizer,
+    eval_sets: &[(String, Vec<Problem>)],
+) -> Result<(), StageError> {
+    if config.eval_every > 0 && (done.is_multiple_of(config.eval_every) || done == config.steps) {
+        let policy = model.valid();
+        let generation = GenerationConfig {
+            max_new_tokens: config.max_completion_length,
+            temperature: crate::evaluation::EVAL_TEMPERATURE,
+            top_p: crate::evaluation::EVAL_TOP_P,
+            seed: config.seed,
+        };
+        for (bench, problems) in eval_sets {
+            let scores = evaluate_benchmark(
+                &policy,
+                tokenizer,
+                bench,
+                problems,
+                config.prompting,
+                config.eval_samples,
+                &generation,
+                0,
+                0,
+            );
+            for r in scores.records {
+                if ["pass@1", "format_rate", "mixed_rate", "mean_length"]
+                    .contains(&r.metric.as_str())
+                {
+                    ctx.log(format!("eval/{bench}/{}", r.metric), done as i64, r.value);
+                }
+            }
+        }
+    }
+    ctx.progress(
+        done as f64 / config.steps as f64,
+        &format!("step {done}/{}", config.steps),
+    )?;
+    if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
+        checkpointing::save(ctx, done as i64, model, Some(optimizer), tokenizer)?;
+    }
+    Ok(())
+}
+
 pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = start_checkpoint.meta.tokenizer.clone();
@@ -754,14 +804,10 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             );
         }
         if completions.is_empty() {
-            // Every group was filtered out: nothing to learn from this step.
-            ctx.progress(
-                done as f64 / config.steps as f64,
-                &format!("step {done}/{}", config.steps),
+            // Every group was filtered out (`dynamic_sampling/groups` is 0): nothing to learn.
+            finish_step(
+                config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
             )?;
-            if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
-                checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
-            }
             continue;
         }
 
@@ -901,43 +947,9 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
                 });
             }
         }
-        if config.eval_every > 0 && (done.is_multiple_of(config.eval_every) || done == config.steps)
-        {
-            let policy = model.valid();
-            let generation = GenerationConfig {
-                max_new_tokens: config.max_completion_length,
-                temperature: crate::evaluation::EVAL_TEMPERATURE,
-                top_p: crate::evaluation::EVAL_TOP_P,
-                seed: config.seed,
-            };
-            for (bench, problems) in &eval_sets {
-                let scores = evaluate_benchmark(
-                    &policy,
-                    &tokenizer,
-                    bench,
-                    problems,
-                    config.prompting,
-                    config.eval_samples,
-                    &generation,
-                    0,
-                    0,
-                );
-                for r in scores.records {
-                    if ["pass@1", "format_rate", "mixed_rate", "mean_length"]
-                        .contains(&r.metric.as_str())
-                    {
-                        ctx.log(format!("eval/{bench}/{}", r.metric), done as i64, r.value);
-                    }
-                }
-            }
-        }
-        ctx.progress(
-            done as f64 / config.steps as f64,
-            &format!("step {done}/{}", config.steps),
+        finish_step(
+            config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
         )?;
-        if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
-            checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
-        }
     }
     Ok(())
 }
