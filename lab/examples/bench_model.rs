@@ -17,19 +17,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
 use burn::prelude::*;
+use common::{random_prompts, PretrainStep, QUESTION};
 use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
 use lab::grpo::{advantages, LossType, ScaleRewards};
-use lab::model::{AdamW, AdamWConfig, ModelConfig, Transformer};
+use lab::model::{AdamW, ModelConfig, Transformer};
 use lab::parallel::{self, THREADS_ENV};
 use lab::rewards::{score, RewardConfig};
 use lab::rng::Rng;
 use lab::stages::grpo::{policy_update, GrpoConfig};
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
-use lab::train::{accumulate, micro_batches, next_token_loss};
 use lab::world::Lang;
-
-const QUESTION: &str = "Tom had 3 apples . He got 4 more . How many apples does he have ?";
 
 fn main() {
     let threads = parallel::threads();
@@ -90,9 +90,7 @@ fn main() {
     }
 
     // 3. Generation: cached against full re-forward, 1 prompt x 8 samples, 128 new tokens.
-    let mut trained = config.init(&Device::flex());
-    trained = trained.valid();
-    generation_speedup(&trained, &tokenizer);
+    generation_speedup(&config.init(&Device::flex()), &tokenizer);
 
     // 4. A GRPO step against TRL at the same settings.
     grpo_against_trl(threads);
@@ -137,30 +135,15 @@ struct TrainRate {
 
 /// Median tokens/s of the pretrain step (micro-batches of 8 rows) and the process's CPU use.
 fn train_step_rate(config: &ModelConfig, batch: usize, seq: usize) -> TrainRate {
-    let device = Device::flex().autodiff();
-    let mut model = config.init(&device);
-    let mut optimizer = AdamW::new(AdamWConfig::default());
-    let mut rng = Rng::new(1);
-    let rows: Vec<Vec<u32>> = (0..batch)
-        .map(|_| {
-            (0..=seq)
-                .map(|_| rng.below(config.vocab_size as u64) as u32)
-                .collect()
-        })
-        .collect();
-    let parts = micro_batches(batch, 8);
-    let total = (batch * seq) as f64;
+    let mut step = PretrainStep::new(config, batch, seq);
     let steps = 6;
     let mut seconds = Vec::new();
     let (mut cpu, mut wall) = (0.0, 0.0);
-    for step in 0..=steps {
+    for i in 0..=steps {
         let cpu_start = process_cpu_seconds();
         let start = Instant::now();
-        let result = accumulate(&model, parts.len(), |replica, i| {
-            (next_token_loss(replica, &rows[parts[i].clone()], total), ())
-        });
-        model = optimizer.step_named(1e-3, model, result.grads).0;
-        if step > 0 {
+        step.run();
+        if i > 0 {
             // The first step warms up allocations and is not counted.
             let elapsed = start.elapsed().as_secs_f64();
             seconds.push(elapsed);
@@ -169,7 +152,7 @@ fn train_step_rate(config: &ModelConfig, batch: usize, seq: usize) -> TrainRate 
         }
     }
     TrainRate {
-        tokens_per_second: (batch * seq) as f64 / median(&mut seconds),
+        tokens_per_second: step.tokens() as f64 / median(&mut seconds),
         cpu_percent: 100.0 * cpu / wall,
     }
 }
@@ -200,12 +183,7 @@ fn median(values: &mut [f64]) -> f64 {
 fn generation_speedup(policy: &Transformer, tokenizer: &WorldTokenizer) {
     let mut prompt = vec![BOS_ID];
     prompt.extend(tokenizer.encode(QUESTION));
-    let generation = GenerationConfig {
-        max_new_tokens: 128,
-        temperature: 1.0,
-        top_p: 1.0,
-        seed: 0,
-    };
+    let generation = GenerationConfig::sampling(128);
     // Random weights rarely stop early, so both paths generate (nearly) all 128 tokens.
     let time = |f: &dyn Fn() -> Vec<Completion>| {
         let start = Instant::now();
@@ -387,22 +365,8 @@ fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
     let device = Device::flex().autodiff();
     let mut model = config.init(&device);
     let mut optimizer = AdamW::new(grpo.optimizer.clone());
-    let mut rng = Rng::new(3);
-    let prompts: Vec<Vec<u32>> = (0..GRPO_PROMPTS)
-        .map(|_| {
-            let mut p = vec![BOS_ID];
-            p.extend(
-                (1..prompt_tokens).map(|_| 4 + rng.below(config.vocab_size as u64 - 4) as u32),
-            );
-            p
-        })
-        .collect();
-    let generation = GenerationConfig {
-        max_new_tokens: GRPO_COMPLETION,
-        temperature: 1.0,
-        top_p: 1.0,
-        seed: 0,
-    };
+    let prompts = random_prompts(GRPO_PROMPTS, prompt_tokens, config.vocab_size);
+    let generation = GenerationConfig::sampling(GRPO_COMPLETION);
     let rewards_config = RewardConfig::default();
     let mut seconds = Vec::new();
     let mut sampling = Vec::new();

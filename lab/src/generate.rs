@@ -65,6 +65,17 @@ pub struct GenerationConfig {
 }
 
 impl GenerationConfig {
+    /// Sampling from the model's own distribution (temperature 1, no top-p cut), seed 0: what
+    /// RL rollouts at default settings and the benchmarks draw.
+    pub fn sampling(max_new_tokens: usize) -> Self {
+        GenerationConfig {
+            max_new_tokens,
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+
     /// Greedy decoding of up to `max_new_tokens` tokens.
     pub fn greedy(max_new_tokens: usize) -> Self {
         GenerationConfig {
