@@ -471,7 +471,9 @@ impl<'a> Rollout<'a> {
     }
 
     fn truncate_groups(&mut self, groups: usize) {
-        self.retain_groups(|_, i| i < groups);
+        if self.groups() > groups {
+            self.retain_groups(|_, i| i < groups);
+        }
     }
 
     /// The groups of `other` after this one's.
