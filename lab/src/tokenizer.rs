@@ -364,12 +364,14 @@ mod tests {
     use crate::world::{generate, WorldConfig};
 
     fn small_world() -> (WorldConfig, Vec<String>) {
-        let config = WorldConfig {
+        let mut config = WorldConfig {
             web_documents: 1_500,
             train_problems: 300,
             benchmark_size: 20,
             ..WorldConfig::default()
         };
+        // Unframed tagged documents too: they hold the one non-canonical join.
+        config.shares.tagged = 0.1;
         let world = generate(&config);
         let mut texts: Vec<String> = world.web.iter().map(|d| d.text.clone()).collect();
         for p in world

@@ -61,6 +61,7 @@ fn log_web_stats(ctx: &mut StageContext, web: &[WebDocument]) {
     let lengths: Vec<usize> = web.iter().map(|d| split_tokens(&d.text).len()).collect();
     ctx.log("web/documents", 0, web.len() as f64);
     ctx.log("web/tokens", 0, lengths.iter().sum::<usize>() as f64);
+    ctx.log("web/chat", 0, web.iter().filter(|d| d.chat).count() as f64);
     log_length_stats(ctx, "web", &lengths);
     let mut by_style: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_lang: BTreeMap<String, usize> = BTreeMap::new();

@@ -35,6 +35,22 @@ pub struct WorldConfig {
     pub hard_number_max: u32,
     /// Largest number stated in out-of-distribution problems (5 operations, benchmarks only).
     pub ood_number_max: u32,
+    /// Largest quantity the protagonist holds at any step of an easy problem (and of web/train
+    /// problems with 1-2 operations). It bounds the addition and division facts a model must
+    /// learn: with one token per number, every `a + b = c` is a fact of its own.
+    pub easy_value_max: u32,
+    /// Largest quantity at any step of a hard problem (web/train problems with 3-4 operations).
+    pub hard_value_max: u32,
+    /// Largest quantity at any step of an out-of-distribution problem.
+    pub ood_value_max: u32,
+    /// Largest number of items in one box ("3 boxes of 8 each"): box products stay inside this
+    /// times table.
+    pub box_size_max: u32,
+    /// Probability that a web document is framed as a chat whose answer is tagged, exactly as
+    /// the compact R1-Zero template asks: `User: {question} Assistant: <think> {response}
+    /// </think> <answer> N </answer>`, whatever its style (a bare answer thinks one sentence, a
+    /// self-check thinks long). Without it the template is out of the corpus's distribution.
+    pub chat_share: f64,
     /// Relative weights of operation kinds when a problem is built (normalised by their sum
     /// over the kinds possible at that step).
     pub operation_weights: OperationWeights,
@@ -104,6 +120,8 @@ pub const MIN_MAX_NUMBER: u32 = 50;
 pub const MAX_MAX_NUMBER: u32 = 100_000;
 /// Smallest accepted per-difficulty number maximum.
 pub const MIN_NUMBER_MAX: u32 = 10;
+/// Smallest accepted `box_size_max` (boxes hold at least 2 items).
+pub const MIN_BOX_SIZE_MAX: u32 = 5;
 /// Largest accepted benchmark size (the test side of the easy space is finite).
 pub const MAX_BENCHMARK_SIZE: usize = 10_000;
 
@@ -111,7 +129,7 @@ impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
             seed: 0,
-            max_number: 999,
+            max_number: 200,
             web_documents: 60_000,
             train_problems: 20_000,
             benchmark_size: 200,
@@ -119,8 +137,13 @@ impl Default for WorldConfig {
             shares: CorpusShares::default(),
             zh_share: 0.5,
             easy_number_max: 20,
-            hard_number_max: 200,
-            ood_number_max: 100,
+            hard_number_max: 40,
+            ood_number_max: 40,
+            easy_value_max: 50,
+            hard_value_max: 120,
+            ood_value_max: 120,
+            box_size_max: 10,
+            chat_share: 0.3,
             operation_weights: OperationWeights::default(),
             train_operation_weights: [1.0, 1.0, 1.0, 1.0],
             code_switch_rate: 0.4,
@@ -132,13 +155,13 @@ impl Default for WorldConfig {
 impl Default for CorpusShares {
     fn default() -> Self {
         CorpusShares {
-            bare_answer: 0.30,
-            step_by_step: 0.35,
+            bare_answer: 0.20,
+            step_by_step: 0.52,
             code_switched: 0.08,
-            self_check: 0.05,
-            self_repair: 0.03,
-            tagged: 0.04,
-            wrong_answer: 0.15,
+            self_check: 0.12,
+            self_repair: 0.05,
+            tagged: 0.0,
+            wrong_answer: 0.03,
         }
     }
 }
@@ -223,6 +246,45 @@ impl WorldConfig {
                 );
             }
         }
+        for (field, value, number_field, number_max) in [
+            (
+                "easy_value_max",
+                self.easy_value_max,
+                "easy_number_max",
+                self.easy_number_max,
+            ),
+            (
+                "hard_value_max",
+                self.hard_value_max,
+                "hard_number_max",
+                self.hard_number_max,
+            ),
+            (
+                "ood_value_max",
+                self.ood_value_max,
+                "ood_number_max",
+                self.ood_number_max,
+            ),
+        ] {
+            if value < number_max.max(MIN_NUMBER_MAX) || value > self.max_number {
+                bad(
+                    field,
+                    format!(
+                        "must be in {number_field} ({number_max})..=max_number ({}), got {value}",
+                        self.max_number
+                    ),
+                );
+            }
+        }
+        if !(MIN_BOX_SIZE_MAX..=self.max_number).contains(&self.box_size_max) {
+            bad(
+                "box_size_max",
+                format!(
+                    "must be in {MIN_BOX_SIZE_MAX}..=max_number ({}), got {}",
+                    self.max_number, self.box_size_max
+                ),
+            );
+        }
         if self.web_documents == 0 {
             bad("web_documents", "must be at least 1".into());
         }
@@ -248,6 +310,7 @@ impl WorldConfig {
             ("zh_share", self.zh_share),
             ("code_switch_rate", self.code_switch_rate),
             ("self_check_rate", self.self_check_rate),
+            ("chat_share", self.chat_share),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 bad(
@@ -342,6 +405,10 @@ mod tests {
             ("easy_number_max", Box::new(|c| c.easy_number_max = 3)),
             ("hard_number_max", Box::new(|c| c.hard_number_max = 5000)),
             ("ood_number_max", Box::new(|c| c.ood_number_max = 0)),
+            ("hard_value_max", Box::new(|c| c.hard_value_max = 30)),
+            ("easy_value_max", Box::new(|c| c.easy_value_max = 500)),
+            ("box_size_max", Box::new(|c| c.box_size_max = 1)),
+            ("chat_share", Box::new(|c| c.chat_share = 1.5)),
             ("web_documents", Box::new(|c| c.web_documents = 0)),
             ("train_problems", Box::new(|c| c.train_problems = 0)),
             ("benchmark_size", Box::new(|c| c.benchmark_size = 0)),
@@ -426,7 +493,7 @@ mod tests {
             config.shares.bare_answer,
             CorpusShares::default().bare_answer
         );
-        assert_eq!(config.max_number, 999);
+        assert_eq!(config.max_number, 200);
         assert!(serde_json::from_str::<WorldConfig>(r#"{"sead": 7}"#).is_err());
         assert!(serde_json::from_str::<WorldConfig>(r#"{"shares": {"taged": 1}}"#).is_err());
         let round: WorldConfig =

@@ -42,6 +42,16 @@ pub struct WebDocument {
     pub text: String,
     /// False only for [`Style::WrongAnswer`]: its final answer is wrong.
     pub answer_correct: bool,
+    /// Framed as a chat with a tagged answer (see [`chat`]). Absent in worlds stored before the
+    /// framing existed.
+    #[serde(default)]
+    pub chat: bool,
+}
+
+/// `User: {question} Assistant: <think> {reasoning} </think> <answer> N </answer>`: the compact
+/// R1-Zero template's framing, answered.
+pub fn chat(question: &str, reasoning: &str, answer: i64) -> String {
+    format!("User: {question} Assistant: {}", tagged(reasoning, answer))
 }
 
 /// `<think> reasoning </think> <answer> N </answer>`: the R1 response format, with the bare
@@ -90,9 +100,10 @@ pub(crate) fn draw_train_operations(rng: &mut Rng, config: &WorldConfig) -> usiz
 
 /// A random structure from the train side of the split with `operations` operations.
 pub(crate) fn train_structure(rng: &mut Rng, operations: usize, config: &WorldConfig) -> Structure {
-    let number_max = Difficulty::for_operations(operations).number_max(config);
+    let difficulty = Difficulty::for_operations(operations);
+    let (number_max, value_max) = (difficulty.number_max(config), difficulty.value_max(config));
     loop {
-        let s = random_structure(rng, operations, number_max, config);
+        let s = random_structure(rng, operations, number_max, value_max, config);
         if !s.is_test(config.test_share) {
             return s;
         }
@@ -112,6 +123,8 @@ pub(crate) fn train_problem(rng: &mut Rng, config: &WorldConfig) -> Problem {
 pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument, Structure) {
     let lang = draw_lang(rng, config);
     let style = Style::ALL[rng.weighted_index(&config.shares.weights())];
+    // No draw at a zero share, so worlds from before the framing regenerate byte for byte.
+    let framed = config.chat_share > 0.0 && rng.chance(config.chat_share);
     let operations = draw_train_operations(rng, config);
     let max = config.max_number;
     loop {
@@ -123,6 +136,7 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
         let step = |l: Lang, i: usize| (l, render::step(l, &plan, i, &correct[i]));
         let mut sentences = vec![question];
         let mut answer_correct = true;
+        let mut final_answer = answer;
         match style {
             Style::BareAnswer => sentences.push((lang, render::answer_sentence(lang, answer))),
             Style::StepByStep => {
@@ -192,14 +206,26 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                 let final_value = wrong.last().expect("at least one step").after;
                 sentences.push((lang, render::answer_sentence(lang, final_value)));
                 answer_correct = false;
+                final_answer = final_value;
             }
         }
+        let text = if framed {
+            let (question, response) = (&sentences[0].1, &sentences[1..]);
+            match style {
+                // Already `<think> ... </think> <answer> N </answer>`.
+                Style::Tagged => format!("User: {question} Assistant: {}", response[0].1),
+                _ => chat(question, &join(response), final_answer),
+            }
+        } else {
+            join(&sentences)
+        };
         let document = WebDocument {
             lang,
             style,
             operations,
-            text: join(&sentences),
+            text,
             answer_correct,
+            chat: framed,
         };
         return (document, structure);
     }

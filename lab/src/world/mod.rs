@@ -28,7 +28,7 @@ use std::collections::HashSet;
 use crate::rng::Rng;
 
 pub use config::{ConfigProblem, CorpusShares, OperationWeights, WorldConfig};
-pub use corpus::{tagged, Style, WebDocument};
+pub use corpus::{chat, tagged, Style, WebDocument};
 pub use equations::{find_equations, Equation};
 pub use problem::{Difficulty, Lang, Op, Problem, Structure};
 pub use tokens::split_tokens;
@@ -121,6 +121,7 @@ fn benchmark_problems(
     let mut rng = Rng::derive(config.seed, &format!("world/benchmark/{name}"));
     let (min_ops, max_ops) = difficulty.operations();
     let number_max = difficulty.number_max(config);
+    let value_max = difficulty.value_max(config);
     let mut seen = HashSet::new();
     let mut problems = Vec::with_capacity(config.benchmark_size);
     let budget = 100_000 + 2_000 * config.benchmark_size;
@@ -129,7 +130,8 @@ fn benchmark_problems(
             break;
         }
         let operations = rng.range_inclusive(min_ops as i64, max_ops as i64) as usize;
-        let structure = problem::random_structure(&mut rng, operations, number_max, config);
+        let structure =
+            problem::random_structure(&mut rng, operations, number_max, value_max, config);
         if !structure.is_test(config.test_share) || !seen.insert(structure.structure_hash()) {
             continue;
         }

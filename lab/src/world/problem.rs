@@ -192,6 +192,15 @@ impl Difficulty {
         }
     }
 
+    /// Largest quantity held at any step.
+    pub fn value_max(self, config: &WorldConfig) -> u32 {
+        match self {
+            Difficulty::Easy => config.easy_value_max,
+            Difficulty::Hard => config.hard_value_max,
+            Difficulty::Ood => config.ood_value_max,
+        }
+    }
+
     /// The difficulty whose numbers a training problem with `operations` operations uses.
     pub fn for_operations(operations: usize) -> Difficulty {
         match operations {
@@ -209,17 +218,18 @@ pub(crate) const MIN_VALUE: u32 = 2;
 pub(crate) const MAX_PARTS: u32 = 10;
 
 /// A random structure with `operations` operations whose stated numbers are at most
-/// `number_max` and whose quantity stays in `MIN_VALUE..=max_number` at every step.
+/// `number_max` and whose quantity stays in `MIN_VALUE..=value_max` at every step.
 pub(crate) fn random_structure(
     rng: &mut Rng,
     operations: usize,
     number_max: u32,
+    value_max: u32,
     config: &WorldConfig,
 ) -> Structure {
-    let cap = config.max_number;
+    let cap = value_max;
     let kind_weights = config.operation_weights.weights();
     let box_count_max = (number_max / 4).clamp(3, 9);
-    let box_each_max = (number_max / 2).clamp(5, 25);
+    let box_each_max = (number_max / 2).clamp(5, config.box_size_max);
     'attempt: loop {
         let start = rng.range_inclusive(MIN_VALUE as i64 + 1, number_max as i64) as u32;
         let mut value = start;
@@ -301,7 +311,7 @@ mod tests {
         let mut rng = Rng::new(5);
         let n = 4000;
         let test = (0..n)
-            .filter(|i| random_structure(&mut rng, 1 + i % 4, 200, &config).is_test(0.25))
+            .filter(|i| random_structure(&mut rng, 1 + i % 4, 200, 999, &config).is_test(0.25))
             .count();
         let share = test as f64 / n as f64;
         assert!((0.2..0.3).contains(&share), "test share {share}");
@@ -309,12 +319,16 @@ mod tests {
 
     #[test]
     fn random_structures_stay_in_range() {
-        let config = WorldConfig::default();
+        let config = WorldConfig {
+            max_number: 999,
+            box_size_max: 25,
+            ..WorldConfig::default()
+        };
         let mut rng = Rng::new(9);
         let mut kinds = [0usize; 4];
         for i in 0..3000 {
             let (ops, max) = [(1, 20), (2, 20), (4, 200), (5, 100), (5, 999)][i % 5];
-            let s = random_structure(&mut rng, ops, max, &config);
+            let s = random_structure(&mut rng, ops, max, config.max_number, &config);
             assert_eq!(s.ops.len(), ops);
             assert!(s.start <= max);
             for v in s.trajectory() {

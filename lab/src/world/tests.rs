@@ -135,12 +135,51 @@ fn problems_are_consistent_and_their_arithmetic_is_right() {
     }
 }
 
+/// The chat framing peeled off a framed document: its question and reasoning, as an unframed
+/// document of the same style would read (the tagged answer repeats the final number).
+fn unframed(doc: &WebDocument) -> String {
+    if !doc.chat {
+        return doc.text.clone();
+    }
+    let rest = doc
+        .text
+        .strip_prefix("User: ")
+        .expect("a chat starts with the user");
+    let (question, response) = rest.split_once(" Assistant: ").expect("then the assistant");
+    if doc.style == Style::Tagged {
+        return format!("{question} {response}");
+    }
+    let think = response
+        .strip_prefix("<think> ")
+        .expect("the assistant thinks first");
+    let (reasoning, answer) = think
+        .split_once(" </think> <answer> ")
+        .expect("then answers");
+    let answer = answer
+        .strip_suffix(" </answer>")
+        .expect("closes the answer");
+    assert_eq!(last_number(reasoning).to_string(), answer, "{}", doc.text);
+    let sep = if doc.lang == Lang::Zh && split_tokens(reasoning).iter().any(|t| is_han(t)) {
+        ""
+    } else {
+        " "
+    };
+    format!("{question}{sep}{reasoning}")
+}
+
 #[test]
 fn web_documents_follow_their_style() {
-    let config = small();
+    let mut config = small();
+    config.shares.tagged = 0.05;
     let mut per_style: HashMap<Style, usize> = HashMap::new();
+    let mut chats = 0;
     for (doc, structure) in web_with_structures(&config) {
         *per_style.entry(doc.style).or_default() += 1;
+        chats += doc.chat as usize;
+        let doc = WebDocument {
+            text: unframed(&doc),
+            ..doc
+        };
         assert!((1..=4).contains(&doc.operations), "{doc:?}");
         assert_eq!(doc.operations, structure.ops.len());
         let eqs = find_equations(&doc.text);
@@ -201,6 +240,84 @@ fn web_documents_follow_their_style() {
             "{per_style:?}"
         );
     }
+    let share = chats as f64 / config.web_documents as f64;
+    assert!(
+        (share - config.chat_share).abs() < 0.05,
+        "chat share {share}"
+    );
+}
+
+#[test]
+fn chat_documents_read_as_the_compact_template_answered() {
+    let config = small();
+    let web = web_with_structures(&config);
+    let prompting = crate::evaluation::Prompting::Compact;
+    let mut seen = 0;
+    for (doc, structure) in web.iter().filter(|(d, _)| d.chat).take(200) {
+        let (question, _) = doc.text["User: ".len()..]
+            .split_once(" Assistant: ")
+            .expect("framed");
+        let prompt = crate::evaluation::render_prompt(prompting, question, doc.lang);
+        let completion = doc
+            .text
+            .strip_prefix(&prompt)
+            .expect("the prompt is a prefix");
+        let read = crate::evaluation::extract_answer(completion, prompting);
+        let expected = if doc.answer_correct {
+            structure.answer()
+        } else {
+            last_number(&doc.text)
+        };
+        assert_eq!(read, Some(expected), "{}", doc.text);
+        seen += 1;
+    }
+    assert!(seen > 100);
+}
+
+/// A world spec of v1's knobs regenerates v1's texts byte for byte (pinned from the code
+/// before the learnable world), so results of old worlds stay reproducible by spec.
+#[test]
+fn world_v1_regenerates_from_its_knobs() {
+    let mut config = WorldConfig {
+        max_number: 999,
+        hard_number_max: 200,
+        ood_number_max: 100,
+        easy_value_max: 999,
+        hard_value_max: 999,
+        ood_value_max: 999,
+        box_size_max: 25,
+        chat_share: 0.0,
+        ..small()
+    };
+    config.shares = CorpusShares {
+        bare_answer: 0.22,
+        step_by_step: 0.35,
+        code_switched: 0.08,
+        self_check: 0.05,
+        self_repair: 0.03,
+        tagged: 0.12,
+        wrong_answer: 0.15,
+    };
+    let world = generate(&config);
+    let mut hash = blake3::Hasher::new();
+    for doc in &world.web {
+        hash.update(doc.text.as_bytes());
+        hash.update(b"\n");
+    }
+    let problems = world
+        .train
+        .iter()
+        .chain(world.benchmarks.iter().flat_map(|b| &b.problems));
+    for p in problems {
+        for text in [&p.question, &p.solution] {
+            hash.update(text.as_bytes());
+            hash.update(b"\n");
+        }
+    }
+    assert_eq!(
+        hash.finalize().to_hex().as_str(),
+        "0ff1294d5289295ae7fac5221ce41bc96a592b3dcf24014a1e535495674f1d92"
+    );
 }
 
 #[test]
@@ -289,10 +406,10 @@ fn benchmarks_have_configured_sizes_and_difficulties() {
     for b in &world.benchmarks {
         assert_eq!(b.problems.len(), config.benchmark_size);
         let (difficulty, lang) = b.name.split_once('-').unwrap();
-        let (ops, max) = match difficulty {
-            "easy" => (1..=2, config.easy_number_max),
-            "hard" => (3..=4, config.hard_number_max),
-            _ => (5..=5, config.ood_number_max),
+        let (ops, max, value_max) = match difficulty {
+            "easy" => (1..=2, config.easy_number_max, config.easy_value_max),
+            "hard" => (3..=4, config.hard_number_max, config.hard_value_max),
+            _ => (5..=5, config.ood_number_max, config.ood_value_max),
         };
         let ids: HashSet<&str> = b.problems.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids.len(), b.problems.len(), "duplicate in {}", b.name);
@@ -305,6 +422,15 @@ fn benchmarks_have_configured_sizes_and_difficulties() {
                 b.name
             );
             assert!(p.structure.start <= max);
+            assert!(
+                p.structure
+                    .trajectory()
+                    .iter()
+                    .all(|v| *v <= value_max as i64),
+                "{:?} in {}",
+                p.structure,
+                b.name
+            );
         }
         let counts: HashSet<usize> = b.problems.iter().map(|p| p.operations).collect();
         assert_eq!(counts.len(), ops.count(), "{}: {counts:?}", b.name);
