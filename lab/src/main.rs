@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::runtime::Runtime;
 
+use lab::findings::{self, Evidence, Verdict};
 use lab::identity::ExperimentId;
 use lab::runner::{self, Outcome, Reproduction, Runner};
 use lab::spec::Spec;
@@ -69,6 +70,29 @@ enum Command {
         /// Long-format CSV, one value a row.
         #[arg(long)]
         csv: bool,
+    },
+    /// The paper's findings, each judged against its goal, and the RL gate of the base models.
+    Findings {
+        /// A recipe id (prefix) whose stages to judge; default: the latest of everything.
+        scope: Option<String>,
+        /// Markdown instead of a text table.
+        #[arg(long, conflicts_with = "csv")]
+        markdown: bool,
+        /// CSV, one check a row.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Write the results of recipes to a folder: the comparison table (CSV and Markdown), the
+    /// findings with their experiment ids, and the RL length curves; optionally into a README.
+    Results {
+        /// The folder to write (created; its files are replaced).
+        dir: PathBuf,
+        /// Recipe ids (prefixes), one section each; default: the latest of everything.
+        recipes: Vec<String>,
+        /// Replace the text between `<!-- results:begin -->` and `<!-- results:end -->` of this
+        /// file with the findings.
+        #[arg(long)]
+        readme: Option<PathBuf>,
     },
     /// Score language mixing of completions from any model: a JSONL file with `prompt` and
     /// `completion` per line (the chain is the text inside <think> when present).
@@ -233,6 +257,8 @@ fn run(cli: Cli) -> Result<()> {
             if !evals.is_empty() {
                 let rows = runtime.block_on(lab::results_table::load(&store, &evals))?;
                 eprint!("\n{}", lab::results_table::render_text(&rows));
+                let evidence = runtime.block_on(Evidence::load(&store, Some(id.as_str())))?;
+                eprint!("\n{}", findings_report(&evidence, Render::Text));
             }
         }
         Command::Rerun { id } => {
@@ -308,6 +334,35 @@ fn run(cli: Cli) -> Result<()> {
                 lab::results_table::render_text(&rows)
             };
             write!(out, "{text}")?;
+        }
+        Command::Findings {
+            scope,
+            markdown,
+            csv,
+        } => {
+            let store = open_existing(&runtime, &db)?;
+            let scope = match scope {
+                Some(prefix) => Some(runtime.block_on(store.resolve_id(&prefix))?.to_string()),
+                None => None,
+            };
+            let evidence = runtime.block_on(Evidence::load(&store, scope.as_deref()))?;
+            let render = if csv {
+                Render::Csv
+            } else if markdown {
+                Render::Markdown
+            } else {
+                Render::Text
+            };
+            write!(out, "{}", findings_report(&evidence, render))?;
+        }
+        Command::Results {
+            dir,
+            recipes,
+            readme,
+        } => {
+            let store = open_existing(&runtime, &db)?;
+            write_results(&runtime, &store, &dir, &recipes, readme.as_deref())?;
+            writeln!(out, "{}", dir.display())?;
         }
         Command::Langmix { file, target, json } => {
             langmix(&file, &target, json, out)?;
@@ -550,6 +605,180 @@ fn langmix(file: &std::path::Path, target: &str, json: bool, out: &mut impl Writ
 }
 
 /// Opens the database read-only for commands that only look.
+#[derive(Clone, Copy, PartialEq)]
+enum Render {
+    Text,
+    Markdown,
+    Csv,
+}
+
+/// The gate of each base model that has evaluations, then the findings; checks with nothing to
+/// judge by are left out of the text and Markdown (the CSV keeps every row).
+fn findings_report(evidence: &Evidence, render: Render) -> String {
+    let mut sections: Vec<(String, Vec<findings::Check>)> = Vec::new();
+    for model in ["base", "student-base"] {
+        let gate = findings::gate(evidence, model);
+        if render == Render::Csv || gate.iter().any(|c| c.verdict != Verdict::Missing) {
+            sections.push((format!("RL gate of `{model}`"), gate));
+        }
+    }
+    let found = findings::findings(evidence);
+    if render == Render::Csv || found.iter().any(|c| c.verdict != Verdict::Missing) {
+        sections.push(("Findings".to_string(), found));
+    }
+    let mut out = String::new();
+    for (title, checks) in sections {
+        let shown: Vec<findings::Check> = if render == Render::Csv {
+            checks
+        } else {
+            checks
+                .into_iter()
+                .filter(|c| c.verdict != Verdict::Missing)
+                .collect()
+        };
+        match render {
+            Render::Text => {
+                out.push_str(&format!("{title}\n{}\n", findings::render_text(&shown)));
+            }
+            Render::Markdown => {
+                out.push_str(&format!(
+                    "**{title}**\n\n{}\n",
+                    findings::render_markdown(&shown)
+                ));
+            }
+            Render::Csv => {
+                let csv = findings::render_csv(&shown);
+                // One header for all sections, the section as the first column.
+                for (i, line) in csv.lines().enumerate() {
+                    if i == 0 && !out.is_empty() {
+                        continue;
+                    }
+                    let section = if i == 0 {
+                        "section".to_string()
+                    } else {
+                        table::csv_field(&title)
+                    };
+                    out.push_str(&format!("{section},{line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `lab results`: the table, findings and length curves of each recipe into `dir`.
+fn write_results(
+    runtime: &Runtime,
+    store: &Store,
+    dir: &std::path::Path,
+    recipes: &[String],
+    readme: Option<&std::path::Path>,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let scopes: Vec<Option<ExperimentId>> = if recipes.is_empty() {
+        vec![None]
+    } else {
+        recipes
+            .iter()
+            .map(|prefix| runtime.block_on(store.resolve_id(prefix)).map(Some))
+            .collect::<Result<_, _>>()?
+    };
+    let mut summary = String::new();
+    let mut table_csv = String::new();
+    let mut findings_csv = String::new();
+    let mut lengths_csv = String::from("recipe,experiment,model,step,mean_length\n");
+    for scope in &scopes {
+        let scope_id = scope.as_ref().map(|id| id.to_string());
+        let title = match scope {
+            Some(id) => {
+                let row = runtime.block_on(store.experiment(id))?;
+                if row.kind != "recipe" {
+                    bail!(
+                        "{id} is a {} experiment; `lab results` takes recipe ids",
+                        row.kind
+                    );
+                }
+                format!("{} `{}`", row.name, id.short())
+            }
+            None => "everything in the store".to_string(),
+        };
+        let evidence = runtime.block_on(Evidence::load(store, scope_id.as_deref()))?;
+        // A recipe shows its own evaluations (at any depth); no recipe, the latest of each model.
+        let rows = match scope {
+            Some(_) if evidence.evaluations.is_empty() => Vec::new(),
+            Some(_) => {
+                let ids: Vec<String> = evidence
+                    .evaluations
+                    .iter()
+                    .map(|e| e.experiment.clone())
+                    .collect();
+                runtime.block_on(lab::results_table::load(store, &ids))?
+            }
+            None => runtime.block_on(lab::results_table::load(store, &[]))?,
+        };
+        let table = lab::results_table::render_csv(&rows);
+        let recipe = scope_id.clone().unwrap_or_default();
+        for (i, line) in table.lines().enumerate() {
+            if i == 0 {
+                if table_csv.is_empty() {
+                    table_csv.push_str(&format!("recipe,{line}\n"));
+                }
+                continue;
+            }
+            table_csv.push_str(&format!("{recipe},{line}\n"));
+        }
+        for (i, line) in findings_report(&evidence, Render::Csv).lines().enumerate() {
+            if i == 0 {
+                if findings_csv.is_empty() {
+                    findings_csv.push_str(&format!("recipe,{line}\n"));
+                }
+                continue;
+            }
+            findings_csv.push_str(&format!("{recipe},{line}\n"));
+        }
+        for curve in &evidence.length_curves {
+            for (step, value) in &curve.points {
+                lengths_csv.push_str(&format!(
+                    "{recipe},{},{},{step},{value}\n",
+                    curve.experiment, curve.model
+                ));
+            }
+        }
+        summary.push_str(&format!(
+            "### {title}\n\n{}\n{}\n",
+            findings_report(&evidence, Render::Markdown),
+            lab::results_table::render_markdown(&rows)
+        ));
+    }
+    let files = [
+        ("findings.md", summary.clone()),
+        ("findings.csv", findings_csv),
+        ("table.csv", table_csv),
+        ("lengths.csv", lengths_csv),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(readme) = readme {
+        let text = std::fs::read_to_string(readme)
+            .with_context(|| format!("reading {}", readme.display()))?;
+        let (begin, end) = ("<!-- results:begin -->", "<!-- results:end -->");
+        let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
+            bail!(
+                "{} has no `{begin}` … `{end}` section to replace",
+                readme.display()
+            );
+        };
+        if b < a {
+            bail!("{}: `{end}` comes before `{begin}`", readme.display());
+        }
+        let updated = format!("{}{begin}\n{}{}", &text[..a], summary, &text[b..]);
+        std::fs::write(readme, updated).with_context(|| format!("writing {}", readme.display()))?;
+    }
+    Ok(())
+}
+
 fn open_existing(runtime: &Runtime, db: &std::path::Path) -> Result<Store> {
     if !db.exists() {
         bail!(

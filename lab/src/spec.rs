@@ -367,16 +367,12 @@ impl Spec {
                     let prefix = format!("{key_prefix}stages.{stage_name}.");
                     let mut stage_table = match value {
                         toml::Value::Table(t) => t,
-                        // A stage kept in its own file, shared by several recipes.
+                        // A stage kept in its own file, shared by several recipes; it may be
+                        // a recipe itself (the paper's chain runs the base, R1-Zero, R1 and
+                        // distillation recipes), which runs as one experiment of its own.
                         toml::Value::String(path) => {
                             let spec = Spec::load(&base_dir.join(&path), &[])
                                 .map_err(|e| err(&format!("stages.{stage_name}"), e.to_string()))?;
-                            if matches!(spec.stage, Stage::Recipe(_)) {
-                                return Err(err(
-                                    &format!("stages.{stage_name}"),
-                                    "a recipe stage cannot itself be a recipe".into(),
-                                ));
-                            }
                             specs.insert(stage_name, spec);
                             continue;
                         }
