@@ -725,3 +725,73 @@ fn recipe_ids_from_a_dry_run_match_the_run() {
         .unwrap();
     assert!(String::from_utf8_lossy(&done.stderr).contains("completed"));
 }
+
+#[test]
+fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
+    let lab = Lab::new();
+    // The tiny recipes, copied so that R1-Zero's recipe carries the name its label comes from.
+    let tiny = lab.dir.path().join("tiny");
+    std::fs::create_dir(&tiny).unwrap();
+    for entry in std::fs::read_dir(repo_root().join("experiments/tiny")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("name = \"tiny-r1-zero\"", "name = \"r1-zero\"");
+        std::fs::write(tiny.join(path.file_name().unwrap()), text).unwrap();
+    }
+    let paper = tiny.join("paper.toml");
+    std::fs::write(
+        &paper,
+        "kind = \"recipe\"\nname = \"paper\"\n[stages]\nbase = \"base.toml\"\nr1-zero = \"r1-zero.toml\"\n",
+    )
+    .unwrap();
+    let paper = paper.display().to_string();
+    let run = lab.ok(&["run", &paper]);
+    let id = id_line(&String::from_utf8(run.stdout).unwrap());
+    let stderr = String::from_utf8(run.stderr).unwrap();
+    assert!(stderr.contains("RL gate of `base`"), "{stderr}");
+    assert!(stderr.contains("CoT beats standard prompting"), "{stderr}");
+    assert!(stderr.contains("pure RL raises accuracy"), "{stderr}");
+    // The base model is one experiment, shared by both nested recipes.
+    let pretrains = lab.sql("SELECT count(*) FROM experiments WHERE kind = 'pretrain'");
+    assert_eq!(pretrains.lines().nth(1), Some("1"), "{pretrains}");
+
+    let csv = lab.stdout(&["findings", &id[..10], "--csv"]);
+    assert!(
+        csv.starts_with("section,check,verdict,measured,goal,experiments\n"),
+        "{csv}"
+    );
+    let length = csv
+        .lines()
+        .find(|l| l.contains("thinking gets longer"))
+        .unwrap();
+    assert!(
+        length.contains(",holds,") || length.contains(",short,"),
+        "{length}"
+    );
+
+    let readme = lab.write_spec(
+        "README.md",
+        "# Notes\n<!-- results:begin -->\nold\n<!-- results:end -->\ntail\n",
+    );
+    let results = lab.dir.path().join("results");
+    let results_arg = results.display().to_string();
+    lab.ok(&["results", &results_arg, &id[..10], "--readme", &readme]);
+    for file in ["findings.md", "findings.csv", "table.csv", "lengths.csv"] {
+        assert!(results.join(file).exists(), "{file} missing");
+    }
+    let table = std::fs::read_to_string(results.join("table.csv")).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{id},r1-zero,"))),
+        "{table}"
+    );
+    let updated = std::fs::read_to_string(&readme).unwrap();
+    assert!(!updated.contains("old") && updated.ends_with("<!-- results:end -->\ntail\n"));
+    assert!(updated.contains("| pure RL raises accuracy |"), "{updated}");
+    // A model id is not a recipe.
+    let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
+    let pretrain = pretrain.lines().nth(1).unwrap();
+    let err = lab.fails(&["results", &results_arg, &pretrain[..12]]);
+    assert!(err.contains("takes recipe ids"), "{err}");
+}

@@ -51,6 +51,12 @@ pub struct WorldConfig {
     /// </think> <answer> N </answer>`, whatever its style (a bare answer thinks one sentence, a
     /// self-check thinks long). Without it the template is out of the corpus's distribution.
     pub chat_share: f64,
+    /// Probability that a web document works out every two-digit addition and subtraction tens
+    /// first (`38 + 45`: `38 + 40 = 78, 78 + 5 = 83.` before the step): a careful writer. With
+    /// one token per number every `a + b = c` is a fact of its own, and the big ones are too
+    /// many to learn; worked out, a step needs only the small facts of adding tens and units.
+    /// So a longer chain is a more accurate one, which is what RL can discover.
+    pub worked_share: f64,
     /// Relative weights of operation kinds when a problem is built (normalised by their sum
     /// over the kinds possible at that step).
     pub operation_weights: OperationWeights,
@@ -144,6 +150,7 @@ impl Default for WorldConfig {
             ood_value_max: 120,
             box_size_max: 10,
             chat_share: 0.3,
+            worked_share: 0.5,
             operation_weights: OperationWeights::default(),
             train_operation_weights: [1.0, 1.0, 1.0, 1.0],
             code_switch_rate: 0.4,
@@ -155,8 +162,8 @@ impl Default for WorldConfig {
 impl Default for CorpusShares {
     fn default() -> Self {
         CorpusShares {
-            bare_answer: 0.20,
-            step_by_step: 0.52,
+            bare_answer: 0.08,
+            step_by_step: 0.64,
             code_switched: 0.08,
             self_check: 0.12,
             self_repair: 0.05,
@@ -311,6 +318,7 @@ impl WorldConfig {
             ("code_switch_rate", self.code_switch_rate),
             ("self_check_rate", self.self_check_rate),
             ("chat_share", self.chat_share),
+            ("worked_share", self.worked_share),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 bad(

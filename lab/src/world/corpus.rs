@@ -4,7 +4,7 @@ use crate::rng::Rng;
 
 use super::config::WorldConfig;
 use super::problem::{random_structure, Difficulty, Lang, Problem, Structure};
-use super::render::{self, join, Plan, Sentence};
+use super::render::{self, join, Plan, Sentence, StepTrace};
 
 /// The response style of a web document.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -125,6 +125,7 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
     let style = Style::ALL[rng.weighted_index(&config.shares.weights())];
     // No draw at a zero share, so worlds from before the framing regenerate byte for byte.
     let framed = config.chat_share > 0.0 && rng.chance(config.chat_share);
+    let worked = config.worked_share > 0.0 && rng.chance(config.worked_share);
     let operations = draw_train_operations(rng, config);
     let max = config.max_number;
     loop {
@@ -133,14 +134,25 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
         let question: Sentence = (lang, render::question(lang, &plan, &structure));
         let answer = structure.answer();
         let correct = render::traces(&structure, None, max).expect("valid structure");
-        let step = |l: Lang, i: usize| (l, render::step(l, &plan, i, &correct[i]));
         let mut sentences = vec![question];
+        // A step as the document writes it: worked out first when the writer is careful.
+        let push_step = |sentences: &mut Vec<Sentence>, l: Lang, i: usize, trace: &StepTrace| {
+            if worked {
+                if let Some(w) = render::worked_sentence(l, trace.result_equation()) {
+                    sentences.push((l, w));
+                }
+            }
+            sentences.push((l, render::step(l, &plan, i, trace)));
+        };
         let mut answer_correct = true;
         let mut final_answer = answer;
         match style {
             Style::BareAnswer => sentences.push((lang, render::answer_sentence(lang, answer))),
             Style::StepByStep => {
-                sentences.extend(render::solution_sentences(lang, &plan, &structure, max))
+                for (i, trace) in correct.iter().enumerate() {
+                    push_step(&mut sentences, lang, i, trace);
+                }
+                sentences.push((lang, render::answer_sentence(lang, answer)));
             }
             Style::Tagged => {
                 let solution = join(&render::solution_sentences(lang, &plan, &structure, max));
@@ -155,8 +167,8 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                     switched[rng.below(count as u64) as usize] = true;
                 }
                 let pick = |i: usize| if switched[i] { lang.other() } else { lang };
-                for i in 0..structure.ops.len() {
-                    sentences.push(step(pick(i), i));
+                for (i, trace) in correct.iter().enumerate() {
+                    push_step(&mut sentences, pick(i), i, trace);
                 }
                 let l = pick(count - 1);
                 sentences.push((l, render::answer_sentence(l, answer)));
@@ -169,7 +181,7 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                     checked[rng.below(n as u64) as usize] = true;
                 }
                 for (i, trace) in correct.iter().enumerate() {
-                    sentences.push(step(lang, i));
+                    push_step(&mut sentences, lang, i, trace);
                     if checked[i] {
                         let variant = rng.below(1 << 16) as u32;
                         let eq = trace.check_equation();
@@ -189,7 +201,7 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                         let eq = trace.result_equation();
                         sentences.push((lang, render::repair_sentence(lang, variant, eq)));
                     } else {
-                        sentences.push(step(lang, i));
+                        push_step(&mut sentences, lang, i, trace);
                     }
                 }
                 sentences.push((lang, render::answer_sentence(lang, answer)));
@@ -201,7 +213,8 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                 };
                 let wrong = render::traces(&structure, Some(fault), max).expect("checked");
                 for (i, trace) in wrong.iter().enumerate() {
-                    sentences.push((lang, render::step(lang, &plan, i, trace)));
+                    // The faulty step's equation is wrong, so it is never worked out.
+                    push_step(&mut sentences, lang, i, trace);
                 }
                 let final_value = wrong.last().expect("at least one step").after;
                 sentences.push((lang, render::answer_sentence(lang, final_value)));

@@ -350,6 +350,27 @@ pub(crate) fn solution_sentences(
     out
 }
 
+/// A two-digit addition or subtraction worked out tens first, in one language-neutral sentence:
+/// `38 + 45 = 83` → `38 + 40 = 78, 78 + 5 = 83.` (`，` and `。` in Chinese). `None` where there is
+/// nothing to work out (a one-digit or round second operand, another operation, a wrong result).
+pub(crate) fn worked_sentence(lang: Lang, eq: Equation) -> Option<String> {
+    if !matches!(eq.op, '+' | '-') || eq.b < 10 || eq.b % 10 == 0 || !eq.is_correct() {
+        return None;
+    }
+    let tens = eq.b - eq.b % 10;
+    let mid = Equation::new(
+        eq.a,
+        eq.op,
+        tens,
+        Equation::new(eq.a, eq.op, tens, 0).expected()?,
+    );
+    let last = Equation::new(mid.c, eq.op, eq.b % 10, eq.c);
+    Some(match lang {
+        Lang::En => format!("{mid}, {last}."),
+        Lang::Zh => format!("{mid}，{last}。"),
+    })
+}
+
 /// Uppercases the first character (English sentences start with a lowercase template).
 pub(crate) fn capitalize(s: &str) -> String {
     let mut chars = s.chars();

@@ -287,6 +287,7 @@ fn world_v1_regenerates_from_its_knobs() {
         ood_value_max: 999,
         box_size_max: 25,
         chat_share: 0.0,
+        worked_share: 0.0,
         ..small()
     };
     config.shares = CorpusShares {
@@ -498,4 +499,56 @@ fn invalid_config_panics() {
         benchmark_size: 0,
         ..WorldConfig::default()
     });
+}
+
+#[test]
+fn careful_writers_work_two_digit_steps_out_tens_first() {
+    use super::render::worked_sentence;
+    let eq = |a, op, b, c| Equation::new(a, op, b, c);
+    assert_eq!(
+        worked_sentence(Lang::En, eq(38, '+', 45, 83)).as_deref(),
+        Some("38 + 40 = 78, 78 + 5 = 83.")
+    );
+    assert_eq!(
+        worked_sentence(Lang::Zh, eq(75, '-', 39, 36)).as_deref(),
+        Some("75 - 30 = 45，45 - 9 = 36。")
+    );
+    // Nothing to work out: one digit, a round number, a wrong result, a product.
+    for e in [
+        eq(38, '+', 5, 43),
+        eq(38, '+', 40, 78),
+        eq(38, '+', 45, 84),
+        eq(6, '×', 17, 102),
+    ] {
+        assert_eq!(worked_sentence(Lang::En, e), None, "{e}");
+    }
+    // In the web, about `worked_share` of the step-by-step documents that have such a step
+    // work it out: the tens step, the units step, then the step itself.
+    let config = small();
+    let web = web_with_structures(&config);
+    let (mut eligible, mut worked) = (0, 0);
+    for (doc, _) in web.iter().filter(|(d, _)| d.style == Style::StepByStep) {
+        let eqs = find_equations(&doc.text);
+        if !eqs.iter().any(|e| worked_sentence(doc.lang, *e).is_some()) {
+            continue;
+        }
+        eligible += 1;
+        let shows_work = eqs.windows(2).any(|w| {
+            let (tens, units) = (w[0], w[1]);
+            tens.b % 10 == 0
+                && units.a == tens.c
+                && units.b < 10
+                && units.op == tens.op
+                && eqs
+                    .iter()
+                    .any(|e| e.a == tens.a && e.b == tens.b + units.b && e.c == units.c)
+        });
+        worked += shows_work as usize;
+    }
+    let share = worked as f64 / eligible as f64;
+    assert!(eligible > 200, "{eligible}");
+    assert!(
+        (share - config.worked_share).abs() < 0.08,
+        "worked share {share}"
+    );
 }
