@@ -374,7 +374,7 @@ fn base_recipe_runs_end_to_end_and_reuses_its_stages() {
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert_eq!(stderr.matches("completed").count(), 4, "{stderr}");
     let evals = lab.sql("SELECT count(*) AS n FROM eval_results WHERE metric = 'pass@1'");
-    assert_eq!(evals, "n\n4\n", "2 benchmarks x 2 promptings");
+    assert_eq!(evals, "n\n6\n", "2 benchmarks x 3 promptings");
     let checkpoints = lab.sql("SELECT step FROM checkpoints ORDER BY step");
     assert_eq!(checkpoints, "step\n2\n4\n6\n");
     let losses = lab.sql("SELECT count(*) AS n FROM metric_points WHERE name = 'loss'");
@@ -750,7 +750,8 @@ fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
     let stderr = String::from_utf8(run.stderr).unwrap();
     assert!(stderr.contains("RL gate of `base`"), "{stderr}");
     assert!(stderr.contains("CoT beats standard prompting"), "{stderr}");
-    assert!(stderr.contains("pure RL raises accuracy"), "{stderr}");
+    assert!(stderr.contains("thinking gets longer under RL"), "{stderr}");
+    assert!(stderr.contains("majority vote helps"), "{stderr}");
     // The base model is one experiment, shared by both nested recipes.
     let pretrains = lab.sql("SELECT count(*) FROM experiments WHERE kind = 'pretrain'");
     assert_eq!(pretrains.lines().nth(1), Some("1"), "{pretrains}");
@@ -788,7 +789,7 @@ fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
     );
     let updated = std::fs::read_to_string(&readme).unwrap();
     assert!(!updated.contains("old") && updated.ends_with("<!-- results:end -->\ntail\n"));
-    assert!(updated.contains("| pure RL raises accuracy |"), "{updated}");
+    assert!(updated.contains("| thinking gets longer under RL |"), "{updated}");
     // A model id is not a recipe.
     let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
     let pretrain = pretrain.lines().nth(1).unwrap();

@@ -535,22 +535,34 @@ pub fn render_csv(checks: &[Check]) -> String {
 
 impl Evidence {
     /// Every completed evaluation and GRPO length curve in the store; with `scope`, only those
-    /// that are stages of that recipe (at any depth) or the recipe's lineage.
+    /// of that recipe's stages (at any depth) and inputs, and the evaluations of any model among
+    /// them.
     pub async fn load(store: &Store, scope: Option<&str>) -> Result<Evidence, StoreError> {
-        let within = match scope {
-            Some(id) => format!(
-                " AND {{col}} IN (WITH RECURSIVE closure(id) AS (SELECT '{id}' UNION \
+        let closure = |id: &str| {
+            format!(
+                "(WITH RECURSIVE closure(id) AS (SELECT '{id}' UNION \
                  SELECT l.parent FROM lineage l JOIN closure c ON l.child = c.id) \
                  SELECT id FROM closure)"
+            )
+        };
+        // A recipe's evaluations, and those of the models it used (R1-Zero's recipe judges its
+        // gain against the evaluation of the base model it started from).
+        let (evals_within, curves_within) = match scope {
+            Some(id) => (
+                format!(
+                    " AND (mr.experiment IN {0} OR mr.model_experiment IN {0})",
+                    closure(id)
+                ),
+                format!(" AND ml.experiment IN {}", closure(id)),
             ),
-            None => String::new(),
+            None => (String::new(), String::new()),
         };
         let result = store
             .query(&format!(
                 "SELECT mr.experiment, mr.model, mr.ended_at, e.spec, mr.prompting, mr.benchmark, \
                  mr.metric, mr.value, mr.stderr \
                  FROM model_results mr JOIN experiments e ON e.id = mr.experiment WHERE 1 = 1{}",
-                within.replace("{col}", "mr.experiment")
+                evals_within
             ))
             .await?;
         let mut evaluations: BTreeMap<String, Evaluation> = BTreeMap::new();
@@ -582,7 +594,7 @@ impl Evidence {
                  JOIN metrics m ON m.attempt = r.attempt AND m.name = 'completions/mean_length' \
                  WHERE ml.kind = 'grpo'{} \
                  ORDER BY a.ended_at, ml.experiment, m.step",
-                within.replace("{col}", "ml.experiment")
+                curves_within
             ))
             .await?;
         let mut length_curves: Vec<Curve> = Vec::new();
