@@ -789,7 +789,10 @@ fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
     );
     let updated = std::fs::read_to_string(&readme).unwrap();
     assert!(!updated.contains("old") && updated.ends_with("<!-- results:end -->\ntail\n"));
-    assert!(updated.contains("| thinking gets longer under RL |"), "{updated}");
+    assert!(
+        updated.contains("| thinking gets longer under RL |"),
+        "{updated}"
+    );
     // A model id is not a recipe.
     let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
     let pretrain = pretrain.lines().nth(1).unwrap();

@@ -26,6 +26,9 @@ pub struct Evaluation {
     pub top_p: f64,
     /// When its standing attempt ended (ISO 8601); the latest evaluation of a model stands.
     pub ended_at: String,
+    /// A stage of the recipe judged (at any depth), rather than another evaluation of a model
+    /// the recipe used; the recipe's own evaluations stand first.
+    pub in_recipe: bool,
     /// (prompting, benchmark, metric) -> (value, stderr).
     pub numbers: BTreeMap<(String, String, String), (f64, Option<f64>)>,
 }
@@ -119,7 +122,8 @@ fn mean_of(estimates: Vec<Estimate>) -> Option<Estimate> {
 }
 
 impl Evidence {
-    /// The latest evaluation of `model` at `settings` that measured `metric` under `prompting`.
+    /// The latest evaluation of `model` at `settings` that measured `metric` under `prompting`,
+    /// the recipe's own first.
     fn evaluation(
         &self,
         model: &str,
@@ -139,7 +143,7 @@ impl Evidence {
                     .keys()
                     .any(|(p, _, m)| p == prompting && m == metric)
             })
-            .max_by(|a, b| (&a.ended_at, &a.experiment).cmp(&(&b.ended_at, &b.experiment)))
+            .max_by_key(|e| (e.in_recipe, &e.ended_at, &e.experiment))
     }
 
     /// `metric` of `model` under `prompting`, averaged over the benchmarks whose name starts with
@@ -547,6 +551,13 @@ impl Evidence {
         };
         // A recipe's evaluations, and those of the models it used (R1-Zero's recipe judges its
         // gain against the evaluation of the base model it started from).
+        let in_recipe = match scope {
+            Some(id) => format!(
+                "CASE WHEN mr.experiment IN {} THEN 1 ELSE 0 END",
+                closure(id)
+            ),
+            None => "1".to_string(),
+        };
         let (evals_within, curves_within) = match scope {
             Some(id) => (
                 format!(
@@ -560,7 +571,7 @@ impl Evidence {
         let result = store
             .query(&format!(
                 "SELECT mr.experiment, mr.model, mr.ended_at, e.spec, mr.prompting, mr.benchmark, \
-                 mr.metric, mr.value, mr.stderr \
+                 mr.metric, mr.value, mr.stderr, {in_recipe} \
                  FROM model_results mr JOIN experiments e ON e.id = mr.experiment WHERE 1 = 1{}",
                 evals_within
             ))
@@ -577,6 +588,7 @@ impl Evidence {
                     temperature: spec["temperature"].as_f64().unwrap_or(f64::NAN),
                     top_p: spec["top_p"].as_f64().unwrap_or(f64::NAN),
                     ended_at: text(&r[2]),
+                    in_recipe: integer(&r[9]) == 1,
                     numbers: BTreeMap::new(),
                 }
             });
@@ -661,6 +673,7 @@ mod tests {
             temperature,
             top_p: if temperature == 1.0 { 1.0 } else { EVAL_TOP_P },
             ended_at: format!("2026-01-01T00:00:0{}", id.len() % 10),
+            in_recipe: true,
             numbers: numbers
                 .iter()
                 .map(|(p, b, m, v)| {
@@ -766,6 +779,16 @@ mod tests {
             0.6,
             &[("compact", "hard-en", "pass@1", 0.40)],
         ));
+        assert_eq!(findings(&evidence)[0].verdict, Verdict::Holds);
+        // An evaluation from outside the recipe judged stands only where the recipe has none.
+        let mut probe = eval(
+            "z-probe-later",
+            "r1-zero",
+            0.6,
+            &[("compact", "hard-en", "pass@1", 0.10)],
+        );
+        probe.in_recipe = false;
+        evidence.evaluations.push(probe);
         assert_eq!(findings(&evidence)[0].verdict, Verdict::Holds);
         let markdown = render_markdown(&findings(&evidence));
         assert!(

@@ -12,7 +12,8 @@
 //!   sampling settings (temperature 0.6, top-p 0.95) so that a gate such as `base/eval-t1` does
 //!   not stand for the base model; a model with no such evaluation shows its latest of any kind.
 //! - ids (full or unique prefixes): an `eval` experiment shows itself; a `recipe` shows its eval
-//!   stages; any other experiment is taken as a model and shows all its completed evaluations.
+//!   stages, and those of the recipes among its stages; any other experiment is taken as a
+//!   model and shows all its completed evaluations.
 //!   Evaluations without a completed attempt show nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -143,9 +144,12 @@ async fn explicit_evals(store: &Store, ids: &[String]) -> Result<Vec<String>, St
                 select_ids(
                     store,
                     &format!(
-                        "SELECT DISTINCT mr.experiment, mr.ended_at FROM model_results mr \
-                         JOIN lineage l ON l.parent = mr.experiment \
-                         WHERE l.child = '{id}' ORDER BY mr.ended_at, mr.experiment"
+                        "WITH RECURSIVE stages(id) AS (SELECT '{id}' UNION \
+                         SELECT l.parent FROM lineage l JOIN stages s ON l.child = s.id \
+                         JOIN experiments e ON e.id = s.id AND e.kind = 'recipe') \
+                         SELECT DISTINCT mr.experiment, mr.ended_at FROM model_results mr \
+                         JOIN stages s ON s.id = mr.experiment \
+                         ORDER BY mr.ended_at, mr.experiment"
                     ),
                 )
                 .await?
