@@ -123,7 +123,7 @@ fn mean_of(estimates: Vec<Estimate>) -> Option<Estimate> {
 
 impl Evidence {
     /// The latest evaluation of `model` at `settings` that measured `metric` under `prompting`,
-    /// the recipe's own first.
+    /// the recipe's own first, then the one over the most benchmarks.
     fn evaluation(
         &self,
         model: &str,
@@ -143,7 +143,15 @@ impl Evidence {
                     .keys()
                     .any(|(p, _, m)| p == prompting && m == metric)
             })
-            .max_by_key(|e| (e.in_recipe, &e.ended_at, &e.experiment))
+            // The recipe's own first, then the broadest (most benchmarks), then the latest.
+            .max_by_key(|e| {
+                let benchmarks = e
+                    .numbers
+                    .keys()
+                    .filter(|(p, _, m)| p == prompting && m == metric)
+                    .count();
+                (e.in_recipe, benchmarks, &e.ended_at, &e.experiment)
+            })
     }
 
     /// `metric` of `model` under `prompting`, averaged over the benchmarks whose name starts with
@@ -205,8 +213,8 @@ impl Evidence {
     fn length_curve(&self, model: &str) -> Option<&Curve> {
         self.length_curves
             .iter()
-            .filter(|c| c.model == model && !c.points.is_empty())
-            .last()
+            .rev()
+            .find(|c| c.model == model && !c.points.is_empty())
     }
 }
 
