@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::evaluation::{EVAL_TEMPERATURE, EVAL_TOP_P};
-use crate::store::{SqlValue, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::table;
 
 /// One completed evaluation: who it measured, at which sampling settings, and its numbers.
@@ -318,26 +318,12 @@ pub fn findings(evidence: &Evidence) -> Vec<Check> {
         evidence.estimate(model, prompting, benchmarks, "pass@1", Settings::Paper)
     };
 
-    let rl_raises = match (
+    let rl_raises = gain_of(
         pass1("r1-zero", "compact", "hard"),
         pass1("base", "compact", "hard"),
-    ) {
-        (Some(rl), Some(base)) => {
-            let gain = rl.minus(&base);
-            Some((
-                format!(
-                    "hard pass@1 {} → {} ({:+.1} ± {:.1} points)",
-                    base.points(),
-                    rl.points(),
-                    100.0 * gain.value,
-                    100.0 * gain.stderr
-                ),
-                gain.value >= 0.15,
-                gain.experiments,
-            ))
-        }
-        _ => None,
-    };
+        0.15,
+        |rl, base| format!("hard pass@1 {} → {}", base.points(), rl.points()),
+    );
 
     let longer = evidence.length_curve("r1-zero").map(|curve| {
         let (first, last) = ends(&curve.points);
@@ -394,44 +380,31 @@ pub fn findings(evidence: &Evidence) -> Vec<Check> {
             )
         });
 
-    let distill = match (
+    let distill = gain_of(
         pass1("student-distill", "compact", ""),
         pass1("student-rl", "compact", ""),
-    ) {
-        (Some(distilled), Some(rl)) => {
-            let gain = distilled.minus(&rl);
-            Some((
-                format!(
-                    "pass@1 {} (distilled) vs {} (RL), {:+.1} ± {:.1} points",
-                    distilled.points(),
-                    rl.points(),
-                    100.0 * gain.value,
-                    100.0 * gain.stderr
-                ),
-                gain.value >= 0.05,
-                gain.experiments,
-            ))
-        }
-        _ => None,
-    };
+        0.05,
+        |distilled, rl| {
+            format!(
+                "pass@1 {} (distilled) vs {} (RL)",
+                distilled.points(),
+                rl.points()
+            )
+        },
+    );
 
-    let cot = match (pass1("base", "cot", ""), pass1("base", "direct", "")) {
-        (Some(cot), Some(direct)) => {
-            let gain = cot.minus(&direct);
-            Some((
-                format!(
-                    "base pass@1 {} (CoT) vs {} (direct), {:+.1} ± {:.1} points",
-                    cot.points(),
-                    direct.points(),
-                    100.0 * gain.value,
-                    100.0 * gain.stderr
-                ),
-                gain.value >= 0.10,
-                gain.experiments,
-            ))
-        }
-        _ => None,
-    };
+    let cot = gain_of(
+        pass1("base", "cot", ""),
+        pass1("base", "direct", ""),
+        0.10,
+        |cot, direct| {
+            format!(
+                "base pass@1 {} (CoT) vs {} (direct)",
+                cot.points(),
+                direct.points()
+            )
+        },
+    );
 
     vec![
         judged(
@@ -465,6 +438,28 @@ pub fn findings(evidence: &Evidence) -> Vec<Check> {
             cot,
         ),
     ]
+}
+
+/// Whether `better` exceeds `worse` by at least `goal`: the two described, then the gain in
+/// points with its standard error.
+fn gain_of(
+    better: Option<Estimate>,
+    worse: Option<Estimate>,
+    goal: f64,
+    describe: impl Fn(&Estimate, &Estimate) -> String,
+) -> Option<(String, bool, Vec<String>)> {
+    let (better, worse) = (better?, worse?);
+    let gain = better.minus(&worse);
+    Some((
+        format!(
+            "{} ({:+.1} ± {:.1} points)",
+            describe(&better, &worse),
+            100.0 * gain.value,
+            100.0 * gain.stderr
+        ),
+        gain.value >= goal,
+        gain.experiments,
+    ))
 }
 
 /// Means of the first and the last fifth of a curve (at least one point each).
@@ -586,23 +581,23 @@ impl Evidence {
             .await?;
         let mut evaluations: BTreeMap<String, Evaluation> = BTreeMap::new();
         for r in &result.rows {
-            let experiment = text(&r[0]);
+            let experiment = r[0].text();
             let eval = evaluations.entry(experiment.clone()).or_insert_with(|| {
                 let spec: serde_json::Value =
-                    serde_json::from_str(&text(&r[3])).unwrap_or_default();
+                    serde_json::from_str(&r[3].text()).unwrap_or_default();
                 Evaluation {
                     experiment,
-                    model: text(&r[1]),
+                    model: r[1].text(),
                     temperature: spec["temperature"].as_f64().unwrap_or(f64::NAN),
                     top_p: spec["top_p"].as_f64().unwrap_or(f64::NAN),
-                    ended_at: text(&r[2]),
-                    in_recipe: integer(&r[9]) == 1,
+                    ended_at: r[2].text(),
+                    in_recipe: r[9].integer() == 1,
                     numbers: BTreeMap::new(),
                 }
             });
             eval.numbers.insert(
-                (text(&r[4]), text(&r[5]), text(&r[6])),
-                (real(&r[7]).unwrap_or(f64::NAN), real(&r[8])),
+                (r[4].text(), r[5].text(), r[6].text()),
+                (r[7].real().unwrap_or(f64::NAN), r[8].real()),
             );
         }
         let curves = store
@@ -619,49 +614,26 @@ impl Evidence {
             .await?;
         let mut length_curves: Vec<Curve> = Vec::new();
         for r in &curves.rows {
-            let experiment = text(&r[0]);
+            let experiment = r[0].text();
             if length_curves
                 .last()
                 .is_none_or(|c| c.experiment != experiment)
             {
                 length_curves.push(Curve {
                     experiment,
-                    model: text(&r[1]),
+                    model: r[1].text(),
                     points: Vec::new(),
                 });
             }
             let curve = length_curves.last_mut().expect("just pushed");
             curve
                 .points
-                .push((integer(&r[2]), real(&r[3]).unwrap_or(f64::NAN)));
+                .push((r[2].integer(), r[3].real().unwrap_or(f64::NAN)));
         }
         Ok(Evidence {
             evaluations: evaluations.into_values().collect(),
             length_curves,
         })
-    }
-}
-
-fn text(value: &SqlValue) -> String {
-    match value {
-        SqlValue::Text(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn integer(value: &SqlValue) -> i64 {
-    match value {
-        SqlValue::Integer(i) => *i,
-        SqlValue::Real(x) => *x as i64,
-        _ => 0,
-    }
-}
-
-fn real(value: &SqlValue) -> Option<f64> {
-    match value {
-        SqlValue::Real(x) => Some(*x),
-        SqlValue::Integer(i) => Some(*i as f64),
-        _ => None,
     }
 }
 

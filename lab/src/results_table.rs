@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::evaluation::{EVAL_TEMPERATURE, EVAL_TOP_P};
-use crate::store::{SqlValue, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::table;
 
 /// The order of rows; labels not listed follow alphabetically.
@@ -78,14 +78,14 @@ pub async fn load(store: &Store, eval_ids: &[String]) -> Result<Vec<ResultRow>, 
         .rows
         .iter()
         .map(|r| ResultRow {
-            model: text(&r[0]),
-            experiment: text(&r[1]),
-            benchmark: text(&r[2]),
-            prompting: text(&r[3]),
-            metric: text(&r[4]),
-            k: integer(&r[5]),
-            value: real(&r[6]).unwrap_or(f64::NAN),
-            stderr: real(&r[7]),
+            model: r[0].text(),
+            experiment: r[1].text(),
+            benchmark: r[2].text(),
+            prompting: r[3].text(),
+            metric: r[4].text(),
+            k: r[5].integer(),
+            value: r[6].real().unwrap_or(f64::NAN),
+            stderr: r[7].real(),
         })
         .collect();
     let position: HashMap<&str, usize> = evals
@@ -120,11 +120,11 @@ async fn default_evals(store: &Store) -> Result<Vec<String>, StoreError> {
     // model -> (paper settings, ended_at, attempt, eval id)
     let mut best: BTreeMap<String, (bool, String, i64, String)> = BTreeMap::new();
     for r in &result.rows {
-        let spec: serde_json::Value = serde_json::from_str(&text(&r[4])).unwrap_or_default();
+        let spec: serde_json::Value = serde_json::from_str(&r[4].text()).unwrap_or_default();
         let paper = spec["temperature"].as_f64() == Some(EVAL_TEMPERATURE)
             && spec["top_p"].as_f64() == Some(EVAL_TOP_P);
-        let candidate = (paper, text(&r[2]), integer(&r[3]), text(&r[1]));
-        let entry = best.entry(text(&r[0])).or_insert_with(|| candidate.clone());
+        let candidate = (paper, r[2].text(), r[3].integer(), r[1].text());
+        let entry = best.entry(r[0].text()).or_insert_with(|| candidate.clone());
         if candidate > *entry {
             *entry = candidate;
         }
@@ -180,31 +180,8 @@ async fn select_ids(store: &Store, sql: &str) -> Result<Vec<String>, StoreError>
         .await?
         .rows
         .iter()
-        .map(|r| text(&r[0]))
+        .map(|r| r[0].text())
         .collect())
-}
-
-fn text(value: &SqlValue) -> String {
-    match value {
-        SqlValue::Text(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn integer(value: &SqlValue) -> i64 {
-    match value {
-        SqlValue::Integer(i) => *i,
-        SqlValue::Real(x) => *x as i64,
-        _ => 0,
-    }
-}
-
-fn real(value: &SqlValue) -> Option<f64> {
-    match value {
-        SqlValue::Real(x) => Some(*x),
-        SqlValue::Integer(i) => Some(*i as f64),
-        _ => None,
-    }
 }
 
 fn model_rank(model: &str) -> usize {
@@ -481,6 +458,7 @@ pub fn render_csv(rows: &[ResultRow]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::SqlValue;
     use std::time::Duration;
 
     use serde_json::json;
@@ -665,7 +643,7 @@ mod tests {
         result
             .rows
             .iter()
-            .map(|r| r.iter().map(text).collect())
+            .map(|r| r.iter().map(SqlValue::text).collect())
             .collect()
     }
 

@@ -20,6 +20,35 @@ fn blob_as_hex<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&format!("x'{hex}'"))
 }
 
+/// Readers for the cells of a known query, lenient as SQLite's column types are.
+impl SqlValue {
+    /// Text as is; any other value as it prints.
+    pub fn text(&self) -> String {
+        match self {
+            SqlValue::Text(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// An integer (a real truncated); 0 for anything else.
+    pub fn integer(&self) -> i64 {
+        match self {
+            SqlValue::Integer(i) => *i,
+            SqlValue::Real(x) => *x as i64,
+            _ => 0,
+        }
+    }
+
+    /// A number; `None` for NULL, text or a blob.
+    pub fn real(&self) -> Option<f64> {
+        match self {
+            SqlValue::Real(x) => Some(*x),
+            SqlValue::Integer(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Display for SqlValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
