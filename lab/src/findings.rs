@@ -34,6 +34,22 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// `metric` under `prompting`, averaged over the benchmarks whose name starts with
+    /// `benchmarks`.
+    fn mean(&self, prompting: &str, benchmarks: &str, metric: &str) -> Option<Estimate> {
+        mean_of(
+            self.numbers
+                .iter()
+                .filter(|((p, b, m), _)| p == prompting && b.starts_with(benchmarks) && m == metric)
+                .map(|(_, (value, stderr))| Estimate {
+                    value: *value,
+                    stderr: stderr.unwrap_or(0.0),
+                    experiments: vec![self.experiment.clone()],
+                })
+                .collect(),
+        )
+    }
+
     fn at_paper_settings(&self) -> bool {
         self.temperature == EVAL_TEMPERATURE && self.top_p == EVAL_TOP_P
     }
@@ -164,18 +180,8 @@ impl Evidence {
         metric: &str,
         settings: Settings,
     ) -> Option<Estimate> {
-        let eval = self.evaluation(model, prompting, metric, settings)?;
-        mean_of(
-            eval.numbers
-                .iter()
-                .filter(|((p, b, m), _)| p == prompting && b.starts_with(benchmarks) && m == metric)
-                .map(|(_, (value, stderr))| Estimate {
-                    value: *value,
-                    stderr: stderr.unwrap_or(0.0),
-                    experiments: vec![eval.experiment.clone()],
-                })
-                .collect(),
-        )
+        self.evaluation(model, prompting, metric, settings)?
+            .mean(prompting, benchmarks, metric)
     }
 
     /// cons@k of an evaluation, whatever its k, with that k.
@@ -191,22 +197,11 @@ impl Evidence {
             .keys()
             .find(|(p, b, m)| p == prompting && b.starts_with(benchmarks) && m.starts_with("cons@"))
             .map(|(_, _, m)| m.clone())?;
-        let pick = |metric: &str| {
-            mean_of(
-                eval.numbers
-                    .iter()
-                    .filter(|((p, b, m), _)| {
-                        p == prompting && b.starts_with(benchmarks) && m == metric
-                    })
-                    .map(|(_, (value, stderr))| Estimate {
-                        value: *value,
-                        stderr: stderr.unwrap_or(0.0),
-                        experiments: vec![eval.experiment.clone()],
-                    })
-                    .collect(),
-            )
-        };
-        Some((pick(&cons_metric)?, pick("pass@1")?, cons_metric))
+        Some((
+            eval.mean(prompting, benchmarks, &cons_metric)?,
+            eval.mean(prompting, benchmarks, "pass@1")?,
+            cons_metric,
+        ))
     }
 
     /// The mean-length curve of the latest completed GRPO run labelled `model`.

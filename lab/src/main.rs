@@ -666,6 +666,19 @@ fn findings_report(evidence: &Evidence, render: Render) -> String {
     out
 }
 
+/// Appends the rows of `csv` to `out` with a first column `recipe`; the header once.
+fn append_with_recipe(out: &mut String, csv: &str, recipe: &str) {
+    for (i, line) in csv.lines().enumerate() {
+        if i == 0 {
+            if out.is_empty() {
+                out.push_str(&format!("recipe,{line}\n"));
+            }
+        } else {
+            out.push_str(&format!("{recipe},{line}\n"));
+        }
+    }
+}
+
 /// `lab results`: the table, findings and length curves of each recipe into `dir`.
 fn write_results(
     runtime: &Runtime,
@@ -718,24 +731,12 @@ fn write_results(
         };
         let table = lab::results_table::render_csv(&rows);
         let recipe = scope_id.clone().unwrap_or_default();
-        for (i, line) in table.lines().enumerate() {
-            if i == 0 {
-                if table_csv.is_empty() {
-                    table_csv.push_str(&format!("recipe,{line}\n"));
-                }
-                continue;
-            }
-            table_csv.push_str(&format!("{recipe},{line}\n"));
-        }
-        for (i, line) in findings_report(&evidence, Render::Csv).lines().enumerate() {
-            if i == 0 {
-                if findings_csv.is_empty() {
-                    findings_csv.push_str(&format!("recipe,{line}\n"));
-                }
-                continue;
-            }
-            findings_csv.push_str(&format!("{recipe},{line}\n"));
-        }
+        append_with_recipe(&mut table_csv, &table, &recipe);
+        append_with_recipe(
+            &mut findings_csv,
+            &findings_report(&evidence, Render::Csv),
+            &recipe,
+        );
         for curve in &evidence.length_curves {
             for (step, value) in &curve.points {
                 lengths_csv.push_str(&format!(
