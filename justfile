@@ -3,19 +3,21 @@
 export CARGO_TERM_COLOR := "never"
 
 # Open the lab's terminal UI on the default database (.lab/lab.db, or LAB_DB / --db PATH).
-# (The dev profile optimises every dependency, so the debug binaries run the numerics at full speed.)
+# (The dev profile optimises every dependency, so the debug binaries run the numerics at full speed.
+# Every recipe builds the binaries with one command whose dependency graph is the test build's, so
+# `just test`, `just bench` and these never rebuild burn after one another.)
 lab *ARGS:
-    cargo build -p lab --bin lab -p tui
+    cargo build --workspace --bins
     ./target/debug/lab-tui {{ARGS}}
 
 # Run an experiment spec: just run experiments/world.toml --set seed=1
 run SPEC *ARGS:
-    cargo build -p lab --bin lab
+    cargo build --workspace --bins
     ./target/debug/lab run {{SPEC}} {{ARGS}}
 
 # The lab CLI with any arguments: just cli show 3fa2
 cli *ARGS:
-    cargo build -p lab --bin lab
+    cargo build --workspace --bins
     ./target/debug/lab {{ARGS}}
 
 # All tests: unit tests of every module and the end-to-end CLI tests.
