@@ -228,7 +228,7 @@ fn sql_is_read_only() {
     ] {
         let err = lab.fails(&["sql", write]);
         assert!(
-            err.contains("readonly") || err.contains("read-only") || err.contains("read only"),
+            err.contains("refused: lab sql only reads"),
             "{write}: {err}"
         );
     }
@@ -246,6 +246,87 @@ fn sql_is_read_only() {
     assert!(
         table.contains("tiny-world") && table.contains("(1 rows)"),
         "{table}"
+    );
+}
+
+/// Hostile queries are refused or bounded, and the database is left as it was, byte for byte.
+#[test]
+fn sql_under_attack_is_refused_or_bounded() {
+    let lab = Lab::new();
+    lab.ok(&["run", TINY_WORLD]);
+    let contents = "SELECT id, kind, name, spec FROM experiments";
+    let before = lab.sql(contents);
+    let file_before = std::fs::read(lab.db()).unwrap();
+    let outside = lab.dir.path().join("outside.db");
+    let outside_sql = outside.display().to_string().replace('\'', "''");
+    for attack in [
+        format!("ATTACH '{outside_sql}' AS other"),
+        "ATTACH ':memory:' AS scratch".to_string(),
+        format!("VACUUM INTO '{outside_sql}'"),
+        "VACUUM".to_string(),
+        "PRAGMA writable_schema = ON".to_string(),
+        "PRAGMA query_only = OFF".to_string(),
+        "PRAGMA journal_mode = DELETE".to_string(),
+        "PRAGMA user_version = 7".to_string(),
+        "SELECT load_extension('/tmp/evil.so')".to_string(),
+        // A write hidden behind a harmless statement.
+        "SELECT 1; DELETE FROM experiments".to_string(),
+    ] {
+        let err = lab.fails(&["sql", &attack]);
+        assert!(
+            err.contains("refused: lab sql only reads"),
+            "{attack}: {err}"
+        );
+    }
+    assert!(!outside.exists(), "ATTACH or VACUUM INTO created a file");
+
+    // A query that never ends is interrupted at its deadline.
+    let started = std::time::Instant::now();
+    let err = lab.fails(&[
+        "sql",
+        "--timeout",
+        "1",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) \
+         SELECT count(*) FROM n",
+    ]);
+    assert!(err.contains("time limit"), "{err}");
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Millions of rows: the first --max-rows are kept, and the answer says it was cut.
+    let out = lab
+        .cmd(&[
+            "sql",
+            "--csv",
+            "--max-rows",
+            "1000",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 5000000) \
+         SELECT i FROM n",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1001);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept the first 1000 rows"));
+
+    // One huge value is refused instead of taking the memory.
+    let err = lab.fails(&["sql", "SELECT length(zeroblob(1000000000))"]);
+    assert!(err.contains("too big"), "{err}");
+
+    // Reading the schema still works.
+    let columns = lab.sql("PRAGMA table_info(experiments)");
+    assert!(columns.contains("spec"), "{columns}");
+    let columns = lab.sql("SELECT name FROM pragma_table_info('experiments')");
+    assert!(columns.contains("spec"), "{columns}");
+
+    assert_eq!(lab.sql(contents), before);
+    assert_eq!(lab.sql("PRAGMA integrity_check"), "integrity_check\nok\n");
+    assert!(
+        std::fs::read(lab.db()).unwrap() == file_before,
+        "the database file changed"
     );
 }
 

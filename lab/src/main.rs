@@ -135,10 +135,17 @@ enum Command {
         /// Second experiment id or prefix.
         b: String,
     },
-    /// Run a read-only SQL query against the store (writes are refused).
+    /// Run a read-only SQL query against the store (writes, ATTACH and PRAGMAs that set a value
+    /// are refused; the answer is bounded in rows, bytes and time).
     Sql {
         /// The query, e.g. "SELECT * FROM runs".
         query: String,
+        /// Keep at most this many rows (a query that returns more says so).
+        #[arg(long, default_value_t = store::SqlLimits::default().max_rows)]
+        max_rows: usize,
+        /// Interrupt the query after this many seconds.
+        #[arg(long, default_value_t = store::SqlLimits::default().timeout.as_secs_f64())]
+        timeout: f64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
         format: SqlFormat,
@@ -440,12 +447,28 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sql {
             query,
+            max_rows,
+            timeout,
             format,
             csv,
             json,
         } => {
+            if !(timeout.is_finite() && timeout > 0.0) {
+                bail!("--timeout must be a positive number of seconds, got {timeout}");
+            }
+            let limits = store::SqlLimits {
+                max_rows,
+                timeout: std::time::Duration::from_secs_f64(timeout),
+                ..store::SqlLimits::default()
+            };
             let store = open_existing(&runtime, &db)?;
-            let result = runtime.block_on(store.query(&query))?;
+            let result = runtime.block_on(store.query_bounded(&query, limits))?;
+            if result.truncated {
+                eprintln!(
+                    "lab sql: kept the first {} rows; the query returned more (--max-rows)",
+                    result.rows.len()
+                );
+            }
             let format = if csv {
                 SqlFormat::Csv
             } else if json {

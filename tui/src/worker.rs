@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{QueryResult, Store};
+use lab::store::{QueryResult, SqlLimits, Store};
 
 use crate::data::*;
 
@@ -187,7 +187,7 @@ impl Backend {
                 let result = match self.store() {
                     Ok(store) => self
                         .runtime
-                        .block_on(store.query(&sql))
+                        .block_on(store.query_bounded(&sql, sql_limits()))
                         .map_err(|e| error_chain(&e)),
                     Err(e) => Err(e),
                 };
@@ -346,6 +346,16 @@ fn cancel(run: &RunRef, pid: i64, host: &str) -> Response {
         }
         Ok(s) => Response::Error(format!("kill {pid} failed: {s}")),
         Err(e) => Response::Error(format!("kill {pid}: {e}")),
+    }
+}
+
+/// Bounds on the SQL view's queries: a screen shows far fewer rows than `lab sql` writes out,
+/// and the worker serves the other views too, so a runaway query must end soon.
+fn sql_limits() -> SqlLimits {
+    SqlLimits {
+        max_rows: 10_000,
+        timeout: std::time::Duration::from_secs(10),
+        ..SqlLimits::default()
     }
 }
 

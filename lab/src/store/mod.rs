@@ -5,6 +5,7 @@
 //! `lab run` processes can write to one file at once. The store knows nothing of models or
 //! tensors: it keeps rows and files addressed by hash.
 
+mod guard;
 mod objects;
 mod query;
 
@@ -20,7 +21,7 @@ use sqlx::Row;
 use crate::identity::ExperimentId;
 
 pub use objects::{ObjectError, ObjectStore, StoredObject};
-pub use query::{QueryResult, SqlValue};
+pub use query::{QueryResult, SqlError, SqlLimits, SqlValue};
 
 /// `PRAGMA application_id` of an R1 Lab database ("R1LB"), set by the first migration.
 pub const APPLICATION_ID: i64 = 0x5231_4C42;
@@ -896,9 +897,19 @@ impl Store {
         Ok(hasher.finalize().to_hex().to_string())
     }
 
-    /// Runs one read-only query (see [`query`]).
+    /// Runs one of the lab's own read queries (see [`query`]).
     pub async fn query(&self, sql: &str) -> Result<QueryResult> {
         query::run(&self.pool, sql).await.map_err(self.err())
+    }
+
+    /// Runs one query that a person typed (`lab sql`, the TUI): only reads are allowed, and the
+    /// answer is bounded by `limits` (see [`SqlLimits`]).
+    pub async fn query_bounded(
+        &self,
+        sql: &str,
+        limits: SqlLimits,
+    ) -> std::result::Result<QueryResult, SqlError> {
+        query::run_bounded(&self.pool, sql, limits).await
     }
 }
 

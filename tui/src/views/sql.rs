@@ -229,6 +229,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 .map(|r| Row::new(r.iter().map(|c| Cell::from(fit(c, MAX_COLUMN)))))
                 .collect();
             let n = rows.len();
+            let kept = if result.truncated {
+                format!(" (the first {n}: the query returned more)")
+            } else {
+                String::new()
+            };
             let more = if view.column > 0 {
                 format!(" · from column {} ", view.column + 1)
             } else {
@@ -238,7 +243,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 .header(head)
                 .column_spacing(2)
                 .row_highlight_style(highlight())
-                .block(block.title(format!(" {n} rows{more}")));
+                .block(block.title(format!(" {n} rows{kept}{more}")));
             let selected = (!view.editing && n > 0).then_some(view.row);
             let mut state = TableState::default().with_selected(selected);
             if view.editing {
