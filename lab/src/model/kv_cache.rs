@@ -2,11 +2,82 @@
 
 use burn::prelude::*;
 
-/// One layer's cached keys (already rotated) and values, `[batch, heads, len, head_dim]`.
+/// One layer's cached keys (already rotated) and values, `[batch, heads, capacity, head_dim]`,
+/// of which the first `len` positions are filled.
+///
+/// A decode step appends one position: while there is spare capacity it is written in place
+/// (burn-flex assigns into a buffer it owns alone without copying), so a step costs its own
+/// keys and values instead of a copy of the whole cache; the capacity grows by half when full.
+/// Appends of several positions (a prefill, GRPO's completions on the prompt's cache) grow to
+/// the exact length, as one concatenation, so autodiff sees the same graph as before.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerKv {
-    pub(crate) k: Tensor<4>,
-    pub(crate) v: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    len: usize,
+}
+
+impl LayerKv {
+    pub(crate) fn new(k: Tensor<4>, v: Tensor<4>) -> LayerKv {
+        let len = k.dims()[2];
+        LayerKv { k, v, len }
+    }
+
+    /// This cache with `k`, `v` `[batch, heads, new, head_dim]` after its positions.
+    pub(crate) fn append(self, k: Tensor<4>, v: Tensor<4>) -> LayerKv {
+        let [batch, heads, new, head_dim] = k.dims();
+        let capacity = self.k.dims()[2];
+        let len = self.len + new;
+        if new == 1 && len <= capacity {
+            let at = [0..batch, 0..heads, self.len..len, 0..head_dim];
+            return LayerKv {
+                k: self.k.slice_assign(at.clone(), k),
+                v: self.v.slice_assign(at, v),
+                len,
+            };
+        }
+        let spare = if new == 1 { (len / 2).max(16) } else { 0 };
+        let grow = |past: Tensor<4>, next: Tensor<4>| {
+            let past = past.narrow(2, 0, self.len);
+            let mut parts = vec![past, next];
+            if spare > 0 {
+                let device = parts[0].device();
+                parts.push(Tensor::zeros([batch, heads, spare, head_dim], &device));
+            }
+            Tensor::cat(parts, 2)
+        };
+        LayerKv {
+            k: grow(self.k, k),
+            v: grow(self.v, v),
+            len,
+        }
+    }
+
+    /// The filled keys, `[batch, heads, len, head_dim]` (a view when there is spare capacity).
+    pub(crate) fn keys(&self) -> Tensor<4> {
+        self.filled(&self.k)
+    }
+
+    /// The filled values, as [`LayerKv::keys`].
+    pub(crate) fn values(&self) -> Tensor<4> {
+        self.filled(&self.v)
+    }
+
+    fn filled(&self, t: &Tensor<4>) -> Tensor<4> {
+        if t.dims()[2] == self.len {
+            t.clone()
+        } else {
+            t.clone().narrow(2, 0, self.len)
+        }
+    }
+
+    fn select(&self, index: Tensor<1, Int>) -> LayerKv {
+        LayerKv {
+            k: self.k.clone().select(0, index.clone()),
+            v: self.v.clone().select(0, index),
+            len: self.len,
+        }
+    }
 }
 
 /// Keys and values of every layer for the positions `0..len()` of each row in a batch.
@@ -65,10 +136,7 @@ impl KvCache {
                     let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
                     let index =
                         Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
-                    LayerKv {
-                        k: kv.k.clone().select(0, index.clone()),
-                        v: kv.v.clone().select(0, index),
-                    }
+                    kv.select(index)
                 })
             })
             .collect();

@@ -23,7 +23,7 @@
 
 use burn::module::{Param, ParamId};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{silu, softmax};
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 
@@ -168,33 +168,40 @@ impl Attention {
         let k = rope.apply(split(self.wk.forward(x.clone())));
         let v = split(self.wv.forward(x));
 
-        let (k, v) = match cache {
-            None => (k, v),
+        let out = match cache {
+            None => attention(q, k, v, None, None, CAUSAL),
             Some(slot) => {
-                let (k, v) = match slot.take() {
-                    None => (k, v),
-                    Some(past) => (
-                        Tensor::cat(vec![past.k, k], 2),
-                        Tensor::cat(vec![past.v, v], 2),
-                    ),
+                let kv = match slot.take() {
+                    None => LayerKv::new(k, v),
+                    Some(past) => past.append(k, v),
                 };
-                *slot = Some(LayerKv {
-                    k: k.clone(),
-                    v: v.clone(),
-                });
-                (k, v)
+                let (k, v) = (kv.keys(), kv.values());
+                *slot = Some(kv);
+                if seq == 1 {
+                    decode_attention(q, k, v)
+                } else {
+                    attention(q, k, v, None, None, CAUSAL)
+                }
             }
         };
-
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
-        let out = attention(q, k, v, None, None, options);
         self.wo
             .forward(out.swap_dims(1, 2).reshape([batch, seq, d_model]))
     }
+}
+
+const CAUSAL: AttentionModuleOptions = AttentionModuleOptions {
+    scale: None,
+    softcap: None,
+    is_causal: true,
+};
+
+/// Attention of one new position `q` `[batch, heads, 1, head_dim]` over every cached position
+/// (no mask: the new position sees them all). The fused kernel would first copy `k` and `v`,
+/// views into the cache's spare capacity, to contiguous buffers; the matmuls read them in place.
+fn decode_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
+    let head_dim = q.dims()[3];
+    let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    softmax(scores, 3).matmul(v)
 }
 
 impl Mlp {
