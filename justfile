@@ -39,6 +39,11 @@ bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
+# The long campaigns: the hostile-input fuzz targets with many more cases (LAB_FUZZ_CASES, about a
+# minute per target per million cases here).
+soak cases="2000000":
+    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input -- --nocapture
+
 # Formatting and lints.
 check:
     cargo fmt --all -- --check

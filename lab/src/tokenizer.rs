@@ -220,7 +220,16 @@ impl Tokenizer for WorldTokenizer {
     /// Joins the tokens with the world's spacing (see [`join_tokens`]). Special tokens are
     /// written as their names (`<eos>`); they do not re-encode to themselves.
     fn decode(&self, ids: &[u32]) -> String {
-        let tokens: Vec<&str> = ids.iter().map(|id| self.token(*id)).collect();
+        // An id outside the vocabulary (a corrupt or foreign data set) reads as `<unk>` rather
+        // than stopping whoever only wants to show the text.
+        let tokens: Vec<&str> = ids
+            .iter()
+            .map(|&id| {
+                self.tokens
+                    .get(id as usize)
+                    .map_or(SPECIALS[UNK_ID as usize], String::as_str)
+            })
+            .collect();
         join_tokens(&tokens)
     }
 

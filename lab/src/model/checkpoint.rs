@@ -300,22 +300,19 @@ pub fn decode(bytes: &[u8]) -> Result<(Vec<NamedTensor>, serde_json::Value), Che
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .ok_or_else(|| malformed(format!("tensor `{}`: shape overflows", entry.name)))?;
-        if entry.offset != offset || entry.nbytes != count as u64 * 4 {
+        let expected_bytes = (count as u64)
+            .checked_mul(4)
+            .ok_or_else(|| malformed(format!("tensor `{}`: shape overflows", entry.name)))?;
+        if entry.offset != offset || entry.nbytes != expected_bytes {
             return Err(malformed(format!(
-                "tensor `{}`: offset {} / {} bytes, expected {offset} / {}",
-                entry.name,
-                entry.offset,
-                entry.nbytes,
-                count as u64 * 4
+                "tensor `{}`: offset {} / {} bytes, expected {offset} / {expected_bytes}",
+                entry.name, entry.offset, entry.nbytes,
             )));
         }
-        let end = offset + entry.nbytes;
-        if end > data.len() as u64 {
-            return Err(malformed(format!(
-                "tensor `{}` runs past the end",
-                entry.name
-            )));
-        }
+        let end = offset
+            .checked_add(entry.nbytes)
+            .filter(|&end| end <= data.len() as u64)
+            .ok_or_else(|| malformed(format!("tensor `{}` runs past the end", entry.name)))?;
         let values = data[offset as usize..end as usize]
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
