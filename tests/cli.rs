@@ -330,10 +330,13 @@ fn sql_under_attack_is_refused_or_bounded() {
     );
 }
 
+/// Eight writers on one database while `lab sql` reads it in a loop: no "database is locked",
+/// no lost rows (every run stores the same number of metric points and data sets).
 #[test]
-fn four_concurrent_runs_all_succeed() {
+fn eight_concurrent_runs_and_readers_all_succeed() {
     let lab = Lab::new();
-    let children: Vec<_> = (0..4)
+    let writers = 8;
+    let children: Vec<_> = (0..writers)
         .map(|seed| {
             let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"));
             cmd.current_dir(repo_root())
@@ -345,18 +348,50 @@ fn four_concurrent_runs_all_succeed() {
             cmd.spawn().unwrap()
         })
         .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        let db = lab.db();
+        std::thread::spawn(move || {
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                // The database appears with the first writer.
+                if db.exists() {
+                    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
+                        .arg("--db")
+                        .arg(&db)
+                        .args(["sql", "SELECT count(*) FROM metrics"])
+                        .output()
+                        .unwrap();
+                    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+                    assert!(!stderr.contains("locked"), "a reader saw: {stderr}");
+                    reads += usize::from(out.status.success());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            reads
+        })
+    };
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("locked"), "{stderr}");
     }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0, "the reader never read");
     assert_eq!(
         lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
-        "n\n4\n"
+        format!("n\n{writers}\n")
     );
+    let per_attempt = |table: &str| {
+        lab.sql(&format!(
+            "SELECT count(DISTINCT n) AS kinds, min(n) > 0 AS some FROM \
+             (SELECT count(*) AS n FROM {table} GROUP BY attempt)"
+        ))
+    };
+    assert_eq!(per_attempt("metrics"), "kinds,some\n1,1\n");
+    assert_eq!(per_attempt("artifacts"), "kinds,some\n1,1\n");
 }
 
 #[test]
@@ -446,6 +481,100 @@ fn tiny_pretrain_spec(lab: &Lab, steps: usize, checkpoint_every: usize) -> Strin
             world.display()
         ),
     )
+}
+
+/// A flipped byte in a checkpoint or a data set, or a missing object file: refused with an error
+/// that names the experiment, the file and both hashes; nothing stored is lost, and restoring
+/// the file lets the same runs go through.
+#[test]
+fn tampered_or_missing_objects_are_refused_naming_the_experiment() {
+    let lab = Lab::new();
+    let pretrain = tiny_pretrain_spec(&lab, 4, 2);
+    let model_id = id_line(&lab.stdout(&["run", &pretrain]));
+    let object = |sql: &str| {
+        let path = lab.sql(sql).lines().nth(1).unwrap().to_string();
+        lab.dir.path().join("lab.objects").join(path)
+    };
+    let checkpoint = object(
+        "SELECT c.path FROM checkpoints c JOIN results r ON r.attempt = c.attempt \
+         WHERE r.kind = 'pretrain' ORDER BY c.step DESC LIMIT 1",
+    );
+    let original = std::fs::read(&checkpoint).unwrap();
+    let expected_hash = checkpoint
+        .strip_prefix(lab.dir.path().join("lab.objects"))
+        .unwrap()
+        .to_string_lossy()
+        .replace('/', "");
+    let mut flipped = original.clone();
+    let at = flipped.len() - 100; // inside the tensor data
+    flipped[at] ^= 0x01;
+    std::fs::write(&checkpoint, &flipped).unwrap();
+
+    let generate = [
+        "generate",
+        &model_id,
+        "--prompt",
+        "Tom had 3 apples.",
+        "-n",
+        "1",
+    ];
+    let err = lab.fails(&generate);
+    for needle in [
+        &model_id[..],
+        &expected_hash[..],
+        "the tensors hash to",
+        &checkpoint.display().to_string()[..],
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in: {err}");
+    }
+
+    // A stage downstream of the tampered model fails naming its input; the model's result stands.
+    let eval = lab.write_spec(
+        "eval.toml",
+        &format!(
+            "kind = \"eval\"\ninputs = {{ model = \"{pretrain}\", world = \"{}\" }}\n\
+             benchmarks = [\"easy-en\"]\nproblems = 2\nsamples = 2\nmax_new_tokens = 8\n\
+             promptings = [\"compact\"]\n",
+            repo_root().join(TINY_WORLD).display()
+        ),
+    );
+    let stood = lab.sql("SELECT experiment, attempt FROM results ORDER BY experiment");
+    let err = lab.fails(&["run", &eval]);
+    assert!(
+        err.contains("input `model`") && err.contains(&model_id),
+        "{err}"
+    );
+    assert!(err.contains("hash mismatch"), "{err}");
+    assert_eq!(
+        lab.sql("SELECT experiment, attempt FROM results ORDER BY experiment"),
+        stood
+    );
+    assert_eq!(lab.sql("PRAGMA integrity_check"), "integrity_check\nok\n");
+
+    // Restored, the same evaluation runs.
+    std::fs::write(&checkpoint, &original).unwrap();
+    lab.ok(&["run", &eval]);
+
+    // A missing checkpoint file is named with its experiment.
+    std::fs::remove_file(&checkpoint).unwrap();
+    let err = lab.fails(&generate);
+    assert!(err.contains(&model_id) && err.contains("missing"), "{err}");
+    std::fs::write(&checkpoint, &original).unwrap();
+
+    // A flipped byte in the world's corpus: a new pretraining on it is refused, naming both.
+    let corpus = object(
+        "SELECT a.path FROM artifacts a JOIN results r ON r.attempt = a.attempt \
+         WHERE r.kind = 'world' AND a.name = 'web'",
+    );
+    let mut bytes = std::fs::read(&corpus).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&corpus, &bytes).unwrap();
+    let longer = tiny_pretrain_spec(&lab, 6, 2);
+    let err = lab.fails(&["run", &longer]);
+    assert!(
+        err.contains("input `world`") && err.contains("corrupt") && err.contains("hashes to"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -196,7 +196,11 @@ fn main() {
     if let Err(e) = run(cli) {
         let mut message = format!("error: {e}");
         for cause in e.chain().skip(1) {
-            message.push_str(&format!("\n  caused by: {cause}"));
+            // Most errors here already quote their source; repeat only what is new.
+            let cause = cause.to_string();
+            if !message.contains(&cause) {
+                message.push_str(&format!("\n  caused by: {cause}"));
+            }
         }
         eprintln!("{message}");
         std::process::exit(1);

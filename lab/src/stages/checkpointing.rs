@@ -23,23 +23,30 @@ pub struct Checkpoint {
     pub meta: CheckpointMeta,
     pub tensors: Vec<NamedTensor>,
     pub hash: String,
+    /// Whose checkpoint this is, as errors name it.
+    pub owner: String,
 }
 
 impl Checkpoint {
-    /// Decodes a checkpoint file, refusing it unless its tensors hash to `hash`.
-    pub fn decode(bytes: &[u8], hash: &str) -> Result<Checkpoint, StageError> {
+    /// Decodes a checkpoint file, refusing it unless its tensors hash to `hash`. `owner` says
+    /// whose checkpoint it is (experiment, step, file), for the error.
+    pub fn decode(bytes: &[u8], hash: &str, owner: &str) -> Result<Checkpoint, StageError> {
         let err = |source| StageError::Checkpoint {
             hash: hash.to_string(),
+            owner: owner.to_string(),
             source,
         };
         let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(err)?;
         let meta: CheckpointMeta = serde_json::from_value(extra).map_err(|e| {
-            StageError::Failed(format!("checkpoint {hash}: unreadable metadata: {e}"))
+            StageError::Failed(format!(
+                "checkpoint {hash} of {owner}: unreadable metadata: {e}"
+            ))
         })?;
         Ok(Checkpoint {
             meta,
             tensors,
             hash: hash.to_string(),
+            owner: owner.to_string(),
         })
     }
 
@@ -48,6 +55,7 @@ impl Checkpoint {
         model::load_named(&self.meta.model, &self.tensors, device).map_err(|source| {
             StageError::Checkpoint {
                 hash: self.hash.clone(),
+                owner: self.owner.clone(),
                 source,
             }
         })
@@ -55,8 +63,8 @@ impl Checkpoint {
 
     /// Loads the last checkpoint of the stage's input `role`.
     pub fn of_input(ctx: &StageContext, role: &str) -> Result<Checkpoint, StageError> {
-        let (_, hash, bytes) = ctx.input_checkpoint(role)?;
-        Checkpoint::decode(&bytes, &hash)
+        let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
+        Checkpoint::decode(&bytes, &hash, &owner)
     }
 }
 
@@ -103,12 +111,19 @@ pub fn sample_from(
         .find(|a| a.status == "completed")
         .or(attempts.last())
         .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
-    let (_, hash) = runtime
+    let (step, hash) = runtime
         .block_on(store.checkpoints(attempt.id))?
         .pop()
         .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to sample from")))?;
-    let bytes = store.objects().get_unverified(&hash)?;
-    let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+    let owner = format!(
+        "{id}, step {step}, file {}",
+        store.objects().path_of(&hash).display()
+    );
+    let bytes = store
+        .objects()
+        .get_unverified(&hash)
+        .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
+    let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
     let model = checkpoint.model(&Device::flex())?;
     let tokenizer = &checkpoint.meta.tokenizer;
     let text = match prompting {
@@ -143,10 +158,18 @@ pub fn resume_or_start(
 ) -> Result<(Transformer, AdamW, usize, Option<Checkpoint>), StageError> {
     match ctx.own_last_checkpoint()? {
         Some((step, hash, bytes)) => {
-            let checkpoint = Checkpoint::decode(&bytes, &hash)?;
+            let owner = format!(
+                "this attempt, step {step}, file {}",
+                ctx.store().objects().path_of(&hash).display()
+            );
+            let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
             let model = checkpoint.model(device)?;
             let optimizer = AdamW::load_named(optimizer.clone(), &checkpoint.tensors, &model)
-                .map_err(|source| StageError::Checkpoint { hash, source })?;
+                .map_err(|source| StageError::Checkpoint {
+                    hash,
+                    owner,
+                    source,
+                })?;
             Ok((model, optimizer, step as usize, Some(checkpoint)))
         }
         None => Ok((fresh()?, AdamW::new(optimizer.clone()), 0, None)),

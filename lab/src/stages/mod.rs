@@ -39,9 +39,11 @@ pub enum StageError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Object(#[from] ObjectError),
-    #[error("checkpoint {hash}: {source}")]
+    /// A checkpoint file that was refused; `owner` names whose it is and where it lies.
+    #[error("checkpoint {hash} of {owner}: {source}")]
     Checkpoint {
         hash: String,
+        owner: String,
         #[source]
         source: CheckpointError,
     },
@@ -190,7 +192,13 @@ impl StageContext<'_> {
                 names.join(", ")
             ))
         })?;
-        Ok(self.store.objects().get_verified(&artifact.hash)?)
+        let id = self.input(role)?;
+        self.store
+            .objects()
+            .get_verified(&artifact.hash)
+            .map_err(|e| {
+                StageError::Failed(format!("input `{role}` ({id}) data set `{name}`: {e}"))
+            })
     }
 
     /// Rows of a JSON-lines data set an input produced.
@@ -215,17 +223,30 @@ impl StageContext<'_> {
             .collect()
     }
 
-    /// The last checkpoint of an input: `(step, hash, file bytes)`. The caller decodes it, which
-    /// verifies the content hash.
-    pub fn input_checkpoint(&self, role: &str) -> Result<(i64, String, Vec<u8>), StageError> {
+    /// The last checkpoint of an input: `(step, hash, file bytes, owner)`, where `owner` names
+    /// the input, its experiment, the step and the file for any refusal. The caller decodes it,
+    /// which verifies the content hash.
+    pub fn input_checkpoint(
+        &self,
+        role: &str,
+    ) -> Result<(i64, String, Vec<u8>, String), StageError> {
+        let id = self.input(role)?;
         let attempt = self.input_attempt(role)?;
         let (step, hash) = self
             .runtime
             .block_on(self.store.checkpoints(attempt))?
             .pop()
             .ok_or_else(|| StageError::Failed(format!("input `{role}` has no checkpoint")))?;
-        let bytes = self.store.objects().get_unverified(&hash)?;
-        Ok((step, hash, bytes))
+        let owner = format!(
+            "input `{role}` ({id}), step {step}, file {}",
+            self.store.objects().path_of(&hash).display()
+        );
+        let bytes = self
+            .store
+            .objects()
+            .get_unverified(&hash)
+            .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
+        Ok((step, hash, bytes, owner))
     }
 
     /// This attempt's own last checkpoint, when it is being resumed.
@@ -237,7 +258,9 @@ impl StageContext<'_> {
         match last {
             None => Ok(None),
             Some((step, hash)) => {
-                let bytes = self.store.objects().get_unverified(&hash)?;
+                let bytes = self.store.objects().get_unverified(&hash).map_err(|e| {
+                    StageError::Failed(format!("this attempt's checkpoint of step {step}: {e}"))
+                })?;
                 Ok(Some((step, hash, bytes)))
             }
         }
