@@ -577,6 +577,127 @@ fn tampered_or_missing_objects_are_refused_naming_the_experiment() {
     );
 }
 
+/// A small tmpfs, mounted for one test and unmounted however it ends.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) where this process may not mount, i.e. not as root.
+    fn mount(path: PathBuf, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(SmallDisk { path }),
+            Ok(out) => {
+                eprintln!(
+                    "SKIPPED: cannot mount a tmpfs here ({}); the full-disk test needs root",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run mount ({e}); the full-disk test needs root");
+                None
+            }
+        }
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// The database and objects on a disk that fills up during pretraining: the run fails with the
+/// OS's "no space" error naming the file, the database stays consistent and keeps the world, no
+/// half-written object is left, and after space is freed the rerun resumes to the very result of
+/// a run that never ran out.
+#[test]
+fn a_full_disk_fails_the_run_cleanly_and_a_rerun_resumes() {
+    let lab = Lab::new();
+    let Some(disk) = SmallDisk::mount(lab.dir.path().join("disk"), "1200k") else {
+        return;
+    };
+    let db = disk.path.join("lab.db");
+    let on_disk = |args: &[&str]| {
+        let mut cmd = Command::cargo_bin("lab").unwrap();
+        cmd.current_dir(repo_root())
+            .env_remove("LAB_DB")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let pretrain = tiny_pretrain_spec(&lab, 8, 2);
+    assert!(on_disk(&["run", TINY_WORLD]).status.success());
+    let out = on_disk(&["run", &pretrain]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run fit on the small disk");
+    assert!(
+        err.contains("No space left on device") && err.contains(&disk.path.display().to_string()),
+        "{err}"
+    );
+    let sql = |query: &str| String::from_utf8(on_disk(&["sql", "--csv", query]).stdout).unwrap();
+    assert_eq!(sql("PRAGMA integrity_check"), "integrity_check\nok\n");
+    assert_eq!(sql("SELECT kind FROM results"), "kind\nworld\n");
+    // Removing the half-written object gave back the room to record the failure.
+    assert_eq!(
+        sql("SELECT status FROM attempts ORDER BY id"),
+        "status\ncompleted\nfailed\n"
+    );
+    let leftovers: Vec<_> = walk(&disk.path)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "half-written objects left: {leftovers:?}"
+    );
+
+    disk.resize("32m");
+    let out = on_disk(&["run", &pretrain]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let digest = "SELECT a.result_digest FROM results r JOIN attempts a ON a.id = r.attempt \
+                  WHERE r.kind = 'pretrain'";
+    // The same spec on a disk with room from the start.
+    lab.ok(&["run", &pretrain]);
+    assert_eq!(sql(digest), lab.sql(digest));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 #[test]
 fn base_recipe_runs_end_to_end_and_reuses_its_stages() {
     let lab = Lab::new();

@@ -81,10 +81,19 @@ impl ObjectStore {
             let dir = path.parent().expect("objects live in a subfolder");
             fs::create_dir_all(dir).map_err(io_err(dir))?;
             let tmp = dir.join(format!(".{}.{}.tmp", &hash[2..], std::process::id()));
-            let mut file = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-            file.write_all(bytes).map_err(io_err(&tmp))?;
-            file.sync_all().map_err(io_err(&tmp))?;
-            fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            let written = fs::File::create(&tmp)
+                .and_then(|mut file| {
+                    file.write_all(bytes)?;
+                    file.sync_all()
+                })
+                .map_err(io_err(&tmp))
+                .and_then(|()| fs::rename(&tmp, &path).map_err(io_err(&path)));
+            if let Err(e) = written {
+                // A half-written file would hold space a full disk needs back (and be left for
+                // nobody); the object is simply not there, and a rerun writes it again.
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
         }
         Ok(StoredObject {
             hash: hash.to_string(),
