@@ -40,9 +40,10 @@ bench-peers:
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
 # The long campaigns: the hostile-input fuzz targets with many more cases (LAB_FUZZ_CASES, about a
-# minute per target per million cases here).
-soak cases="2000000":
-    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input -- --nocapture
+# minute per target per million cases here) and the crash campaigns with 25 kill -9 each.
+soak cases="2000000" kills="25":
+    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input
+    LAB_CRASH_KILLS={{kills}} cargo test -p lab --test cli -- crash_campaign
 
 # Formatting and lints.
 check:
