@@ -20,14 +20,16 @@ use std::time::Instant;
 mod common;
 
 use burn::prelude::*;
-use common::{random_prompts, PretrainStep, QUESTION};
+use common::{
+    GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, GRPO_PROMPTS, QUESTION,
+};
 use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
-use lab::grpo::{advantages, LossType, ScaleRewards};
+use lab::grpo::advantages;
 use lab::model::{AdamW, ModelConfig, Transformer};
 use lab::parallel::{self, THREADS_ENV};
 use lab::rewards::{score, RewardConfig};
 use lab::rng::Rng;
-use lab::stages::grpo::{policy_update, GrpoConfig};
+use lab::stages::grpo::policy_update;
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 use lab::world::Lang;
 
@@ -229,50 +231,7 @@ fn generation_speedup(policy: &Transformer, tokenizer: &WorldTokenizer) {
     );
 }
 
-/// The world tokenizer with no stop token: `<eos>` is an id past the vocabulary and
-/// `</answer>` is unknown, so every completion runs to `max_new_tokens`, like TRL's
-/// `min_new_tokens = max_completion_length` (its `--force-full-length`).
-struct NoStop(WorldTokenizer);
-
-impl Tokenizer for NoStop {
-    fn encode(&self, text: &str) -> Vec<u32> {
-        self.0.encode(text)
-    }
-    fn decode(&self, ids: &[u32]) -> String {
-        self.0.decode(ids)
-    }
-    fn vocab_size(&self) -> usize {
-        self.0.vocab_size()
-    }
-    fn token_id(&self, token: &str) -> Option<u32> {
-        if token == "</answer>" {
-            None
-        } else {
-            self.0.token_id(token)
-        }
-    }
-    fn token(&self, id: u32) -> &str {
-        self.0.token(id)
-    }
-    fn bos_id(&self) -> u32 {
-        self.0.bos_id()
-    }
-    fn eos_id(&self) -> u32 {
-        self.0.vocab_size() as u32
-    }
-    fn pad_id(&self) -> u32 {
-        self.0.pad_id()
-    }
-    fn unk_id(&self) -> u32 {
-        self.0.unk_id()
-    }
-}
-
-/// P × G, completion length and model sizes of the side-by-side GRPO step (TRL's defaults).
-const GRPO_PROMPTS: usize = 8;
-const GRPO_GROUP: usize = 8;
-const GRPO_COMPLETION: usize = 64;
-
+/// One GRPO step of the lab against TRL's `GRPOTrainer` at the sizes of [`GrpoBench`].
 fn grpo_against_trl(threads: usize) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/trl_grpo_bench.py");
     let trl = match (peer_python(), script.exists()) {
@@ -363,34 +322,15 @@ fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, St
 /// `GRPO_COMPLETION` tokens, rule-based scoring, group advantages, one policy update (dapo,
 /// beta 0), as the `grpo` stage runs it; and the median seconds of its sampling.
 fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
-    let tokenizer = NoStop(WorldTokenizer::build(
-        99,
-        [
-            lab::evaluation::template_texts().join(" ").as_str(),
-            QUESTION,
-        ],
-    ));
-    let config = ModelConfig {
-        vocab_size: tokenizer.vocab_size(),
-        max_seq_len: prompt_tokens + GRPO_COMPLETION,
-        ..ModelConfig::default()
-    };
-    let grpo = GrpoConfig {
-        prompts_per_step: GRPO_PROMPTS,
-        group_size: GRPO_GROUP,
-        max_completion_length: GRPO_COMPLETION,
-        loss_type: LossType::Dapo,
-        scale_rewards: ScaleRewards::Group,
-        beta: 0.0,
-        mu: 1,
-        temperature: 1.0,
-        top_p: 1.0,
-        ..GrpoConfig::default()
-    };
+    let GrpoBench {
+        tokenizer,
+        config,
+        grpo,
+        prompts,
+    } = GrpoBench::new(prompt_tokens);
     let device = Device::flex().autodiff();
     let mut model = config.init(&device);
     let mut optimizer = AdamW::new(grpo.optimizer.clone());
-    let prompts = random_prompts(GRPO_PROMPTS, prompt_tokens, config.vocab_size);
     let generation = GenerationConfig::sampling(GRPO_COMPLETION);
     let rewards_config = RewardConfig::default();
     let mut seconds = Vec::new();

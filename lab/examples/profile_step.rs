@@ -1,15 +1,17 @@
 //! A steady loop of one workload, for profilers (`perf record`, `valgrind --tool=callgrind`):
 //! `profile_step train [steps]` runs the base size's pretrain step (16 × 128 tokens, micro-batches
 //! of 8), `profile_step generate [rounds]` samples 8 × 128 tokens with the KV cache and
-//! `profile_step rollout [rounds]` samples GRPO's rollout at the TRL comparison's sizes.
+//! `profile_step rollout [rounds]` samples GRPO's rollout at the TRL comparison's sizes and
+//! `profile_step update [rounds]` runs GRPO's policy update on one such rollout.
 //! `LAB_THREADS=1` keeps the profile on one thread.
 
 mod common;
 
 use burn::prelude::*;
-use common::{random_prompts, PretrainStep, QUESTION};
+use common::{random_prompts, GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, QUESTION};
 use lab::generate::{generate, GenerationConfig};
-use lab::model::ModelConfig;
+use lab::model::{AdamW, ModelConfig};
+use lab::stages::grpo::policy_update;
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 
 fn main() {
@@ -66,6 +68,42 @@ fn main() {
                 );
             }
         }
-        other => panic!("unknown workload {other:?}: train, generate or rollout"),
+        "update" => {
+            // GRPO's policy update at the TRL comparison's sizes, on one fixed rollout.
+            let bench = GrpoBench::new(516);
+            let device = Device::flex().autodiff();
+            let mut model = bench.config.init(&device);
+            let mut optimizer = AdamW::new(bench.grpo.optimizer.clone());
+            let policy = model.valid();
+            let generation = GenerationConfig::sampling(GRPO_COMPLETION);
+            let completions = generate(
+                &policy,
+                &bench.tokenizer,
+                &bench.prompts,
+                GRPO_GROUP,
+                &generation,
+                0,
+            );
+            let advantages: Vec<f64> = (0..completions.len())
+                .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect();
+            let include = vec![true; completions.len()];
+            for _ in 0..count {
+                let (next, _) = policy_update(
+                    &bench.grpo,
+                    &mut optimizer,
+                    1e-6,
+                    model,
+                    &policy,
+                    &policy,
+                    &bench.prompts,
+                    &completions,
+                    &advantages,
+                    &include,
+                );
+                model = next;
+            }
+        }
+        other => panic!("unknown workload {other:?}: train, generate, rollout or update"),
     }
 }

@@ -1,9 +1,12 @@
 //! Workloads shared by the benchmark and the profiling loop, so both measure the same thing.
 
 use burn::prelude::*;
+use lab::grpo::{LossType, ScaleRewards};
 use lab::model::{AdamW, AdamWConfig, ModelConfig, Transformer};
 use lab::rng::Rng;
+use lab::stages::grpo::GrpoConfig;
 use lab::tokenizer::BOS_ID;
+use lab::tokenizer::{Tokenizer, WorldTokenizer};
 use lab::train::{accumulate, micro_batches, next_token_loss};
 
 /// The question the benchmarks' tokenizer is built on and prompted with.
@@ -68,4 +71,93 @@ pub fn random_prompts(count: usize, len: usize, vocab: usize) -> Vec<Vec<u32>> {
             p
         })
         .collect()
+}
+
+/// The world tokenizer with no stop token: `<eos>` is an id past the vocabulary and
+/// `</answer>` is unknown, so every completion runs to `max_new_tokens`, like TRL's
+/// `min_new_tokens = max_completion_length` (its `--force-full-length`).
+pub struct NoStop(pub WorldTokenizer);
+
+impl Tokenizer for NoStop {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.0.encode(text)
+    }
+    fn decode(&self, ids: &[u32]) -> String {
+        self.0.decode(ids)
+    }
+    fn vocab_size(&self) -> usize {
+        self.0.vocab_size()
+    }
+    fn token_id(&self, token: &str) -> Option<u32> {
+        if token == "</answer>" {
+            None
+        } else {
+            self.0.token_id(token)
+        }
+    }
+    fn token(&self, id: u32) -> &str {
+        self.0.token(id)
+    }
+    fn bos_id(&self) -> u32 {
+        self.0.bos_id()
+    }
+    fn eos_id(&self) -> u32 {
+        self.0.vocab_size() as u32
+    }
+    fn pad_id(&self) -> u32 {
+        self.0.pad_id()
+    }
+    fn unk_id(&self) -> u32 {
+        self.0.unk_id()
+    }
+}
+
+/// Prompts, completions and group of the GRPO comparison with TRL (`../shared/peers/trl_grpo_bench.py`).
+pub const GRPO_PROMPTS: usize = 8;
+pub const GRPO_GROUP: usize = 8;
+pub const GRPO_COMPLETION: usize = 64;
+
+/// The GRPO step of the TRL comparison: the base model's size with a vocabulary of the
+/// templates, P × G completions forced to full length, DAPO loss, no KL term.
+pub struct GrpoBench {
+    pub tokenizer: NoStop,
+    pub config: ModelConfig,
+    pub grpo: GrpoConfig,
+    pub prompts: Vec<Vec<u32>>,
+}
+
+impl GrpoBench {
+    pub fn new(prompt_tokens: usize) -> GrpoBench {
+        let tokenizer = NoStop(WorldTokenizer::build(
+            99,
+            [
+                lab::evaluation::template_texts().join(" ").as_str(),
+                QUESTION,
+            ],
+        ));
+        let config = ModelConfig {
+            vocab_size: tokenizer.vocab_size(),
+            max_seq_len: prompt_tokens + GRPO_COMPLETION,
+            ..ModelConfig::default()
+        };
+        let grpo = GrpoConfig {
+            prompts_per_step: GRPO_PROMPTS,
+            group_size: GRPO_GROUP,
+            max_completion_length: GRPO_COMPLETION,
+            loss_type: LossType::Dapo,
+            scale_rewards: ScaleRewards::Group,
+            beta: 0.0,
+            mu: 1,
+            temperature: 1.0,
+            top_p: 1.0,
+            ..GrpoConfig::default()
+        };
+        let prompts = random_prompts(GRPO_PROMPTS, prompt_tokens, config.vocab_size);
+        GrpoBench {
+            tokenizer,
+            config,
+            grpo,
+            prompts,
+        }
+    }
 }

@@ -151,6 +151,50 @@ fn kv_cache_repeat_each_matches_full_forward() {
     }
 }
 
+/// A long generation as the sampler runs it: the cache grows several times, writes in place in
+/// between, and drops a finished row halfway; every step's logits still match a full forward.
+#[test]
+fn kv_cache_long_decode_with_dropped_rows_matches_full_forward() {
+    let device = Device::flex();
+    let config = ModelConfig {
+        max_seq_len: 256,
+        ..tiny()
+    };
+    let model = config.init(&device);
+    let (prompt_len, steps) = (20, 200);
+    let rows = random_rows(9, 3, prompt_len + steps, 37);
+    let full: Vec<Vec<f32>> = rows
+        .iter()
+        .map(|r| values(model.forward(tokens_tensor(std::slice::from_ref(r), &device))))
+        .collect();
+    let vocab = 37;
+
+    let mut cache = model.new_cache();
+    let prompts: Vec<Vec<u32>> = rows.iter().map(|r| r[..prompt_len].to_vec()).collect();
+    model.forward_cached(tokens_tensor(&prompts, &device), &mut cache);
+    let mut live: Vec<usize> = vec![0, 1, 2];
+    for step in 0..steps {
+        if step == steps / 2 {
+            // Row 1 finished: the batch goes on without it.
+            live = vec![0, 2];
+            cache = cache.select_rows(&[0, 2]);
+        }
+        let next: Vec<Vec<u32>> = live
+            .iter()
+            .map(|&r| vec![rows[r][prompt_len + step]])
+            .collect();
+        let logits = values(model.forward_cached(tokens_tensor(&next, &device), &mut cache));
+        for (i, &row) in live.iter().enumerate() {
+            let at = (prompt_len + step) * vocab;
+            let diff = max_abs_diff(
+                &full[row][at..at + vocab],
+                &logits[i * vocab..(i + 1) * vocab],
+            );
+            assert!(diff < CACHE_TOLERANCE, "row {row} step {step}: {diff}");
+        }
+    }
+}
+
 #[test]
 fn causal_later_tokens_do_not_change_earlier_logits() {
     let device = Device::flex();
