@@ -799,53 +799,72 @@ fn killed_pretraining_resumes_to_the_same_checkpoint() {
 
 /// Kills `spec`'s run with SIGKILL `kills` times at seeded random moments (during checkpoint
 /// writes, metric flushes, data-set writes, whatever is running then), rerunning after each,
-/// then lets it finish. Afterwards the database is intact, no metric point is stored twice, and
+/// until it finishes; a run that finishes before its kill starts a new round on a fresh
+/// database. After every round the database is intact, no metric point is stored twice, and
 /// every experiment's result digest equals that of a run that was never killed.
-fn crash_campaign(spec: &str, kills: usize, seed: u64, longest_ms: u64) {
+fn crash_campaign(spec: &str, kills: usize, seed: u64) {
     let straight = Lab::new();
+    let started = std::time::Instant::now();
     straight.ok(&["run", spec]);
+    // Kill moments spread over the time an uninterrupted run takes here.
+    let window_ms = (started.elapsed().as_millis() as u64).max(50);
     let digests = "SELECT r.experiment, a.result_digest FROM results r \
                    JOIN attempts a ON a.id = r.attempt ORDER BY r.experiment";
     let expected = straight.sql(digests);
+    let duplicated = "SELECT count(*) AS n FROM (SELECT attempt, name, step FROM metrics \
+                      GROUP BY attempt, name, step HAVING count(*) > 1)";
 
-    let killed = Lab::new();
     let mut rng = lab::rng::Rng::derive(seed, "crash-campaign");
     let mut landed = 0;
-    for _ in 0..kills {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
-            .current_dir(repo_root())
-            .arg("--db")
-            .arg(killed.db())
-            .args(["run", spec])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let delay = 10 + rng.below(longest_ms);
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        if child.try_wait().unwrap().is_none() {
-            landed += 1;
-        }
-        let _ = child.kill();
-        child.wait().unwrap();
-        assert_eq!(
-            killed.sql("PRAGMA integrity_check"),
-            "integrity_check\nok\n"
+    for round in 0.. {
+        assert!(
+            round <= 3 * kills,
+            "{landed} of {kills} kills landed in {round} rounds"
         );
+        let killed = Lab::new();
+        loop {
+            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
+                .current_dir(repo_root())
+                .arg("--db")
+                .arg(killed.db())
+                .args(["run", spec])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10 + rng.below(window_ms)));
+            if let Some(status) = child.try_wait().unwrap() {
+                // It finished before its kill, and must have finished well.
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    status.success(),
+                    "a run between kills failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                break;
+            }
+            let _ = child.kill();
+            child.wait().unwrap();
+            landed += 1;
+            assert_eq!(
+                killed.sql("PRAGMA integrity_check"),
+                "integrity_check\nok\n"
+            );
+            if landed == kills {
+                killed.ok(&["run", spec]);
+                break;
+            }
+        }
+        assert_eq!(
+            killed.sql(digests),
+            expected,
+            "round {round}, {landed} kills so far"
+        );
+        assert_eq!(killed.sql(duplicated), "n\n0\n");
+        if landed == kills {
+            return;
+        }
     }
-    assert!(
-        landed * 2 >= kills,
-        "only {landed} of {kills} kills landed before the run ended"
-    );
-    killed.ok(&["run", spec]);
-    assert_eq!(killed.sql(digests), expected, "after {landed} kills");
-    assert_eq!(
-        killed.sql(
-            "SELECT count(*) AS n FROM (SELECT attempt, name, step FROM metrics \
-             GROUP BY attempt, name, step HAVING count(*) > 1)"
-        ),
-        "n\n0\n"
-    );
 }
 
 fn crash_kills() -> usize {
@@ -858,16 +877,14 @@ fn crash_kills() -> usize {
 #[test]
 fn crash_campaign_pretrain() {
     let lab = Lab::new();
-    // Long enough that every kill lands before the run is done.
-    let kills = crash_kills();
-    let spec = tiny_pretrain_spec(&lab, 100 + 60 * kills, 20);
-    crash_campaign(&spec, kills, 1, 1500);
+    let spec = tiny_pretrain_spec(&lab, 300, 20);
+    crash_campaign(&spec, crash_kills(), 1);
 }
 
 #[test]
 fn crash_campaign_r1_zero_recipe() {
     let spec = repo_root().join("experiments/tiny/r1-zero.toml");
-    crash_campaign(&spec.display().to_string(), crash_kills(), 2, 400);
+    crash_campaign(&spec.display().to_string(), crash_kills(), 2);
 }
 
 #[test]

@@ -20,9 +20,7 @@ use std::time::Instant;
 mod common;
 
 use burn::prelude::*;
-use common::{
-    GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, GRPO_PROMPTS, QUESTION,
-};
+use common::{GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, GRPO_PROMPTS, QUESTION};
 use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
 use lab::grpo::advantages;
 use lab::model::{AdamW, ModelConfig, Transformer};

@@ -333,20 +333,38 @@ pub fn findings(evidence: &Evidence) -> Vec<Check> {
         )
     });
 
+    // Mixing is a habit of how the policy samples: judged at RL's temperature (T 1) where both
+    // models were evaluated there, else at the paper's T 0.6; both are shown when both exist.
+    let mixed = |settings| {
+        Some((
+            evidence.estimate("r1-zero", "compact", "", "mixed_rate", settings)?,
+            evidence.estimate("r1", "compact", "", "mixed_rate", settings)?,
+        ))
+    };
+    let at_paper = mixed(Settings::Paper);
+    let mixed_at = match mixed(Settings::Temperature1) {
+        Some(at_one) => Some((at_one, "at T 1")),
+        None => at_paper.clone().map(|m| (m, "at T 0.6")),
+    };
     let mixing = match (
-        evidence.estimate("r1-zero", "compact", "", "mixed_rate", Settings::Paper),
-        evidence.estimate("r1", "compact", "", "mixed_rate", Settings::Paper),
+        mixed_at,
         pass1("r1-zero", "compact", ""),
         pass1("r1", "compact", ""),
     ) {
-        (Some(zero_mixed), Some(r1_mixed), Some(zero_pass), Some(r1_pass)) => {
+        (Some(((zero_mixed, r1_mixed), at)), Some(zero_pass), Some(r1_pass)) => {
             let holds = zero_mixed.value >= 0.05
                 && r1_mixed.value < 0.01
                 && r1_pass.value >= zero_pass.value - 0.03;
+            let also = match (&at_paper, at) {
+                (Some((zero, r1)), "at T 1") => {
+                    format!(" (at T 0.6 {} → {})", zero.points(), r1.points())
+                }
+                _ => String::new(),
+            };
             let experiments = join_ids(&zero_mixed.experiments, &r1_mixed.experiments);
             Some((
                 format!(
-                    "mixed {} (R1-Zero) → {} (R1); pass@1 {} → {}",
+                    "mixed {at} {} (R1-Zero) → {} (R1){also}; pass@1 {} → {}",
                     zero_mixed.points(),
                     r1_mixed.points(),
                     zero_pass.points(),
@@ -414,7 +432,7 @@ pub fn findings(evidence: &Evidence) -> Vec<Check> {
         ),
         judged(
             "language mixing and its cure",
-            "R1-Zero mixed ≥ 5 %; R1 < 1 % with pass@1 ≥ R1-Zero − 3 points",
+            "R1-Zero mixed ≥ 5 % (at T 1 where evaluated); R1 < 1 % with pass@1 ≥ R1-Zero − 3 points",
             mixing,
         ),
         judged(
