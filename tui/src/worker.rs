@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{QueryResult, SqlLimits, Store};
+use lab::store::{QueryResult, SqlLimits, Store, StoreError};
 
 use crate::data::*;
 
@@ -154,11 +154,15 @@ impl Backend {
                 vec![Response::DryRun(self.dry_run(&spec, &overrides))]
             }
             Request::Runs => {
-                // No database yet is no runs yet: the first launch creates it.
-                let mut out = if self.config.db.exists() {
-                    vec![self.with_store(|s, rt| runs(s, rt).map(Response::Runs))]
-                } else {
-                    vec![Response::Runs(Vec::new())]
+                // No database yet, or one its first run is still creating, is no runs yet.
+                let mut out = match self.open_store() {
+                    Ok(store) => vec![runs(&store, &self.runtime)
+                        .map(Response::Runs)
+                        .unwrap_or_else(Response::Error)],
+                    Err(StoreError::Missing { .. } | StoreError::NotReady { .. }) => {
+                        vec![Response::Runs(Vec::new())]
+                    }
+                    Err(e) => vec![Response::Error(e.to_string())],
                 };
                 if !self.children.is_empty() {
                     out.push(self.processes());
@@ -198,11 +202,14 @@ impl Backend {
 
     /// The store, opened on first use (the database may not exist until a first run).
     fn store(&mut self) -> Result<Store, String> {
+        self.open_store().map_err(|e| e.to_string())
+    }
+
+    fn open_store(&mut self) -> Result<Store, StoreError> {
         if self.store.is_none() {
             let store = self
                 .runtime
-                .block_on(Store::open_read_only(&self.config.db))
-                .map_err(|e| e.to_string())?;
+                .block_on(Store::open_read_only(&self.config.db))?;
             self.store = Some(store);
         }
         Ok(self.store.clone().expect("opened above"))

@@ -49,6 +49,9 @@ pub enum StoreError {
     Foreign { path: PathBuf, reason: String },
     #[error("database {path} does not exist")]
     Missing { path: PathBuf },
+    /// The file exists but its first writer has not created the schema yet (a moment's state).
+    #[error("database {path} is being created by its first run (no tables yet)")]
+    NotReady { path: PathBuf },
     #[error("no experiment id starts with `{prefix}`")]
     UnknownId { prefix: String },
     #[error("id prefix `{prefix}` is ambiguous; it matches:\n{}", candidates.join("\n"))]
@@ -193,11 +196,19 @@ pub struct Store {
 
 /// The one place connection settings are chosen.
 fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
+    let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(!read_only)
-        .read_only(read_only)
-        .journal_mode(SqliteJournalMode::Wal)
+        .read_only(read_only);
+    // WAL is a property of the file, set by the first writer. A reader that asked for it would
+    // need to write, and fails ("attempt to write a readonly database") on a file a writer has
+    // just created and not yet switched.
+    let options = if read_only {
+        options
+    } else {
+        options.journal_mode(SqliteJournalMode::Wal)
+    };
+    options
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
@@ -263,7 +274,12 @@ impl Store {
             });
         }
         let store = Store::connect(path, true).await?;
-        store.check_identity().await?;
+        if store.check_identity().await? == 0 {
+            store.pool.close().await;
+            return Err(StoreError::NotReady {
+                path: path.to_path_buf(),
+            });
+        }
         Ok(store)
     }
 
@@ -280,22 +296,33 @@ impl Store {
         })
     }
 
-    /// Refuses SQLite files that belong to something else.
-    async fn check_identity(&self) -> Result<()> {
+    /// Refuses SQLite files that belong to something else; returns the `application_id`, which
+    /// is 0 for an empty file that the first migration has not marked yet.
+    async fn check_identity(&self) -> Result<i64> {
+        let classify = |e| classify_open_error(&self.path, e);
+        // Both reads in one transaction, so they see one snapshot: read apart, a first run's
+        // migration could commit between them (no id yet, then its tables), and a lab database
+        // being created would look like another program's.
+        let mut tx = self.pool.begin().await.map_err(classify)?;
         let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(|e| classify_open_error(&self.path, e))?;
+            .map_err(classify)?;
+        let foreign_tables: Vec<String> = if app_id == APPLICATION_ID {
+            Vec::new()
+        } else {
+            sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name <> '_sqlx_migrations' ORDER BY name LIMIT 5",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(classify)?
+        };
+        tx.rollback().await.map_err(classify)?;
         if app_id == APPLICATION_ID {
-            return Ok(());
+            return Ok(app_id);
         }
-        let foreign_tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-             AND name <> '_sqlx_migrations' ORDER BY name LIMIT 5",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| classify_open_error(&self.path, e))?;
         if app_id != 0 {
             return Err(StoreError::Foreign {
                 path: self.path.clone(),
@@ -308,7 +335,7 @@ impl Store {
                 reason: format!("it holds other tables: {}", foreign_tables.join(", ")),
             });
         }
-        Ok(())
+        Ok(app_id)
     }
 
     pub fn path(&self) -> &Path {
