@@ -394,6 +394,40 @@ fn eight_concurrent_runs_and_readers_all_succeed() {
     assert_eq!(per_attempt("artifacts"), "kinds,some\n1,1\n");
 }
 
+/// The ids of the tiny specs, pinned. A change to the canonical encoding, a default or a numerics
+/// version shows up here and must be deliberate (`identity::numerics_version` says why each
+/// version moved); a refactoring that changes none of them must leave these alone.
+#[test]
+fn tiny_spec_ids_are_pinned() {
+    let lab = Lab::new();
+    for (spec, id) in [
+        (
+            "world",
+            "9c4b9d2e1987dfb26276be08ed1fe893d5c4e01a531042e4ad36a6523a128eb2",
+        ),
+        (
+            "pretrain",
+            "5b56b101fc382e0de0516d5dea2ad13508836fdce2d5e1e0436a516cbe91e665",
+        ),
+        (
+            "base",
+            "8826b3e5a861d0d16b5bf83b138e8937e7edd88ede366dd2f1dbcb6dae13e4a4",
+        ),
+        (
+            "r1-zero",
+            "52d5f01c758930828ffe91ca74abc63614fa40a73142a98d4af090cdb78d6f75",
+        ),
+        (
+            "r1",
+            "3f42962b2cbab29878f313d53fd7e2bced731ca54d57c0d781a25b95cf57f550",
+        ),
+    ] {
+        let path = format!("experiments/tiny/{spec}.toml");
+        let out = lab.stdout(&["run", &path, "--dry-run"]);
+        assert_eq!(id_line(&out), id, "{path}");
+    }
+}
+
 #[test]
 fn unknown_and_ambiguous_prefixes_are_explained() {
     let lab = Lab::new();
