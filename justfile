@@ -42,7 +42,7 @@ bench-peers:
 # The long campaigns: the hostile-input fuzz targets with many more cases (LAB_FUZZ_CASES, about a
 # minute per target per million cases here) and the crash campaigns with 25 kill -9 each.
 soak cases="2000000" kills="25":
-    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input
+    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input -- --nocapture
     LAB_CRASH_KILLS={{kills}} cargo test -p lab --test cli -- crash_campaign
 
 # Formatting and lints.

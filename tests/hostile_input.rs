@@ -97,6 +97,21 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Says how long a target ran (`--nocapture`, as `just soak` runs them).
+struct Timed(&'static str, std::time::Instant);
+
+impl Timed {
+    fn start(target: &'static str) -> Timed {
+        Timed(target, std::time::Instant::now())
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        eprintln!("{}: {} cases in {:.1} s", self.0, cases(), self.1.elapsed().as_secs_f64());
+    }
+}
+
 /// Runs `f`, turning a panic into a failure that names the target, the case and the input.
 fn must_not_panic<T>(target: &str, case: usize, input: &[u8], f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -125,6 +140,7 @@ fn valid_checkpoint() -> Vec<u8> {
 
 #[test]
 fn checkpoint_decoding_refuses_corrupt_files_without_panicking() {
+    let _timed = Timed::start("checkpoint");
     let valid = valid_checkpoint();
     let (tensors, _) = checkpoint::decode(&valid).unwrap();
     let mut rng = Rng::derive(1, "fuzz/checkpoint");
@@ -221,6 +237,7 @@ fn checkpoint_headers_with_absurd_numbers_are_refused() {
 
 #[test]
 fn spec_parsing_and_overrides_refuse_bad_input_without_panicking() {
+    let _timed = Timed::start("spec and --set");
     let specs = corpus("experiments/tiny");
     let overrides = [
         "seed=1",
@@ -250,6 +267,7 @@ fn spec_parsing_and_overrides_refuse_bad_input_without_panicking() {
 
 #[test]
 fn tokenizer_encodes_any_text_and_decodes_any_ids() {
+    let _timed = Timed::start("tokenizer");
     let texts = corpus("tests/fuzz-corpus");
     let strings: Vec<String> = texts
         .iter()
@@ -291,6 +309,7 @@ fn tokenizer_encodes_any_text_and_decodes_any_ids() {
 
 #[test]
 fn answers_rewards_and_language_scores_take_any_completion() {
+    let _timed = Timed::start("answers, rewards, language");
     let texts = corpus("tests/fuzz-corpus");
     let config = RewardConfig::default();
     let mut rng = Rng::derive(4, "fuzz/rewards");
