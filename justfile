@@ -39,10 +39,10 @@ bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
-# The long campaigns: the hostile-input fuzz targets with many more cases (LAB_FUZZ_CASES, about a
-# minute per target per million cases here) and the crash campaigns with 25 kill -9 each.
-soak cases="2000000" kills="25":
-    LAB_FUZZ_CASES={{cases}} cargo test -p lab --test hostile_input -- --nocapture
+# The long campaigns: each hostile-input fuzz target for `seconds` (LAB_FUZZ_SECONDS; 600 is ten
+# minutes per target, two targets at a time) and the crash campaigns with `kills` kill -9 each.
+soak seconds="600" kills="25":
+    LAB_FUZZ_SECONDS={{seconds}} cargo test -p lab --test hostile_input -- --nocapture --test-threads 2
     LAB_CRASH_KILLS={{kills}} cargo test -p lab --test cli -- crash_campaign
 
 # Formatting and lints.

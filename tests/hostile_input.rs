@@ -5,7 +5,8 @@
 //! specs) and applies seeded mutations a fuzzer would try: flipped bits, edge bytes, cut and
 //! repeated spans, digits replaced by huge or negative numbers (so shapes, lengths and offsets
 //! become absurd). The seeds are fixed, so a failure names a case that replays exactly.
-//! `LAB_FUZZ_CASES=N` sets the cases per target (default 5000; `just soak` runs many more).
+//! `LAB_FUZZ_CASES=N` sets the cases per target (default 5000), `LAB_FUZZ_SECONDS=S` a time per
+//! target instead (`just soak` gives each ten minutes).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -19,11 +20,57 @@ use lab::spec::Spec;
 use lab::tokenizer::{Tokenizer, WorldTokenizer};
 use lab::world::Lang;
 
-fn cases() -> usize {
-    std::env::var("LAB_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000)
+/// The cases of one target: `LAB_FUZZ_CASES` of them (default 5000), or, with
+/// `LAB_FUZZ_SECONDS`, as many as that many seconds allow. Says on drop how many ran and how long
+/// (`--nocapture`, as `just soak` runs them).
+struct Campaign {
+    target: &'static str,
+    started: std::time::Instant,
+    limit: usize,
+    seconds: Option<f64>,
+    done: usize,
+}
+
+impl Campaign {
+    fn new(target: &'static str) -> Campaign {
+        let env = |name: &str| std::env::var(name).ok();
+        let seconds = env("LAB_FUZZ_SECONDS").and_then(|v| v.parse().ok());
+        let cases = env("LAB_FUZZ_CASES").and_then(|v| v.parse().ok());
+        Campaign {
+            target,
+            started: std::time::Instant::now(),
+            limit: cases.unwrap_or(if seconds.is_some() { usize::MAX } else { 5000 }),
+            seconds,
+            done: 0,
+        }
+    }
+}
+
+impl Iterator for Campaign {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let out_of_time = self.done.is_multiple_of(64)
+            && self
+                .seconds
+                .is_some_and(|s| self.started.elapsed().as_secs_f64() >= s);
+        if self.done >= self.limit || out_of_time {
+            return None;
+        }
+        self.done += 1;
+        Some(self.done - 1)
+    }
+}
+
+impl Drop for Campaign {
+    fn drop(&mut self) {
+        eprintln!(
+            "{}: {} cases in {:.1} s",
+            self.target,
+            self.done,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 fn repo_root() -> PathBuf {
@@ -97,21 +144,6 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Says how long a target ran (`--nocapture`, as `just soak` runs them).
-struct Timed(&'static str, std::time::Instant);
-
-impl Timed {
-    fn start(target: &'static str) -> Timed {
-        Timed(target, std::time::Instant::now())
-    }
-}
-
-impl Drop for Timed {
-    fn drop(&mut self) {
-        eprintln!("{}: {} cases in {:.1} s", self.0, cases(), self.1.elapsed().as_secs_f64());
-    }
-}
-
 /// Runs `f`, turning a panic into a failure that names the target, the case and the input.
 fn must_not_panic<T>(target: &str, case: usize, input: &[u8], f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -140,12 +172,12 @@ fn valid_checkpoint() -> Vec<u8> {
 
 #[test]
 fn checkpoint_decoding_refuses_corrupt_files_without_panicking() {
-    let _timed = Timed::start("checkpoint");
+    let mut campaign = Campaign::new("checkpoint");
     let valid = valid_checkpoint();
     let (tensors, _) = checkpoint::decode(&valid).unwrap();
     let mut rng = Rng::derive(1, "fuzz/checkpoint");
     let mut refused = 0;
-    for case in 0..cases() {
+    for case in campaign.by_ref() {
         let input = mutate(&mut rng, &valid);
         let answer = must_not_panic("checkpoint", case, &input, || checkpoint::decode(&input));
         match answer {
@@ -156,9 +188,9 @@ fn checkpoint_decoding_refuses_corrupt_files_without_panicking() {
         }
     }
     assert!(
-        refused * 10 >= cases() * 9,
+        refused * 10 >= campaign.done * 9,
         "only {refused} of {} refused",
-        cases()
+        campaign.done
     );
 
     // Every single flipped byte of the tensor data is caught by the content hash.
@@ -237,7 +269,7 @@ fn checkpoint_headers_with_absurd_numbers_are_refused() {
 
 #[test]
 fn spec_parsing_and_overrides_refuse_bad_input_without_panicking() {
-    let _timed = Timed::start("spec and --set");
+    let mut campaign = Campaign::new("spec and --set");
     let specs = corpus("experiments/tiny");
     let overrides = [
         "seed=1",
@@ -248,7 +280,7 @@ fn spec_parsing_and_overrides_refuse_bad_input_without_panicking() {
         "rewards.language=0.5",
     ];
     let mut rng = Rng::derive(2, "fuzz/spec");
-    for case in 0..cases() {
+    for case in campaign.by_ref() {
         let valid = rng.choose(&specs).clone();
         let text = mutate(&mut rng, &valid);
         let text = String::from_utf8_lossy(&text).to_string();
@@ -267,7 +299,7 @@ fn spec_parsing_and_overrides_refuse_bad_input_without_panicking() {
 
 #[test]
 fn tokenizer_encodes_any_text_and_decodes_any_ids() {
-    let _timed = Timed::start("tokenizer");
+    let mut campaign = Campaign::new("tokenizer");
     let texts = corpus("tests/fuzz-corpus");
     let strings: Vec<String> = texts
         .iter()
@@ -275,7 +307,7 @@ fn tokenizer_encodes_any_text_and_decodes_any_ids() {
         .collect();
     let tokenizer = WorldTokenizer::build(999, &strings);
     let mut rng = Rng::derive(3, "fuzz/tokenizer");
-    for case in 0..cases() {
+    for case in campaign.by_ref() {
         let seed = rng.choose(&texts);
         let input = mutate(&mut rng, seed);
         let text = String::from_utf8_lossy(&input).to_string();
@@ -309,11 +341,11 @@ fn tokenizer_encodes_any_text_and_decodes_any_ids() {
 
 #[test]
 fn answers_rewards_and_language_scores_take_any_completion() {
-    let _timed = Timed::start("answers, rewards, language");
+    let mut campaign = Campaign::new("answers, rewards, language");
     let texts = corpus("tests/fuzz-corpus");
     let config = RewardConfig::default();
     let mut rng = Rng::derive(4, "fuzz/rewards");
-    for case in 0..cases() {
+    for case in campaign.by_ref() {
         let seed = rng.choose(&texts);
         let input = mutate(&mut rng, seed);
         let completion = String::from_utf8_lossy(&input).to_string();
