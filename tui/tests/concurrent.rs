@@ -1,7 +1,9 @@
 //! The TUI's worker reads the store while eight `lab run` processes write to it: every answer
 //! comes back, none says "database is locked", and the last one shows every run completed.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tui::data::{Request, Response};
@@ -9,19 +11,9 @@ use tui::worker::{Backend, WorkerConfig};
 
 #[test]
 fn the_tui_reads_while_eight_runs_write() {
-    let lab_bin = PathBuf::from(env!("CARGO_BIN_EXE_lab-tui")).with_file_name("lab");
-    if !lab_bin.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing: CI runs `cargo test --workspace`, which builds it",
-            lab_bin.display()
-        );
-        println!(
-            "skipped: {} is not built (`just test` builds it)",
-            lab_bin.display()
-        );
+    let Some(lab_bin) = common::lab_bin() else {
         return;
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

@@ -2,6 +2,8 @@
 //! by running the tiny specs with the real `lab` binary. Opens the runs, compares two runs'
 //! curves, runs a SQL query, launches a tiny spec and watches it finish, quits cleanly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -98,19 +100,9 @@ fn drives_the_real_binary_in_tmux() {
         return;
     }
     let tui_bin = PathBuf::from(env!("CARGO_BIN_EXE_lab-tui"));
-    let lab_bin = tui_bin.with_file_name("lab");
-    if !lab_bin.exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{} is missing: CI runs `cargo test --workspace`, which builds it",
-            lab_bin.display()
-        );
-        println!(
-            "skipped: {} is not built (run `cargo build -p lab --bin lab` or `just test`)",
-            lab_bin.display()
-        );
+    let Some(lab_bin) = common::lab_bin() else {
         return;
-    }
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()

@@ -253,3 +253,22 @@ pub fn filters() -> Vec<(&'static str, &'static str)> {
         (r"\b\d+m\d\ds\b", "[dur]"),
     ]
 }
+
+/// The `lab` binary beside `lab-tui`, which `cargo test --workspace` builds. `None`, with a note,
+/// where only the TUI was built; on CI, where it must be there, a failure.
+pub fn lab_bin() -> Option<PathBuf> {
+    let lab_bin = PathBuf::from(env!("CARGO_BIN_EXE_lab-tui")).with_file_name("lab");
+    if lab_bin.exists() {
+        return Some(lab_bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: CI runs `cargo test --workspace`, which builds it",
+        lab_bin.display()
+    );
+    println!(
+        "skipped: {} is not built (run `cargo build --workspace --bins` or `just test`)",
+        lab_bin.display()
+    );
+    None
+}
