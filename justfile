@@ -2,10 +2,11 @@
 
 export CARGO_TERM_COLOR := "never"
 
-# Open the lab's terminal UI on the default database (.lab/lab.db, or LAB_DB / --db PATH).
-# (The dev profile optimises every dependency, so the debug binaries run the numerics at full speed.
+# The dev profile optimises every dependency, so the debug binaries run the numerics at full speed.
 # Every recipe builds the binaries with one command whose dependency graph is the test build's, so
-# `just test`, `just bench` and these never rebuild burn after one another.)
+# `just test`, `just bench` and these never rebuild burn after one another.
+#
+# Open the lab's terminal UI on the default database (.lab/lab.db, or LAB_DB / --db PATH).
 lab *ARGS:
     cargo build --workspace --bins
     ./target/debug/lab-tui {{ARGS}}
@@ -39,8 +40,10 @@ bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
-# The long campaigns: each hostile-input fuzz target for `seconds` (LAB_FUZZ_SECONDS; 600 is ten
-# minutes per target, two targets at a time) and the crash campaigns with `kills` kill -9 each.
+# Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time), each
+# crash campaign takes `kills` kill -9.
+#
+# The long campaigns: ten minutes of fuzzing per target, 25 kills per crash campaign.
 soak seconds="600" kills="25":
     LAB_FUZZ_SECONDS={{seconds}} cargo test -p lab --test hostile_input -- --nocapture --test-threads 2
     LAB_CRASH_KILLS={{kills}} cargo test -p lab --test cli -- crash_campaign
