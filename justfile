@@ -25,17 +25,19 @@ cli *ARGS:
 test:
     cargo test --workspace
 
-# Benchmarks, reported as ratios against a baseline measured in the same run. Built by the very
-# command `just test` builds with (cargo test builds the examples too), so the two share one
-# feature set and neither rebuilds burn after the other. The PyTorch and TRL peers run when
-# `just bench-peers` has made their venv.
+# Built by the very command `just test` builds with (cargo test builds the examples too), so the
+# two share one feature set and neither rebuilds burn after the other. The PyTorch and TRL peers
+# run when `just bench-peers` has made their venv.
+#
+# Benchmarks, each figure a ratio against a baseline measured in the same run.
 bench:
     cargo test --workspace --no-run
     ./target/debug/examples/bench_world
     ./target/debug/examples/bench_model
 
-# The side-by-side peers of `just bench`: PyTorch 2.9 and TRL 1.16 on CPU, in .peer-venv (about 7 GB
-# with torch's CUDA libraries; neither the build nor `just test` needs it).
+# About 7 GB with torch's CUDA libraries; neither the build nor `just test` needs it.
+#
+# The side-by-side peers of `just bench`: PyTorch 2.9 and TRL 1.16 on CPU, in .peer-venv.
 bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
