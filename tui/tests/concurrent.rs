@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tui::data::{Request, Response};
@@ -14,10 +13,7 @@ fn the_tui_reads_while_eight_runs_write() {
     let Some(lab_bin) = common::lab_bin() else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let root = common::repo_root();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lab.db");
     let writers = 8;

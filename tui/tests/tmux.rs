@@ -103,10 +103,7 @@ fn drives_the_real_binary_in_tmux() {
     let Some(lab_bin) = common::lab_bin() else {
         return;
     };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let root = common::repo_root();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lab.db");
     for spec in [

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{StageContext, StageError};
 use crate::model::{self, AdamW, AdamWConfig, ModelConfig, NamedTensor, Transformer};
+use crate::store::ObjectStore;
 use crate::tokenizer::WorldTokenizer;
 
 /// What travels in a checkpoint's metadata.
@@ -68,6 +69,14 @@ impl Checkpoint {
     }
 }
 
+/// How errors name a checkpoint: whose it is, its step and its file.
+pub(crate) fn owner(objects: &ObjectStore, whose: &str, step: i64, hash: &str) -> String {
+    format!(
+        "{whose}, step {step}, file {}",
+        objects.path_of(hash).display()
+    )
+}
+
 /// Writes model (and optimizer, when given) tensors as a checkpoint at `step`; returns its hash.
 pub fn save(
     ctx: &mut StageContext,
@@ -115,10 +124,7 @@ pub fn sample_from(
         .block_on(store.checkpoints(attempt.id))?
         .pop()
         .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to sample from")))?;
-    let owner = format!(
-        "{id}, step {step}, file {}",
-        store.objects().path_of(&hash).display()
-    );
+    let owner = owner(store.objects(), &id.to_string(), step, &hash);
     let bytes = store
         .objects()
         .get_unverified(&hash)
@@ -158,10 +164,7 @@ pub fn resume_or_start(
 ) -> Result<(Transformer, AdamW, usize, Option<Checkpoint>), StageError> {
     match ctx.own_last_checkpoint()? {
         Some((step, hash, bytes)) => {
-            let owner = format!(
-                "this attempt, step {step}, file {}",
-                ctx.store().objects().path_of(&hash).display()
-            );
+            let owner = owner(ctx.store().objects(), "this attempt", step, &hash);
             let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
             let model = checkpoint.model(device)?;
             let optimizer = AdamW::load_named(optimizer.clone(), &checkpoint.tensors, &model)

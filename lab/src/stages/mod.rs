@@ -237,9 +237,11 @@ impl StageContext<'_> {
             .block_on(self.store.checkpoints(attempt))?
             .pop()
             .ok_or_else(|| StageError::Failed(format!("input `{role}` has no checkpoint")))?;
-        let owner = format!(
-            "input `{role}` ({id}), step {step}, file {}",
-            self.store.objects().path_of(&hash).display()
+        let owner = checkpointing::owner(
+            self.store.objects(),
+            &format!("input `{role}` ({id})"),
+            step,
+            &hash,
         );
         let bytes = self
             .store

@@ -272,3 +272,11 @@ pub fn lab_bin() -> Option<PathBuf> {
     );
     None
 }
+
+/// The repository's root, where the specs' relative paths start.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
