@@ -42,13 +42,17 @@ bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
-# Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time), each
-# crash campaign takes `kills` kill -9.
+# Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time); each
+# property gets 20,000 cases; the random-moment crash campaigns take `kills` kill -9 each, the
+# forced one 20 kills in every stage kind of the R1 recipe; the full-disk campaign 20 disk sizes;
+# eight writers and a reader share one database for two minutes.
 #
-# The long campaigns: ten minutes of fuzzing per target, 25 kills per crash campaign.
+# The long campaigns: fuzzing, properties, crashes, full disks, concurrent writers.
 soak seconds="600" kills="25":
     LAB_FUZZ_SECONDS={{seconds}} cargo test -p lab --test hostile_input -- --nocapture --test-threads 2
-    LAB_CRASH_KILLS={{kills}} cargo test -p lab --test cli -- crash_campaign
+    PROPTEST_CASES=20000 cargo test -p lab --test properties -- --nocapture
+    LAB_CRASH_KILLS={{kills}} LAB_FORCED_KILLS=20 LAB_DISK_ROUNDS=20 cargo test -p lab --test cli -- crash_campaign full_disk_campaign --nocapture
+    LAB_CONCURRENCY_SECONDS=120 cargo test -p lab --test cli -- eight_concurrent --nocapture
 
 # Formatting and lints.
 check:

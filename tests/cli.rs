@@ -1,5 +1,6 @@
 //! End-to-end tests: drive the built `lab` binary against temporary databases, as a user would.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -35,6 +36,8 @@ impl Lab {
         cmd.current_dir(repo_root())
             .env_remove("LAB_DB")
             .env_remove("LAB_THREADS")
+            .env_remove("LAB_CRASH_AT")
+            .env_remove("LAB_CRASH_TRACE")
             .arg("--db")
             .arg(self.db())
             .args(args);
@@ -336,16 +339,39 @@ fn sql_under_attack_is_refused_or_bounded() {
 fn eight_concurrent_runs_and_readers_all_succeed() {
     let lab = Lab::new();
     let writers = 8;
-    let children: Vec<_> = (0..writers)
-        .map(|seed| {
-            let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"));
-            cmd.current_dir(repo_root())
-                .arg("--db")
-                .arg(lab.db())
-                .args(["run", TINY_WORLD, "--set", &format!("seed={seed}")])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
+    // Each writer runs tiny worlds one after another for this long (at least one each);
+    // `just soak` makes it minutes.
+    let seconds: u64 = std::env::var("LAB_CONCURRENCY_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let writer_threads: Vec<_> = (0..writers)
+        .map(|writer| {
+            let db = lab.db();
+            std::thread::spawn(move || {
+                let mut runs = 0u64;
+                loop {
+                    let seed = writer * 10_000 + runs;
+                    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
+                        .current_dir(repo_root())
+                        .arg("--db")
+                        .arg(&db)
+                        .args(["run", TINY_WORLD, "--set", &format!("seed={seed}")])
+                        .output()
+                        .unwrap();
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    assert!(
+                        out.status.success(),
+                        "writer {writer}, run {runs}: {stderr}"
+                    );
+                    assert!(!stderr.contains("locked"), "{stderr}");
+                    runs += 1;
+                    if std::time::Instant::now() >= deadline {
+                        return runs;
+                    }
+                }
+            })
         })
         .collect();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -372,26 +398,29 @@ fn eight_concurrent_runs_and_readers_all_succeed() {
             reads
         })
     };
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
-        assert!(!stderr.contains("locked"), "{stderr}");
-    }
+    let runs: u64 = writer_threads.into_iter().map(|t| t.join().unwrap()).sum();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0, "the reader never read");
+    let reads = reader.join().unwrap();
+    assert!(reads > 0, "the reader never read");
+    eprintln!("{writers} writers: {runs} runs in {seconds} s, {reads} reads alongside");
     assert_eq!(
         lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
-        format!("n\n{writers}\n")
+        format!("n\n{runs}\n")
     );
     let per_attempt = |table: &str| {
         lab.sql(&format!(
-            "SELECT count(DISTINCT n) AS kinds, min(n) > 0 AS some FROM \
+            "SELECT count(DISTINCT n) AS kinds, min(n) > 0 AS some, count(*) AS attempts FROM \
              (SELECT count(*) AS n FROM {table} GROUP BY attempt)"
         ))
     };
-    assert_eq!(per_attempt("metrics"), "kinds,some\n1,1\n");
-    assert_eq!(per_attempt("artifacts"), "kinds,some\n1,1\n");
+    assert_eq!(
+        per_attempt("metrics"),
+        format!("kinds,some,attempts\n1,1,{runs}\n")
+    );
+    assert_eq!(
+        per_attempt("artifacts"),
+        format!("kinds,some,attempts\n1,1,{runs}\n")
+    );
 }
 
 /// The ids of the tiny specs, pinned. A change to the canonical encoding, a default or a numerics
@@ -432,7 +461,7 @@ fn tiny_spec_ids_are_pinned() {
 fn unknown_and_ambiguous_prefixes_are_explained() {
     let lab = Lab::new();
     // Find two seeds whose ids share a first hex digit (17 ids must, by pigeonhole).
-    let mut by_first: std::collections::BTreeMap<char, Vec<u64>> = Default::default();
+    let mut by_first: BTreeMap<char, Vec<u64>> = Default::default();
     let mut pair = None;
     for seed in 0..17u64 {
         let id = id_line(&lab.stdout(&[
@@ -719,6 +748,81 @@ fn a_full_disk_fails_the_run_cleanly_and_a_rerun_resumes() {
     assert_eq!(sql(digest), lab.sql(digest));
 }
 
+/// Bytes under `dir`: the database, its WAL and the object folder.
+fn bytes_under(dir: &Path) -> u64 {
+    walk(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+/// The tiny R1-Zero recipe (world, pretrain, GRPO, eval) on disks of seeded random sizes, each
+/// smaller than the run needs, so the disk fills at a different moment each round: during the
+/// world's data sets, a checkpoint, a metrics flush, the WAL. Each round the run fails with an
+/// error that names the lack of space, the database stays intact (or was never created), no
+/// half-written object is left, and after the disk grows the rerun ends with every result
+/// digest of a run that never ran out. `LAB_DISK_ROUNDS` rounds (default 2).
+#[test]
+fn full_disk_campaign_r1_zero_recipe() {
+    let rounds: u64 = std::env::var("LAB_DISK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let spec = repo_root().join("experiments/tiny/r1-zero.toml");
+    let spec = spec.display().to_string();
+    let straight = Lab::new();
+    straight.ok(&["run", &spec]);
+    let expected = straight.sql(DIGESTS);
+    let needed = bytes_under(straight.dir.path());
+    let mut rng = lab::rng::Rng::derive(4, "full-disk-campaign");
+    let mut failed_rounds = 0;
+    for round in 0..rounds {
+        let lab = Lab::new();
+        // From 64 KiB to what a whole run leaves behind, in 4 KiB pages.
+        let pages = 16 + rng.below((needed / 4096).saturating_sub(16).max(1));
+        let Some(disk) = SmallDisk::mount(lab.dir.path().join("disk"), &format!("{}k", pages * 4))
+        else {
+            return;
+        };
+        let on_disk = Lab {
+            dir: tempfile::tempdir_in(&disk.path).unwrap(),
+        };
+        let context = format!("round {round}, a disk of {} KiB", pages * 4);
+        let out = on_disk.cmd(&["run", &spec]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            // The run fitted after all (the tmpfs rounds up, SQLite reuses pages).
+            continue;
+        }
+        failed_rounds += 1;
+        assert!(
+            err.contains("No space left on device") || err.contains("database or disk is full"),
+            "{context}: {err}"
+        );
+        assert_intact_after_kill(&on_disk, &context);
+        let leftovers: Vec<_> = walk(&disk.path)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{context}: half-written objects left: {leftovers:?}"
+        );
+        disk.resize("64m");
+        on_disk.ok(&["run", &spec]);
+        assert_eq!(on_disk.sql(DIGESTS), expected, "{context}");
+        assert_eq!(on_disk.sql(DUPLICATED_METRICS), "n\n0\n", "{context}");
+        drop(on_disk);
+    }
+    eprintln!(
+        "{failed_rounds} of {rounds} rounds ran out of space; a whole run needs {needed} bytes"
+    );
+    assert!(
+        rounds == 0 || failed_rounds > 0,
+        "no round ran out of space"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -831,22 +935,51 @@ fn killed_pretraining_resumes_to_the_same_checkpoint() {
     );
 }
 
-/// Kills `spec`'s run with SIGKILL `kills` times at seeded random moments (during checkpoint
-/// writes, metric flushes, data-set writes, whatever is running then), rerunning after each,
-/// until it finishes; a run that finishes before its kill starts a new round on a fresh
-/// database. After every round the database is intact, no metric point is stored twice, and
-/// every experiment's result digest equals that of a run that was never killed.
+/// Every experiment's result digest (its standing attempt's), by experiment id.
+const DIGESTS: &str = "SELECT r.experiment, a.result_digest FROM results r \
+                       JOIN attempts a ON a.id = r.attempt ORDER BY r.experiment";
+/// Metric points stored twice for one attempt, name and step.
+const DUPLICATED_METRICS: &str = "SELECT count(*) AS n FROM (SELECT attempt, name, step \
+                                  FROM metrics GROUP BY attempt, name, step HAVING count(*) > 1)";
+
+/// After a kill the database is intact: `PRAGMA integrity_check` passes and no metric point is
+/// stored twice; or the kill came before the first run created the schema, and `lab sql` says
+/// so (no file at all, or a file with no tables).
+fn assert_intact_after_kill(lab: &Lab, context: &str) {
+    if !lab.db().exists() {
+        return;
+    }
+    let out = lab
+        .cmd(&["sql", "--csv", "PRAGMA integrity_check"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        assert!(
+            stderr.contains("its first run stopped before creating them"),
+            "{context}: {stderr}"
+        );
+        return;
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "integrity_check\nok\n",
+        "{context}"
+    );
+    assert_eq!(lab.sql(DUPLICATED_METRICS), "n\n0\n", "{context}");
+}
+
+/// Kills `spec`'s run with SIGKILL `kills` times at seeded random moments (whatever is running
+/// then), rerunning after each, until it finishes; a run that finishes before its kill starts
+/// a new round on a fresh database. After every kill the database is intact, and after every
+/// round every experiment's result digest equals that of a run that was never killed.
 fn crash_campaign(spec: &str, kills: usize, seed: u64) {
     let straight = Lab::new();
     let started = std::time::Instant::now();
     straight.ok(&["run", spec]);
     // Kill moments spread over the time an uninterrupted run takes here.
     let window_ms = (started.elapsed().as_millis() as u64).max(50);
-    let digests = "SELECT r.experiment, a.result_digest FROM results r \
-                   JOIN attempts a ON a.id = r.attempt ORDER BY r.experiment";
-    let expected = straight.sql(digests);
-    let duplicated = "SELECT count(*) AS n FROM (SELECT attempt, name, step FROM metrics \
-                      GROUP BY attempt, name, step HAVING count(*) > 1)";
+    let expected = straight.sql(DIGESTS);
 
     let mut rng = lab::rng::Rng::derive(seed, "crash-campaign");
     let mut landed = 0;
@@ -859,6 +992,8 @@ fn crash_campaign(spec: &str, kills: usize, seed: u64) {
         loop {
             let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
                 .current_dir(repo_root())
+                .env_remove("LAB_CRASH_AT")
+                .env_remove("LAB_CRASH_TRACE")
                 .arg("--db")
                 .arg(killed.db())
                 .args(["run", spec])
@@ -880,25 +1015,128 @@ fn crash_campaign(spec: &str, kills: usize, seed: u64) {
             let _ = child.kill();
             child.wait().unwrap();
             landed += 1;
-            assert_eq!(
-                killed.sql("PRAGMA integrity_check"),
-                "integrity_check\nok\n"
-            );
+            assert_intact_after_kill(&killed, &format!("round {round}, kill {landed}"));
             if landed == kills {
                 killed.ok(&["run", spec]);
                 break;
             }
         }
         assert_eq!(
-            killed.sql(digests),
+            killed.sql(DIGESTS),
             expected,
             "round {round}, {landed} kills so far"
         );
-        assert_eq!(killed.sql(duplicated), "n\n0\n");
+        assert_eq!(killed.sql(DUPLICATED_METRICS), "n\n0\n");
         if landed == kills {
             return;
         }
     }
+}
+
+/// The durability points (see `lab::faults`) one run of `spec` passes through: for each stage
+/// kind, each point with the number of times it is reached.
+fn durability_points(lab: &Lab, spec: &str) -> BTreeMap<String, Vec<(String, u64)>> {
+    let out = lab
+        .cmd(&["run", spec])
+        .env("LAB_CRASH_TRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut reached: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("crash point ") {
+            let fields: Vec<&str> = rest.split(' ').collect();
+            let [kind, point, n] = fields[..] else {
+                panic!("unexpected trace line {line:?}")
+            };
+            let n: u64 = n.parse().unwrap();
+            let count = reached.entry((kind.into(), point.into())).or_default();
+            *count = (*count).max(n);
+        }
+    }
+    let mut by_kind: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    for ((kind, point), count) in reached {
+        by_kind.entry(kind).or_default().push((point, count));
+    }
+    by_kind
+}
+
+/// Kills `spec`'s run `kills_per_kind` times inside every kind of stage it has, each time at a
+/// chosen durability point: a checkpoint file written but not renamed, stored but not recorded,
+/// a metrics, traces or evaluations transaction about to commit, a stage done but not marked
+/// completed. Points are taken in turn, so a campaign of a few kills per kind covers them all,
+/// and the occurrence is drawn at random. After every kill the database is intact, and after
+/// every round (a fresh database run to completion) every result digest equals an unkilled
+/// run's. Returns how many kills landed at each `(kind, point)`.
+fn forced_crash_campaign(
+    spec: &str,
+    kills_per_kind: usize,
+    seed: u64,
+) -> BTreeMap<(String, String), usize> {
+    let straight = Lab::new();
+    let points = durability_points(&straight, spec);
+    let expected = straight.sql(DIGESTS);
+    let mut rng = lab::rng::Rng::derive(seed, "forced-crash-campaign");
+    let mut tally: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (kind_index, (kind, kind_points)) in points.iter().enumerate() {
+        let mut landed = 0;
+        for round in 0.. {
+            assert!(
+                round <= 3 * kills_per_kind,
+                "{kind}: {landed} of {kills_per_kind} kills landed in {round} rounds"
+            );
+            let killed = Lab::new();
+            loop {
+                let (point, count) = &kind_points[(kind_index + landed) % kind_points.len()];
+                let n = 1 + rng.below(*count);
+                let at = format!("{kind}:{point}:{n}");
+                let out = killed
+                    .cmd(&["run", spec])
+                    .env("LAB_CRASH_AT", &at)
+                    .output()
+                    .unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if out.status.success() {
+                    // A resumed run passes fewer points than a whole one: this one finished.
+                    break;
+                }
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&out.status),
+                    Some(9),
+                    "LAB_CRASH_AT={at}: the run failed instead of being killed: {stderr}"
+                );
+                assert!(
+                    stderr.contains(&format!("crashing at {kind} {point} {n}")),
+                    "{stderr}"
+                );
+                landed += 1;
+                *tally.entry((kind.clone(), point.clone())).or_default() += 1;
+                assert_intact_after_kill(&killed, &format!("after LAB_CRASH_AT={at}"));
+                if landed == kills_per_kind {
+                    killed.ok(&["run", spec]);
+                    break;
+                }
+            }
+            assert_eq!(
+                killed.sql(DIGESTS),
+                expected,
+                "{kind}, round {round}, {landed} kills so far"
+            );
+            assert_eq!(killed.sql(DUPLICATED_METRICS), "n\n0\n");
+            // A write killed before its rename left a temporary file; the resumed run, writing
+            // the same object again, removed it.
+            let leftovers: Vec<_> = walk(killed.dir.path())
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+                .collect();
+            assert!(leftovers.is_empty(), "{kind}, round {round}: {leftovers:?}");
+            if landed == kills_per_kind {
+                break;
+            }
+        }
+    }
+    tally
 }
 
 fn crash_kills() -> usize {
@@ -919,6 +1157,56 @@ fn crash_campaign_pretrain() {
 fn crash_campaign_r1_zero_recipe() {
     let spec = repo_root().join("experiments/tiny/r1-zero.toml");
     crash_campaign(&spec.display().to_string(), crash_kills(), 2);
+}
+
+/// Every stage kind of the R1 recipe (world, pretrain, coldstart, sft, grpo, reject, eval and the
+/// recipe itself) is killed at its durability points.
+#[test]
+fn forced_crash_campaign_r1_recipe() {
+    let spec = repo_root().join("experiments/tiny/r1.toml");
+    let kills_per_kind = std::env::var("LAB_FORCED_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let tally = forced_crash_campaign(&spec.display().to_string(), kills_per_kind, 3);
+    let kinds: std::collections::BTreeSet<&str> = tally.keys().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        [
+            "coldstart",
+            "eval",
+            "grpo",
+            "pretrain",
+            "recipe",
+            "reject",
+            "sft",
+            "world"
+        ]
+    );
+    let per_kind = |kind: &str| -> usize {
+        tally
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    for kind in [
+        "coldstart",
+        "eval",
+        "grpo",
+        "pretrain",
+        "recipe",
+        "reject",
+        "sft",
+        "world",
+    ] {
+        assert_eq!(per_kind(kind), kills_per_kind, "{kind}: {tally:?}");
+    }
+    let mut by_point: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((_, point), n) in &tally {
+        *by_point.entry(point.as_str()).or_default() += n;
+    }
+    eprintln!("kills by stage kind and point: {tally:?}\nkills by point: {by_point:?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! [`tokenizer`], [`sampling`] and [`evaluation`] are pure functions any model can use.
 
 pub mod evaluation;
+pub mod faults;
 pub mod findings;
 pub mod generate;
 pub mod grpo;

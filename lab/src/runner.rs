@@ -86,14 +86,7 @@ pub fn this_origin() -> AttemptOrigin {
     }
 }
 
-/// Whether a process of this host is still running (Linux; elsewhere assume it is).
-pub fn process_alive(pid: i64) -> bool {
-    if cfg!(target_os = "linux") {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        true
-    }
-}
+pub use crate::store::process_alive;
 
 /// A progress bar on stderr that stays out of the way when stderr is not a terminal.
 pub fn progress_bar(label: &str, visible: bool) -> ProgressBar {
@@ -259,12 +252,14 @@ impl<'a> Runner<'a> {
             inputs.clone(),
             bar.clone(),
         );
+        crate::faults::enter_stage(spec.kind());
         let outcome = run_stage(&spec.stage, &mut ctx).and_then(|()| ctx.flush());
         bar.finish_and_clear();
         match outcome {
             Ok(()) => {
                 let digest = self.runtime.block_on(async {
                     let digest = self.store.result_digest(attempt).await?;
+                    crate::faults::point("attempt-finish");
                     self.store.finish_attempt(attempt, &digest).await?;
                     Ok::<_, StoreError>(digest)
                 })?;

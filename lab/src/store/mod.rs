@@ -49,9 +49,11 @@ pub enum StoreError {
     Foreign { path: PathBuf, reason: String },
     #[error("database {path} does not exist")]
     Missing { path: PathBuf },
-    /// The file exists but its first writer has not created the schema yet (a moment's state).
-    #[error("database {path} is being created by its first run (no tables yet)")]
-    NotReady { path: PathBuf },
+    /// The file exists but has no schema yet. `creating`: a first run holds the migration lock
+    /// and is creating it now (a moment's state); otherwise the first run stopped before it
+    /// created the schema (it was killed), and the next run will create it.
+    #[error("{}", not_ready_message(path, *creating))]
+    NotReady { path: PathBuf, creating: bool },
     #[error("no experiment id starts with `{prefix}`")]
     UnknownId { prefix: String },
     #[error("id prefix `{prefix}` is ambiguous; it matches:\n{}", candidates.join("\n"))]
@@ -239,7 +241,7 @@ impl Store {
         }
         // Several processes may open a fresh file at once; migrations must run exactly once, so
         // opening is serialised with an advisory lock on a file beside the database.
-        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lock_path = migration_lock_path(path);
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -274,13 +276,30 @@ impl Store {
             });
         }
         let store = Store::connect(path, true).await?;
-        if store.check_identity().await? == 0 {
-            store.pool.close().await;
-            return Err(StoreError::NotReady {
-                path: path.to_path_buf(),
-            });
+        if store.check_identity().await? != 0 {
+            return Ok(store);
         }
-        Ok(store)
+        // No schema: either a first run is migrating it right now (it holds the lock), or the
+        // first run died before it could. Holding the lock, the answer cannot change under us.
+        let creating = match std::fs::File::open(migration_lock_path(path)) {
+            Err(_) => false,
+            Ok(lock) => match lock.try_lock() {
+                Ok(()) => {
+                    let migrated = store.check_identity().await? != 0;
+                    drop(lock);
+                    if migrated {
+                        return Ok(store);
+                    }
+                    false
+                }
+                Err(_) => true,
+            },
+        };
+        store.pool.close().await;
+        Err(StoreError::NotReady {
+            path: path.to_path_buf(),
+            creating,
+        })
     }
 
     async fn connect(path: &Path, read_only: bool) -> Result<Store> {
@@ -662,6 +681,7 @@ impl Store {
             .await
             .map_err(self.err())?;
         }
+        crate::faults::point("metrics-flush");
         tx.commit().await.map_err(self.err())?;
         Ok(())
     }
@@ -693,6 +713,7 @@ impl Store {
             .await
             .map_err(self.err())?;
         }
+        crate::faults::point("traces-flush");
         tx.commit().await.map_err(self.err())?;
         Ok(())
     }
@@ -736,6 +757,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .map_err(self.err())?;
+        crate::faults::point("checkpoint-recorded");
         Ok(())
     }
 
@@ -762,6 +784,7 @@ impl Store {
             .await
             .map_err(self.err())?;
         }
+        crate::faults::point("evaluations-flush");
         tx.commit().await.map_err(self.err())?;
         Ok(())
     }
@@ -941,6 +964,36 @@ impl Store {
 }
 
 /// Turns SQLite's "file is not a database" and friends into errors that say what happened.
+/// Whether a process of this host is still running (Linux; elsewhere assume it is): whether an
+/// attempt's writer is alive, and whether a temporary object file still has its writer.
+pub fn process_alive(pid: i64) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+/// The file beside a database whose advisory lock serialises its creation and migrations.
+fn migration_lock_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.lock", path.display()))
+}
+
+fn not_ready_message(path: &Path, creating: bool) -> String {
+    if creating {
+        format!(
+            "database {} is being created by its first run (no tables yet)",
+            path.display()
+        )
+    } else {
+        format!(
+            "database {} has no tables: its first run stopped before creating them; \
+             the next `lab run` creates them",
+            path.display()
+        )
+    }
+}
+
 fn classify_open_error(path: &Path, source: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &source {
         let message = db.message();
@@ -964,4 +1017,49 @@ pub fn db_path_from_arg(arg: &str) -> PathBuf {
         .or_else(|| arg.strip_prefix("sqlite:"))
         .unwrap_or(arg);
     PathBuf::from_str(trimmed).expect("infallible")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file without a schema is refused for reading, and the error says whether a first run
+    /// is creating it (it holds the migration lock) or died before it could.
+    #[tokio::test]
+    async fn a_database_without_tables_says_whether_it_is_being_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.db");
+        // An empty file is an SQLite database with no tables, as a first run killed before its
+        // migration leaves it.
+        std::fs::write(&path, b"").unwrap();
+        let err = Store::open_read_only(&path).await.err().unwrap();
+        assert!(
+            matches!(
+                err,
+                StoreError::NotReady {
+                    creating: false,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("stopped before creating them"),
+            "{err}"
+        );
+
+        let lock = std::fs::File::create(migration_lock_path(&path)).unwrap();
+        lock.lock().unwrap();
+        let err = Store::open_read_only(&path).await.err().unwrap();
+        assert!(
+            matches!(err, StoreError::NotReady { creating: true, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("being created"), "{err}");
+        drop(lock);
+
+        // Once a run has created the schema, readers get in.
+        Store::open(&path).await.unwrap().close().await;
+        Store::open_read_only(&path).await.unwrap().close().await;
+    }
 }

@@ -80,6 +80,7 @@ impl ObjectStore {
         if !path.exists() {
             let dir = path.parent().expect("objects live in a subfolder");
             fs::create_dir_all(dir).map_err(io_err(dir))?;
+            remove_orphaned_writes(dir, &hash[2..]);
             let tmp = dir.join(format!(".{}.{}.tmp", &hash[2..], std::process::id()));
             let written = fs::File::create(&tmp)
                 .and_then(|mut file| {
@@ -87,13 +88,17 @@ impl ObjectStore {
                     file.sync_all()
                 })
                 .map_err(io_err(&tmp))
-                .and_then(|()| fs::rename(&tmp, &path).map_err(io_err(&path)));
+                .and_then(|()| {
+                    crate::faults::point("object-written");
+                    fs::rename(&tmp, &path).map_err(io_err(&path))
+                });
             if let Err(e) = written {
                 // A half-written file would hold space a full disk needs back (and be left for
                 // nobody); the object is simply not there, and a rerun writes it again.
                 let _ = fs::remove_file(&tmp);
                 return Err(e);
             }
+            crate::faults::point("object-stored");
         }
         Ok(StoredObject {
             hash: hash.to_string(),
@@ -130,6 +135,30 @@ impl ObjectStore {
     }
 }
 
+/// Removes temporary files of the object `name` (in `dir`) left by writers that were killed
+/// before they could rename or remove them. A resumed run writes the same objects again, so its
+/// first write of each one clears what the killed run left. A live writer's file is kept.
+fn remove_orphaned_writes(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if !super::process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +178,28 @@ mod tests {
         assert!(err.to_string().contains(&stored.hash));
         let missing = store.get_verified(&"0".repeat(64)).unwrap_err();
         assert!(matches!(missing, ObjectError::Missing { .. }));
+    }
+
+    #[test]
+    fn a_killed_writers_temporary_file_is_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ObjectStore::new(dir.path());
+        let hash = blake3::hash(b"weights").to_hex().to_string();
+        let folder = store.path_of(&hash).parent().unwrap().to_path_buf();
+        fs::create_dir_all(&folder).unwrap();
+        // No process has pid 2^31 - 1 (the kernel's limit is 2^22); pid 1 always runs.
+        let dead = folder.join(format!(".{}.2147483647.tmp", &hash[2..]));
+        let live = folder.join(format!(".{}.1.tmp", &hash[2..]));
+        let other = folder.join(".ffff.2147483647.tmp");
+        for file in [&dead, &live, &other] {
+            fs::write(file, b"half").unwrap();
+        }
+        store.put_bytes(b"weights").unwrap();
+        assert!(!dead.exists());
+        assert!(live.exists(), "a live writer's file is its own");
+        assert!(
+            other.exists(),
+            "another object's file waits for that object's write"
+        );
     }
 }
