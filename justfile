@@ -49,10 +49,10 @@ bench-peers:
 #
 # The long campaigns: fuzzing, properties, crashes, full disks, concurrent writers.
 soak seconds="600" kills="25":
-    LAB_FUZZ_SECONDS={{seconds}} cargo test -p lab --test hostile_input -- --nocapture --test-threads 2
-    PROPTEST_CASES=20000 cargo test -p lab --test properties -- --nocapture
-    LAB_CRASH_KILLS={{kills}} LAB_FORCED_KILLS=20 LAB_DISK_ROUNDS=20 cargo test -p lab --test cli -- crash_campaign full_disk_campaign --nocapture
-    LAB_CONCURRENCY_SECONDS=120 cargo test -p lab --test cli -- eight_concurrent --nocapture
+    LAB_FUZZ_SECONDS={{seconds}} cargo test --workspace --test hostile_input -- --nocapture --test-threads 2
+    PROPTEST_CASES=20000 cargo test --workspace --test properties -- --nocapture
+    LAB_CRASH_KILLS={{kills}} LAB_FORCED_KILLS=20 LAB_DISK_ROUNDS=20 cargo test --workspace --test cli -- crash_campaign full_disk_campaign --nocapture
+    LAB_CONCURRENCY_SECONDS=120 cargo test --workspace --test cli --test concurrent -- eight_concurrent the_tui_reads --nocapture
 
 # Formatting and lints.
 check:

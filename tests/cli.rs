@@ -1542,3 +1542,168 @@ fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
     let err = lab.fails(&["results", &results_arg, &pretrain[..12]]);
     assert!(err.contains("takes recipe ids"), "{err}");
 }
+
+/// `lab report` of a recipe: a page that opens without the network, every figure as SVG and PNG
+/// naming the experiments it came from, the runs, the findings section and the traces.
+#[test]
+fn report_of_a_recipe_writes_a_page_and_its_figures() {
+    let lab = Lab::new();
+    let recipe = id_line(&lab.stdout(&["run", "experiments/tiny/r1-zero.toml"]));
+    let out = lab.dir.path().join("report");
+    let printed = lab.stdout(&["report", &recipe[..10], "--out", &out.display().to_string()]);
+    assert_eq!(printed.trim(), out.join("index.html").display().to_string());
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let grpo = lab.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
+    let grpo = grpo.lines().nth(1).unwrap();
+    for figure in [
+        "reward",
+        "accuracy",
+        "held-out-easy-en",
+        "completion-length",
+        "language-mixing",
+        "kl",
+        "clip-ratio",
+        "loss",
+    ] {
+        assert!(
+            page.contains(&format!("<figure id=\"fig-{figure}\">")),
+            "{figure}"
+        );
+        let svg = std::fs::read_to_string(out.join(format!("figures/{figure}.svg"))).unwrap();
+        assert!(svg.contains("<polyline"), "{figure} draws a curve");
+        let png = std::fs::read(out.join(format!("figures/{figure}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{figure}");
+    }
+    // The RL curves name the GRPO run in their captions, the loss names the pretraining.
+    let caption = |figure: &str| -> String {
+        let start = page.find(&format!("<figure id=\"fig-{figure}\">")).unwrap();
+        let end = start + page[start..].find("</figure>").unwrap();
+        let figure_html = &page[start..end];
+        figure_html[figure_html.find("<figcaption>").unwrap()..].to_string()
+    };
+    assert!(caption("completion-length").contains(grpo));
+    let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
+    assert!(caption("loss").contains(pretrain.lines().nth(1).unwrap()));
+    assert!(page.contains("<section id=\"findings\">") && page.contains("<section id=\"traces\">"));
+    assert!(page.contains("class=\"trace\""), "traces are shown");
+    assert!(
+        page.contains("Models × benchmarks"),
+        "the recipe's evaluation table"
+    );
+    // Self-contained: nothing is fetched when it is viewed.
+    for external in ["<script", "<link", "src=\"http", "url("] {
+        assert!(!page.contains(external), "{external}");
+    }
+
+    // An unknown id is named; a store with nothing completed has nothing to report.
+    let err = lab.fails(&["report", "ffffff", "--out", &out.display().to_string()]);
+    assert!(err.contains("ffffff"), "{err}");
+    let empty = Lab::new();
+    empty.ok(&["run", TINY_WORLD, "--dry-run"]);
+    let err = empty.fails(&["report", "--out", &out.display().to_string()]);
+    assert!(
+        err.contains("does not exist") || err.contains("nothing to report"),
+        "{err}"
+    );
+}
+
+/// The report as a person sees it: headless Chromium renders the page; the screenshot is not
+/// blank and shows the curves in their colours, and the rendered DOM holds every figure, the
+/// tables and the traces. Chromium is Debian's package (`.ci/run` installs it); without it the
+/// test says SKIPPED, except on CI, where it fails.
+#[test]
+fn report_renders_in_a_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing on CI: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: no chromium here (apt-get install chromium)");
+        return;
+    };
+    let lab = Lab::new();
+    let recipe = id_line(&lab.stdout(&["run", "experiments/tiny/r1-zero.toml"]));
+    let out = lab.dir.path().join("report");
+    lab.ok(&["report", &recipe, "--out", &out.display().to_string()]);
+    let url = format!("file://{}", out.join("index.html").display());
+    let shot = lab.dir.path().join("shot.png");
+    let browser = |args: &[&str]| {
+        let out = std::process::Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                lab.dir.path().join("chromium").display()
+            ))
+            .args(args)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    browser(&[
+        "--window-size=1100,2400",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height), (1100, 2400));
+    let channels = info.line_size / info.width as usize;
+    let rgb: Vec<(u8, u8, u8)> = pixels[..info.buffer_size()]
+        .chunks(channels)
+        .map(|p| (p[0], p[1], p[2]))
+        .collect();
+    let inked = rgb
+        .iter()
+        .filter(|&&(r, g, b)| r < 200 || g < 200 || b < 200)
+        .count();
+    assert!(
+        inked * 100 > rgb.len(),
+        "the page looks blank: {inked} of {} pixels inked",
+        rgb.len()
+    );
+    // The first curve's colour (the palette's first), drawn by the browser from the inline SVG.
+    let (r, g, b) = lab::report::figure::PALETTE[0];
+    let near = |(pr, pg, pb): (u8, u8, u8)| {
+        pr.abs_diff(r) < 12 && pg.abs_diff(g) < 12 && pb.abs_diff(b) < 12
+    };
+    let curve_pixels = rgb.iter().filter(|&&p| near(p)).count();
+    assert!(
+        curve_pixels > 200,
+        "{curve_pixels} pixels of the first curve's colour"
+    );
+
+    let dom = String::from_utf8(browser(&["--dump-dom"]).stdout).unwrap();
+    let figures = std::fs::read_dir(out.join("figures")).unwrap().count() / 2;
+    assert_eq!(
+        dom.matches("<figure ").count(),
+        figures,
+        "every figure is in the page"
+    );
+    assert!(figures >= 8, "{figures} figures");
+    assert_eq!(dom.matches("<svg").count(), figures);
+    assert!(
+        dom.matches("<table").count() >= 2,
+        "runs and results tables"
+    );
+    assert!(dom.contains("class=\"trace\""));
+}

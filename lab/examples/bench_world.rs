@@ -1,8 +1,9 @@
-//! Benchmarks of the spine: world generation throughput and store write throughput.
+//! Benchmarks of the spine: world generation throughput, store write throughput, and `lab report`.
 //!
 //! Figures are reported as ratios against a baseline measured in the same run, so they mean the
-//! same thing on any machine: batched metric writes against one transaction per point, and the
-//! default world against a world with a tenth of the documents.
+//! same thing on any machine: batched metric writes against one transaction per point, the
+//! default world against a world with a tenth of the documents, and a report of 20 long RL runs
+//! against only reading the points it draws.
 
 use std::time::Instant;
 
@@ -73,6 +74,90 @@ fn main() -> anyhow::Result<()> {
         batched_rate,
         batched_rate / single_rate,
         single_rate
+    );
+
+    report(&runtime, &dir.path().join("report.db"), &origin)?;
+    Ok(())
+}
+
+/// `lab report` of 20 GRPO runs of 10,000 steps, each logging every curve the report draws:
+/// gathered from the store and written (page, SVG and PNG) in how long, against reading the
+/// same points alone.
+fn report(
+    runtime: &tokio::runtime::Runtime,
+    db: &std::path::Path,
+    origin: &AttemptOrigin,
+) -> anyhow::Result<()> {
+    const RUNS: usize = 20;
+    const STEPS: i64 = 10_000;
+    let metrics = [
+        "reward",
+        "rewards/accuracy/mean",
+        "rewards/format/mean",
+        "completions/mean_length",
+        "lang/mixed_rate",
+        "kl",
+        "clip_ratio/region_mean",
+        "entropy",
+    ];
+    let store = runtime.block_on(Store::open(db))?;
+    let mut ids = Vec::new();
+    for run in 0..RUNS {
+        let id =
+            lab::identity::ExperimentId::parse(&format!("{run:02x}").repeat(32)).expect("valid id");
+        let attempt = runtime.block_on(async {
+            store
+                .ensure_experiment(
+                    &id,
+                    "grpo",
+                    &format!("run-{run}"),
+                    &serde_json::json!({}),
+                    1,
+                    &[],
+                )
+                .await?;
+            store.start_attempt(&id, origin).await
+        })?;
+        let mut rng = lab::rng::Rng::new(run as u64);
+        for metric in metrics {
+            let mut value = 0.5;
+            let points: Vec<MetricPoint> = (0..STEPS)
+                .map(|step| {
+                    value += (rng.below(1001) as f64 - 500.0) / 50_000.0;
+                    MetricPoint::new(metric, step, value)
+                })
+                .collect();
+            for chunk in points.chunks(5000) {
+                runtime.block_on(store.record_metrics(attempt, chunk))?;
+            }
+        }
+        runtime.block_on(store.finish_attempt(attempt, "bench"))?;
+        ids.push(id);
+    }
+
+    let t = Instant::now();
+    let mut points = 0;
+    for run in runtime.block_on(store.standing_runs(&ids))? {
+        for metric in metrics {
+            points += runtime
+                .block_on(store.metric_series(run.attempt, metric))?
+                .len();
+        }
+    }
+    let read_seconds = t.elapsed().as_secs_f64();
+
+    let out = db.with_extension("report");
+    let t = Instant::now();
+    let report = runtime.block_on(lab::report::gather(&store, &ids))?;
+    let gathered = t.elapsed().as_secs_f64();
+    lab::report::write(&report, &out)?;
+    let seconds = t.elapsed().as_secs_f64();
+    println!(
+        "report: {RUNS} runs x {STEPS} steps x {} curves ({points} points) gathered and written in {seconds:.2} s (goal < 5 s; {gathered:.2} s reading, {:.2} s drawing {} figures as SVG and PNG) = {:.1}x reading the same points alone ({read_seconds:.2} s)",
+        metrics.len(),
+        seconds - gathered,
+        report.figures.len(),
+        seconds / read_seconds,
     );
     Ok(())
 }

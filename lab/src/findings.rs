@@ -270,6 +270,17 @@ fn judged(
     }
 }
 
+/// What a report of `evidence` judges, section by section: the RL gate of each base model (the
+/// R1 base and the distillation student's base), then the findings.
+pub fn sections(evidence: &Evidence) -> Vec<(String, Vec<Check>)> {
+    let mut out: Vec<(String, Vec<Check>)> = ["base", "student-base"]
+        .into_iter()
+        .map(|model| (format!("RL gate of `{model}`"), gate(evidence, model)))
+        .collect();
+    out.push(("Findings".to_string(), findings(evidence)));
+    out
+}
+
 /// The RL gate of a base model (issue goals): can RL find signal from it?
 pub fn gate(evidence: &Evidence, model: &str) -> Vec<Check> {
     let cot = |benchmarks| evidence.estimate(model, "cot", benchmarks, "pass@1", Settings::Paper);

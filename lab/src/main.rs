@@ -94,6 +94,19 @@ enum Command {
         #[arg(long)]
         readme: Option<PathBuf>,
     },
+    /// A report as a page and images: overlaid curves of the chosen runs (reward, accuracy,
+    /// held-out pass@1, completion length, format, language mixing, KL, clip ratio, entropy,
+    /// loss), the findings of each chosen recipe with standard errors, the models × benchmarks
+    /// table, and traces with the other language's words marked. Opens without a network.
+    Report {
+        /// Experiment or recipe ids (prefixes); a recipe stands for every stage inside it.
+        /// Default: every completed run and the findings of everything.
+        ids: Vec<String>,
+        /// The folder to write: index.html, and figures/NAME.svg and .png (created; files
+        /// of the same names are replaced).
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+    },
     /// Score language mixing of completions from any model: a JSONL file with `prompt` and
     /// `completion` per line (the chain is the text inside <think> when present).
     Langmix {
@@ -375,6 +388,16 @@ fn run(cli: Cli) -> Result<()> {
             write_results(&runtime, &store, &dir, &recipes, readme.as_deref())?;
             writeln!(out, "{}", dir.display())?;
         }
+        Command::Report { ids, out: dir } => {
+            let store = open_existing(&runtime, &db)?;
+            let ids = ids
+                .iter()
+                .map(|prefix| runtime.block_on(store.resolve_id(prefix)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let report = runtime.block_on(lab::report::gather(&store, &ids))?;
+            let page = lab::report::write(&report, &dir)?;
+            writeln!(out, "{}", page.display())?;
+        }
         Command::Langmix { file, target, json } => {
             langmix(&file, &target, json, out)?;
         }
@@ -642,17 +665,11 @@ enum Render {
 /// The gate of each base model that has evaluations, then the findings; checks with nothing to
 /// judge by are left out of the text and Markdown (the CSV keeps every row).
 fn findings_report(evidence: &Evidence, render: Render) -> String {
-    let mut sections: Vec<(String, Vec<findings::Check>)> = Vec::new();
-    for model in ["base", "student-base"] {
-        let gate = findings::gate(evidence, model);
-        if render == Render::Csv || gate.iter().any(|c| c.verdict != Verdict::Missing) {
-            sections.push((format!("RL gate of `{model}`"), gate));
-        }
-    }
-    let found = findings::findings(evidence);
-    if render == Render::Csv || found.iter().any(|c| c.verdict != Verdict::Missing) {
-        sections.push(("Findings".to_string(), found));
-    }
+    let sections = findings::sections(evidence)
+        .into_iter()
+        .filter(|(_, checks)| {
+            render == Render::Csv || checks.iter().any(|c| c.verdict != Verdict::Missing)
+        });
     let mut out = String::new();
     for (title, checks) in sections {
         let shown: Vec<findings::Check> = if render == Render::Csv {

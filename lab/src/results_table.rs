@@ -424,6 +424,37 @@ pub fn render_markdown(rows: &[ResultRow]) -> String {
     out
 }
 
+/// The chart as an HTML table (numbers right-aligned), the footer as paragraphs below it.
+pub fn render_html(rows: &[ResultRow]) -> String {
+    use crate::table::html_escape;
+    if rows.is_empty() {
+        return format!("<p>{}</p>\n", NO_RESULTS.trim());
+    }
+    let chart = chart(rows);
+    let cells = |tag: &str, cells: &[String]| -> String {
+        cells
+            .iter()
+            .zip(&chart.numeric)
+            .map(|(c, numeric)| {
+                let class = if *numeric { " class=\"num\"" } else { "" };
+                format!("<{tag}{class}>{}</{tag}>", html_escape(c))
+            })
+            .collect()
+    };
+    let mut out = format!(
+        "<table class=\"results\">\n<thead><tr>{}</tr></thead>\n<tbody>\n",
+        cells("th", &chart.headers)
+    );
+    for r in &chart.rows {
+        out.push_str(&format!("<tr>{}</tr>\n", cells("td", r)));
+    }
+    out.push_str("</tbody>\n</table>\n");
+    for f in &chart.footer {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", html_escape(f)));
+    }
+    out
+}
+
 /// Long format, one number a row: `model,experiment,benchmark,prompting,metric,k,value,stderr`.
 /// Numbers are written in the shortest form that reads back to the same f64; a missing stderr
 /// is an empty field.

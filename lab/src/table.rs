@@ -1,4 +1,5 @@
-//! Plain-text tables and CSV for the terminal: aligned columns, numbers to the right.
+//! Plain-text tables, CSV and HTML text for the terminal and reports: aligned columns, numbers
+//! to the right.
 
 /// Renders `rows` under `headers` as an aligned text table. Cells are cut at `max_width` chars.
 pub fn render(headers: &[String], rows: &[Vec<String>], max_width: usize) -> String {
@@ -128,4 +129,20 @@ mod tests {
     fn han_counts_double() {
         assert_eq!(display_width("答案是 11"), 9);
     }
+}
+
+/// `s` as HTML text or attribute value: `& < > " '` escaped.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

@@ -152,6 +152,8 @@ pub enum Request {
     Rerun {
         run: RunRef,
     },
+    /// Write a chart as SVG and PNG into the `figures` folder beside the database.
+    ExportFigure(lab::report::figure::Figure),
     Cancel {
         run: RunRef,
         pid: i64,

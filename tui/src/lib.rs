@@ -4,12 +4,11 @@
 //! - [`worker`]: the background thread that owns a read-only store and starts `lab` processes.
 //! - [`ui`] and [`views`]: drawing, one module per view (Runs, Launch, Compare, Mixing, Traces,
 //!   Diff, SQL) with its state, keys and `draw`.
-//! - [`chart`], [`highlight`], [`time`], [`input`]: small pure helpers.
+//! - [`chart`], [`time`], [`input`]: small pure helpers.
 
 pub mod app;
 pub mod chart;
 pub mod data;
-pub mod highlight;
 pub mod input;
 pub mod time;
 pub mod ui;

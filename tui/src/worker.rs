@@ -86,7 +86,10 @@ fn coalesce(batch: Vec<Request>) -> Vec<Request> {
     for r in batch {
         let replaceable = !matches!(
             r,
-            Request::Launch { .. } | Request::Rerun { .. } | Request::Cancel { .. }
+            Request::Launch { .. }
+                | Request::Rerun { .. }
+                | Request::Cancel { .. }
+                | Request::ExportFigure(_)
         );
         if replaceable {
             let same = std::mem::discriminant(&r);
@@ -150,6 +153,7 @@ impl Backend {
                 ]
             }
             Request::Cancel { run, pid, host } => vec![cancel(&run, pid, &host)],
+            Request::ExportFigure(figure) => vec![self.export_figure(&figure)],
             Request::DryRun { spec, overrides } => {
                 vec![Response::DryRun(self.dry_run(&spec, &overrides))]
             }
@@ -203,6 +207,34 @@ impl Backend {
     /// The store, opened on first use (the database may not exist until a first run).
     fn store(&mut self) -> Result<Store, String> {
         self.open_store().map_err(|e| e.to_string())
+    }
+
+    /// Writes `figure` as `figures/NAME.svg` and `.png` beside the database; the notice names
+    /// both files.
+    fn export_figure(&self, figure: &lab::report::figure::Figure) -> Response {
+        let dir = self
+            .config
+            .db
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("figures");
+        let svg = dir.join(format!("{}.svg", figure.name));
+        let png = dir.join(format!("{}.png", figure.name));
+        let written = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|()| figure.to_svg().map_err(|e| e.to_string()))
+            .and_then(|text| {
+                std::fs::write(&svg, text).map_err(|e| format!("{}: {e}", svg.display()))
+            })
+            .and_then(|()| figure.write_png(&png).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => Response::Notice(format!(
+                "chart written to {} and {}",
+                png.display(),
+                svg.display()
+            )),
+            Err(e) => Response::Error(format!("writing the chart: {e}")),
+        }
     }
 
     fn open_store(&mut self) -> Result<Store, StoreError> {

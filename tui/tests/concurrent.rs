@@ -1,5 +1,7 @@
 //! The TUI's worker reads the store while eight `lab run` processes write to it: every answer
 //! comes back, none says "database is locked", and the last one shows every run completed.
+//! Each writer runs tiny worlds one after another for `LAB_CONCURRENCY_SECONDS` (at least one
+//! each; `just soak` makes it minutes).
 
 mod common;
 
@@ -17,23 +19,43 @@ fn the_tui_reads_while_eight_runs_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lab.db");
     let writers = 8;
-    let mut children: Vec<_> = (0..writers)
-        .map(|seed| {
-            Command::new(&lab_bin)
-                .current_dir(&root)
-                .env_remove("LAB_DB")
-                .arg("--db")
-                .arg(&db)
-                .args([
-                    "run",
-                    "experiments/tiny/world.toml",
-                    "--set",
-                    &format!("seed={seed}"),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+    let seconds: u64 = std::env::var("LAB_CONCURRENCY_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let threads: Vec<_> = (0..writers)
+        .map(|writer| {
+            let (lab_bin, root, db) = (lab_bin.clone(), root.clone(), db.clone());
+            std::thread::spawn(move || {
+                let mut runs = 0;
+                loop {
+                    let out = Command::new(&lab_bin)
+                        .current_dir(&root)
+                        .env_remove("LAB_DB")
+                        .arg("--db")
+                        .arg(&db)
+                        .args([
+                            "run",
+                            "experiments/tiny/world.toml",
+                            "--set",
+                            &format!("seed={}", writer * 10_000 + runs),
+                        ])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                    runs += 1;
+                    if std::time::Instant::now() >= deadline {
+                        return runs;
+                    }
+                }
+            })
         })
         .collect();
 
@@ -70,23 +92,17 @@ fn the_tui_reads_while_eight_runs_write() {
         runs
     };
     let mut rounds_during_writes = 0;
-    while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+    while threads.iter().any(|t| !t.is_finished()) {
         if db.exists() {
             read(&mut backend);
             rounds_during_writes += 1;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let runs: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    eprintln!("{writers} writers: {runs} runs in {seconds} s; the TUI read {rounds_during_writes} times alongside");
     let completed = read(&mut backend);
-    assert_eq!(completed, vec![writers]);
+    assert_eq!(completed, vec![runs]);
     assert!(
         rounds_during_writes > 0,
         "the TUI never read while the runs wrote"

@@ -101,6 +101,37 @@ fn compare_view_overlays_marked_runs() {
     snap!("compare", screen);
     h.key(KeyCode::Char('s'));
     assert!(h.screen().contains("smoothing 0.60"));
+
+    // The chart on screen written as images beside the database, through the worker.
+    h.key(KeyCode::Char('w'));
+    let screen = h.screen();
+    assert!(screen.contains("chart written to"), "{screen}");
+    let figures = h.db().parent().unwrap().join("figures");
+    let mut written: Vec<String> = std::fs::read_dir(&figures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    written.sort();
+    assert_eq!(written.len(), 2, "{written:?}");
+    assert!(written[0].starts_with("compare-reward-") && written[0].ends_with(".png"));
+    let png = std::fs::read(figures.join(&written[0])).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = std::fs::read_to_string(figures.join(&written[1])).unwrap();
+    assert!(
+        svg.contains("reward (smoothing 0.60)"),
+        "the title says what is drawn"
+    );
+    for run in ["zero/grpo-seed1", "zero/grpo-seed2"] {
+        assert!(svg.contains(run), "{run} is in the legend");
+    }
+    for (r, g, b) in &lab::report::figure::PALETTE[..2] {
+        let stroke = format!("stroke=\"#{r:02X}{g:02X}{b:02X}\"");
+        assert_eq!(
+            svg.matches(&stroke).count(),
+            2,
+            "a curve and its legend mark"
+        );
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! `lab run` processes can write to one file at once. The store knows nothing of models or
 //! tensors: it keeps rows and files addressed by hash.
 
+mod curves;
 mod guard;
 mod objects;
 mod query;
@@ -20,6 +21,7 @@ use sqlx::Row;
 
 use crate::identity::ExperimentId;
 
+pub use curves::StandingRun;
 pub use objects::{ObjectError, ObjectStore, StoredObject};
 pub use query::{QueryResult, SqlError, SqlLimits, SqlValue};
 

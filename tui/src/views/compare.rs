@@ -15,12 +15,17 @@ use crate::app::App;
 use crate::chart;
 use crate::data::{Request, RunRef, RunSummary, Series};
 use crate::input::{Edit, Input};
+use lab::report::figure::{Curve as FigureCurve, Figure};
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k ↑ ↓", "choose the metric"),
     ("/", "filter metric names"),
     ("s", "smoothing on / off"),
     ("+ -", "more / less smoothing"),
+    (
+        "w",
+        "write the chart as PNG and SVG (figures/ beside the database)",
+    ),
     ("(Runs) space, c", "mark runs there, then c to compare them"),
 ];
 
@@ -88,6 +93,44 @@ impl CompareView {
         }
     }
 
+    /// The chart on screen as a figure to write: the same runs, metric and smoothing, at full
+    /// resolution. Named by the metric and the runs, so writing it again replaces it.
+    pub fn figure(&self) -> Option<Figure> {
+        let metric = self.metric.as_ref()?;
+        let curves: Vec<FigureCurve> = self
+            .series
+            .iter()
+            .filter(|s| !s.points.is_empty())
+            .map(|s| FigureCurve {
+                label: s.run.label(),
+                experiment: s.run.id.clone(),
+                points: chart::smooth(&s.points, self.smoothing),
+            })
+            .collect();
+        if curves.is_empty() {
+            return None;
+        }
+        let ids: Vec<&str> = curves
+            .iter()
+            .map(|c| &c.experiment[..c.experiment.len().min(8)])
+            .collect();
+        let slug: String = metric
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let smoothing = if self.smoothing > 0.0 {
+            format!(" (smoothing {:.2})", self.smoothing)
+        } else {
+            String::new()
+        };
+        Some(Figure {
+            name: format!("compare-{slug}-{}", ids.join("-")),
+            title: format!("{metric}{smoothing}"),
+            y_label: metric.clone(),
+            curves,
+        })
+    }
+
     /// Whether a compared run is still running (then the curves refresh).
     pub fn live(&self, rows: &[RunSummary]) -> bool {
         rows.iter()
@@ -132,6 +175,10 @@ pub fn key(app: &mut App, key: KeyEvent) {
         KeyCode::Char('-') => {
             view.smoothing = ((view.smoothing - 0.1).max(0.0) * 100.0).round() / 100.0
         }
+        KeyCode::Char('w') => match view.figure() {
+            Some(figure) => app.outbox.push(Request::ExportFigure(figure)),
+            None => app.notice("no curve on screen to write"),
+        },
         _ => {}
     }
 }

@@ -13,8 +13,8 @@ use ratatui::Frame;
 use super::{dim, header, highlight, navigate};
 use crate::app::App;
 use crate::data::{Request, RunRef, RunSummary};
-use crate::highlight::{pieces, target_lang};
 use crate::input::{Edit, Input};
+use lab::highlight::{pieces, target_lang};
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k ↑ ↓ g G", "choose a trace"),

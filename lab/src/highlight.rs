@@ -1,9 +1,9 @@
 //! Splits a text into pieces labelled with the language of their words, by the same definition
-//! of a word as [`lab::language::count_words`] (tests check that the two agree), so the Traces
-//! view can highlight the words of the non-target language.
+//! of a word as [`crate::language::count_words`] (tests check that the two agree), so the Traces
+//! view and `lab report` can highlight the words of the non-target language.
 
-use lab::language::count_words;
-use lab::world::Lang;
+use crate::language::count_words;
+use crate::world::Lang;
 
 /// A piece of text and the language of the word it is, if it is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
