@@ -725,10 +725,7 @@ fn a_full_disk_fails_the_run_cleanly_and_a_rerun_resumes() {
         sql("SELECT status FROM attempts ORDER BY id"),
         "status\ncompleted\nfailed\n"
     );
-    let leftovers: Vec<_> = walk(&disk.path)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
-        .collect();
+    let leftovers = temporary_files(&disk.path);
     assert!(
         leftovers.is_empty(),
         "half-written objects left: {leftovers:?}"
@@ -800,10 +797,7 @@ fn full_disk_campaign_r1_zero_recipe() {
             "{context}: {err}"
         );
         assert_intact_after_kill(&on_disk, &context);
-        let leftovers: Vec<_> = walk(&disk.path)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
-            .collect();
+        let leftovers = temporary_files(&disk.path);
         assert!(
             leftovers.is_empty(),
             "{context}: half-written objects left: {leftovers:?}"
@@ -821,6 +815,14 @@ fn full_disk_campaign_r1_zero_recipe() {
         rounds == 0 || failed_rounds > 0,
         "no round ran out of space"
     );
+}
+
+/// Half-written objects under `dir` (an object is written to a `.tmp` file, then renamed).
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    walk(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -969,19 +971,26 @@ fn assert_intact_after_kill(lab: &Lab, context: &str) {
     assert_eq!(lab.sql(DUPLICATED_METRICS), "n\n0\n", "{context}");
 }
 
-/// Kills `spec`'s run with SIGKILL `kills` times at seeded random moments (whatever is running
-/// then), rerunning after each, until it finishes; a run that finishes before its kill starts
-/// a new round on a fresh database. After every kill the database is intact, and after every
-/// round every experiment's result digest equals that of a run that was never killed.
-fn crash_campaign(spec: &str, kills: usize, seed: u64) {
-    let straight = Lab::new();
-    let started = std::time::Instant::now();
-    straight.ok(&["run", spec]);
-    // Kill moments spread over the time an uninterrupted run takes here.
-    let window_ms = (started.elapsed().as_millis() as u64).max(50);
-    let expected = straight.sql(DIGESTS);
+/// How one run of a campaign ended.
+enum Ending {
+    /// It finished (before any kill reached it).
+    Finished,
+    /// It was killed; the text says where, for the failure messages.
+    Killed(String),
+}
 
-    let mut rng = lab::rng::Rng::derive(seed, "crash-campaign");
+/// Rounds of kills, each on a fresh database, until `kills` have landed. In a round `attempt`
+/// runs `spec` once on the round's database (and may kill it), again and again, until a run
+/// finishes or the last kill lands, and then a clean run finishes it. After every kill the
+/// database is intact; after every round every experiment's result digest equals `expected`
+/// (an unkilled run's), no metric point is stored twice, and no temporary object file is left
+/// (the resumed run, writing the same objects again, removed what the killed writers left).
+fn kill_rounds(
+    spec: &str,
+    kills: usize,
+    expected: &str,
+    mut attempt: impl FnMut(&Lab, usize) -> Ending,
+) {
     let mut landed = 0;
     for round in 0.. {
         assert!(
@@ -990,35 +999,16 @@ fn crash_campaign(spec: &str, kills: usize, seed: u64) {
         );
         let killed = Lab::new();
         loop {
-            let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
-                .current_dir(repo_root())
-                .env_remove("LAB_CRASH_AT")
-                .env_remove("LAB_CRASH_TRACE")
-                .arg("--db")
-                .arg(killed.db())
-                .args(["run", spec])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(10 + rng.below(window_ms)));
-            if let Some(status) = child.try_wait().unwrap() {
-                // It finished before its kill, and must have finished well.
-                let out = child.wait_with_output().unwrap();
-                assert!(
-                    status.success(),
-                    "a run between kills failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                break;
-            }
-            let _ = child.kill();
-            child.wait().unwrap();
-            landed += 1;
-            assert_intact_after_kill(&killed, &format!("round {round}, kill {landed}"));
-            if landed == kills {
-                killed.ok(&["run", spec]);
-                break;
+            match attempt(&killed, landed) {
+                Ending::Finished => break,
+                Ending::Killed(place) => {
+                    landed += 1;
+                    assert_intact_after_kill(&killed, &format!("round {round}, {place}"));
+                    if landed == kills {
+                        killed.ok(&["run", spec]);
+                        break;
+                    }
+                }
             }
         }
         assert_eq!(
@@ -1027,10 +1017,51 @@ fn crash_campaign(spec: &str, kills: usize, seed: u64) {
             "round {round}, {landed} kills so far"
         );
         assert_eq!(killed.sql(DUPLICATED_METRICS), "n\n0\n");
+        let leftovers = temporary_files(killed.dir.path());
+        assert!(leftovers.is_empty(), "round {round}: {leftovers:?}");
         if landed == kills {
             return;
         }
     }
+}
+
+/// Kills `spec`'s run with SIGKILL `kills` times at seeded random moments (whatever is running
+/// then), spread over the time an uninterrupted run takes here (see [`kill_rounds`]).
+fn crash_campaign(spec: &str, kills: usize, seed: u64) {
+    let straight = Lab::new();
+    let started = std::time::Instant::now();
+    straight.ok(&["run", spec]);
+    let window_ms = (started.elapsed().as_millis() as u64).max(50);
+    let expected = straight.sql(DIGESTS);
+    let mut rng = lab::rng::Rng::derive(seed, "crash-campaign");
+    kill_rounds(spec, kills, &expected, |killed, _| {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lab"))
+            .current_dir(repo_root())
+            .env_remove("LAB_CRASH_AT")
+            .env_remove("LAB_CRASH_TRACE")
+            .arg("--db")
+            .arg(killed.db())
+            .args(["run", spec])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let after_ms = 10 + rng.below(window_ms);
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        if let Some(status) = child.try_wait().unwrap() {
+            // It finished before its kill, and must have finished well.
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                status.success(),
+                "a run between kills failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return Ending::Finished;
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        Ending::Killed(format!("killed after {after_ms} ms"))
+    });
 }
 
 /// The durability points (see `lab::faults`) one run of `spec` passes through: for each stage
@@ -1066,9 +1097,8 @@ fn durability_points(lab: &Lab, spec: &str) -> BTreeMap<String, Vec<(String, u64
 /// chosen durability point: a checkpoint file written but not renamed, stored but not recorded,
 /// a metrics, traces or evaluations transaction about to commit, a stage done but not marked
 /// completed. Points are taken in turn, so a campaign of a few kills per kind covers them all,
-/// and the occurrence is drawn at random. After every kill the database is intact, and after
-/// every round (a fresh database run to completion) every result digest equals an unkilled
-/// run's. Returns how many kills landed at each `(kind, point)`.
+/// and the occurrence is drawn at random; checks as in [`kill_rounds`]. Returns how many kills
+/// landed at each `(kind, point)`.
 fn forced_crash_campaign(
     spec: &str,
     kills_per_kind: usize,
@@ -1080,61 +1110,32 @@ fn forced_crash_campaign(
     let mut rng = lab::rng::Rng::derive(seed, "forced-crash-campaign");
     let mut tally: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (kind_index, (kind, kind_points)) in points.iter().enumerate() {
-        let mut landed = 0;
-        for round in 0.. {
-            assert!(
-                round <= 3 * kills_per_kind,
-                "{kind}: {landed} of {kills_per_kind} kills landed in {round} rounds"
-            );
-            let killed = Lab::new();
-            loop {
-                let (point, count) = &kind_points[(kind_index + landed) % kind_points.len()];
-                let n = 1 + rng.below(*count);
-                let at = format!("{kind}:{point}:{n}");
-                let out = killed
-                    .cmd(&["run", spec])
-                    .env("LAB_CRASH_AT", &at)
-                    .output()
-                    .unwrap();
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                if out.status.success() {
-                    // A resumed run passes fewer points than a whole one: this one finished.
-                    break;
-                }
-                assert_eq!(
-                    std::os::unix::process::ExitStatusExt::signal(&out.status),
-                    Some(9),
-                    "LAB_CRASH_AT={at}: the run failed instead of being killed: {stderr}"
-                );
-                assert!(
-                    stderr.contains(&format!("crashing at {kind} {point} {n}")),
-                    "{stderr}"
-                );
-                landed += 1;
-                *tally.entry((kind.clone(), point.clone())).or_default() += 1;
-                assert_intact_after_kill(&killed, &format!("after LAB_CRASH_AT={at}"));
-                if landed == kills_per_kind {
-                    killed.ok(&["run", spec]);
-                    break;
-                }
+        kill_rounds(spec, kills_per_kind, &expected, |killed, landed| {
+            let (point, count) = &kind_points[(kind_index + landed) % kind_points.len()];
+            let n = 1 + rng.below(*count);
+            let at = format!("{kind}:{point}:{n}");
+            let out = killed
+                .cmd(&["run", spec])
+                .env("LAB_CRASH_AT", &at)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                // A resumed run passes fewer points than a whole one: this one finished.
+                return Ending::Finished;
             }
             assert_eq!(
-                killed.sql(DIGESTS),
-                expected,
-                "{kind}, round {round}, {landed} kills so far"
+                std::os::unix::process::ExitStatusExt::signal(&out.status),
+                Some(9),
+                "LAB_CRASH_AT={at}: the run failed instead of being killed: {stderr}"
             );
-            assert_eq!(killed.sql(DUPLICATED_METRICS), "n\n0\n");
-            // A write killed before its rename left a temporary file; the resumed run, writing
-            // the same object again, removed it.
-            let leftovers: Vec<_> = walk(killed.dir.path())
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
-                .collect();
-            assert!(leftovers.is_empty(), "{kind}, round {round}: {leftovers:?}");
-            if landed == kills_per_kind {
-                break;
-            }
-        }
+            assert!(
+                stderr.contains(&format!("crashing at {kind} {point} {n}")),
+                "{stderr}"
+            );
+            *tally.entry((kind.clone(), point.clone())).or_default() += 1;
+            Ending::Killed(format!("LAB_CRASH_AT={at}"))
+        });
     }
     tally
 }

@@ -568,6 +568,27 @@ impl Evidence {
     /// Every completed evaluation and GRPO length curve in the store; with `scope`, only those
     /// of that recipe's stages (at any depth) and inputs, and the evaluations of any model among
     /// them.
+    /// The models × benchmarks rows shown with these findings: for a recipe (`scoped`), the
+    /// evaluations judged (at any depth); for everything, the latest evaluation of each model.
+    pub async fn table_rows(
+        &self,
+        store: &Store,
+        scoped: bool,
+    ) -> Result<Vec<crate::results_table::ResultRow>, StoreError> {
+        if !scoped {
+            return crate::results_table::load(store, &[]).await;
+        }
+        if self.evaluations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = self
+            .evaluations
+            .iter()
+            .map(|e| e.experiment.clone())
+            .collect();
+        crate::results_table::load(store, &ids).await
+    }
+
     pub async fn load(store: &Store, scope: Option<&str>) -> Result<Evidence, StoreError> {
         let closure = |id: &str| {
             format!(

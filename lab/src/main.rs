@@ -760,19 +760,7 @@ fn write_results(
             None => "everything in the store".to_string(),
         };
         let evidence = runtime.block_on(Evidence::load(store, scope_id.as_deref()))?;
-        // A recipe shows its own evaluations (at any depth); no recipe, the latest of each model.
-        let rows = match scope {
-            Some(_) if evidence.evaluations.is_empty() => Vec::new(),
-            Some(_) => {
-                let ids: Vec<String> = evidence
-                    .evaluations
-                    .iter()
-                    .map(|e| e.experiment.clone())
-                    .collect();
-                runtime.block_on(lab::results_table::load(store, &ids))?
-            }
-            None => runtime.block_on(lab::results_table::load(store, &[]))?,
-        };
+        let rows = runtime.block_on(evidence.table_rows(store, scope.is_some()))?;
         let table = lab::results_table::render_csv(&rows);
         let recipe = scope_id.clone().unwrap_or_default();
         append_with_recipe(&mut table_csv, &table, &recipe);

@@ -100,6 +100,22 @@ pub fn csv_line(fields: &[String]) -> String {
     line
 }
 
+/// `s` as HTML text or attribute value: `& < > " '` escaped.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,20 +145,13 @@ mod tests {
     fn han_counts_double() {
         assert_eq!(display_width("答案是 11"), 9);
     }
-}
 
-/// `s` as HTML text or attribute value: `& < > " '` escaped.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+    #[test]
+    fn html_escape_leaves_no_markup() {
+        assert_eq!(
+            html_escape(r#"<a href="x">'5' & 6</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;5&#39; &amp; 6&lt;/a&gt;"
+        );
+        assert_eq!(html_escape("小明 has 3"), "小明 has 3");
     }
-    out
 }

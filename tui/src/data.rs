@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lab::store::{QueryResult, SqlValue, TraceRecord};
+use lab::store::{QueryResult, TraceRecord};
 
 /// One row of the Runs view: an experiment, its latest attempt and a few key numbers.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,30 +185,4 @@ pub enum Response {
     /// A message for the status line (launch started, cancel sent, errors).
     Notice(String),
     Error(String),
-}
-
-/// Reads a cell as a float.
-pub fn cell_f64(v: &SqlValue) -> Option<f64> {
-    match v {
-        SqlValue::Integer(i) => Some(*i as f64),
-        SqlValue::Real(r) => Some(*r),
-        SqlValue::Text(t) => t.parse().ok(),
-        _ => None,
-    }
-}
-
-pub fn cell_i64(v: &SqlValue) -> Option<i64> {
-    match v {
-        SqlValue::Integer(i) => Some(*i),
-        SqlValue::Real(r) => Some(*r as i64),
-        SqlValue::Text(t) => t.parse().ok(),
-        _ => None,
-    }
-}
-
-pub fn cell_string(v: &SqlValue) -> Option<String> {
-    match v {
-        SqlValue::Null => None,
-        other => Some(other.to_string()),
-    }
 }

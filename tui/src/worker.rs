@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{QueryResult, SqlLimits, Store, StoreError};
+use lab::store::{SqlLimits, Store, StoreError};
 
 use crate::data::*;
 
@@ -107,11 +107,6 @@ pub struct Backend {
     runtime: tokio::runtime::Runtime,
     store: Option<Store>,
     children: Vec<(Child, Launched)>,
-}
-
-/// A string as an SQL literal.
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 impl Backend {
@@ -398,76 +393,40 @@ fn sql_limits() -> SqlLimits {
     }
 }
 
-fn query(store: &Store, rt: &tokio::runtime::Runtime, sql: &str) -> Result<QueryResult, String> {
-    rt.block_on(store.query(sql)).map_err(|e| error_chain(&e))
-}
-
-const RUNS_SQL: &str = "\
-SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, r.progress, r.started_at, r.ended_at,
-       a.pid, a.host,
-       (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'reward'
-         ORDER BY step DESC LIMIT 1) AS reward,
-       (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'loss'
-         ORDER BY step DESC LIMIT 1) AS loss,
-       coalesce(
-         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'pass@1'),
-         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
-            JOIN evaluations v ON v.attempt = s.attempt
-           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'pass@1')) AS pass1,
-       coalesce(
-         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate'),
-         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
-            JOIN evaluations v ON v.attempt = s.attempt
-           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'mixed_rate'),
-         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
-           ORDER BY step DESC LIMIT 1)) AS mixed
-FROM runs r LEFT JOIN attempts a ON a.id = r.attempt
-ORDER BY coalesce(r.started_at, r.created_at) DESC, r.id";
-
 fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, String> {
-    let result = query(store, rt, RUNS_SQL)?;
+    let rows = rt
+        .block_on(store.run_overview())
+        .map_err(|e| error_chain(&e))?;
     let here = this_host();
-    Ok(result
-        .rows
-        .iter()
-        .map(|c| {
-            let status = cell_string(&c[5]);
-            let pid = cell_i64(&c[9]);
-            let host = cell_string(&c[10]);
-            let alive = match (&status, pid, &host) {
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let alive = match (&r.status, r.pid, &r.host) {
                 (Some(s), Some(pid), Some(h)) if s == "running" && *h == here => {
                     Some(lab::runner::process_alive(pid))
                 }
                 _ => None,
             };
             RunSummary {
-                id: cell_string(&c[0]).unwrap_or_default(),
-                kind: cell_string(&c[1]).unwrap_or_default(),
-                name: cell_string(&c[2]).unwrap_or_default(),
-                attempt: cell_i64(&c[3]),
-                attempts: cell_i64(&c[4]).unwrap_or(0),
-                status,
-                progress: cell_f64(&c[6]),
-                started_at: cell_string(&c[7]),
-                ended_at: cell_string(&c[8]),
-                pid,
-                host,
+                id: r.id,
+                kind: r.kind,
+                name: r.name,
+                attempt: r.attempt,
+                attempts: r.attempts,
+                status: r.status,
+                progress: r.progress,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+                pid: r.pid,
+                host: r.host,
                 alive,
-                reward: cell_f64(&c[11]),
-                loss: cell_f64(&c[12]),
-                pass1: cell_f64(&c[13]),
-                mixed: cell_f64(&c[14]),
+                reward: r.reward,
+                loss: r.loss,
+                pass1: r.pass1,
+                mixed: r.mixed,
             }
         })
         .collect())
-}
-
-fn attempt_list(attempts: &[i64]) -> String {
-    attempts
-        .iter()
-        .map(|a| a.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn metric_names(
@@ -475,20 +434,8 @@ fn metric_names(
     rt: &tokio::runtime::Runtime,
     attempts: &[i64],
 ) -> Result<Vec<String>, String> {
-    if attempts.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Metrics logged at more than one step first: those are the curves worth overlaying.
-    let sql = format!(
-        "SELECT name FROM metrics WHERE attempt IN ({}) GROUP BY name \
-         ORDER BY count(DISTINCT step) > 1 DESC, name",
-        attempt_list(attempts)
-    );
-    Ok(query(store, rt, &sql)?
-        .rows
-        .iter()
-        .filter_map(|r| cell_string(&r[0]))
-        .collect())
+    rt.block_on(store.curve_names(attempts))
+        .map_err(|e| error_chain(&e))
 }
 
 fn points(
@@ -497,14 +444,11 @@ fn points(
     attempt: i64,
     metric: &str,
 ) -> Result<Vec<(f64, f64)>, String> {
-    let sql = format!(
-        "SELECT step, value FROM metrics WHERE attempt = {attempt} AND name = {} ORDER BY step",
-        lit(metric)
-    );
-    Ok(query(store, rt, &sql)?
-        .rows
-        .iter()
-        .filter_map(|r| Some((cell_f64(&r[0])?, cell_f64(&r[1])?)))
+    Ok(rt
+        .block_on(store.metric_series(attempt, metric))
+        .map_err(|e| error_chain(&e))?
+        .into_iter()
+        .map(|(step, value)| (step as f64, value))
         .collect())
 }
 
@@ -524,35 +468,19 @@ fn series(
         .collect()
 }
 
-const LANG_SQL: &str = "\
-SELECT * FROM (
-  SELECT r.id, r.name, r.kind, r.attempt,
-         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
-           ORDER BY step DESC LIMIT 1) AS train_mixed,
-         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/consistency'
-           ORDER BY step DESC LIMIT 1) AS consistency,
-         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate')
-           AS eval_mixed,
-         (SELECT avg(json_extract(language_scores, '$.mixed')) FROM traces t
-           WHERE t.attempt = r.attempt AND json_extract(language_scores, '$.mixed') IS NOT NULL)
-           AS traces_mixed,
-         (SELECT count(*) FROM traces t WHERE t.attempt = r.attempt
-           AND json_extract(language_scores, '$.mixed') IS NOT NULL) AS traces
-  FROM runs r WHERE r.attempt IS NOT NULL)
-WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL";
-
 fn lang_mix(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<LangRow>, String> {
-    let result = query(store, rt, LANG_SQL)?;
+    let overview = rt
+        .block_on(store.mixing_overview())
+        .map_err(|e| error_chain(&e))?;
     let mut rows = Vec::new();
-    for c in &result.rows {
+    for r in overview {
         let run = RunRef {
-            id: cell_string(&c[0]).unwrap_or_default(),
-            name: cell_string(&c[1]).unwrap_or_default(),
-            attempt: cell_i64(&c[3]).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+            attempt: r.attempt,
         };
-        let train_mixed = cell_f64(&c[4]);
-        let consistency = cell_f64(&c[5]);
-        let (mixed_curve, consistency_curve) = if train_mixed.is_some() || consistency.is_some() {
+        let (mixed_curve, consistency_curve) = if r.train_mixed.is_some() || r.consistency.is_some()
+        {
             (
                 points(store, rt, run.attempt, "lang/mixed_rate")?,
                 points(store, rt, run.attempt, "lang/consistency")?,
@@ -561,13 +489,13 @@ fn lang_mix(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<LangRow>,
             (Vec::new(), Vec::new())
         };
         rows.push(LangRow {
-            kind: cell_string(&c[2]).unwrap_or_default(),
+            kind: r.kind,
             run,
-            train_mixed,
-            consistency,
-            eval_mixed: cell_f64(&c[6]),
-            traces_mixed: cell_f64(&c[7]),
-            traces: cell_i64(&c[8]).unwrap_or(0),
+            train_mixed: r.train_mixed,
+            consistency: r.consistency,
+            eval_mixed: r.eval_mixed,
+            traces_mixed: r.traces_mixed,
+            traces: r.traces,
             mixed_curve,
             consistency_curve,
         });

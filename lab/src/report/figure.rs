@@ -8,14 +8,16 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+
+use crate::curves::downsample;
 use plotters::prelude::*;
 
 /// Pixels of every figure (SVG user units).
 pub const WIDTH: u32 = 900;
 pub const HEIGHT: u32 = 480;
-/// Points kept per curve when drawing; more are thinned by [`thin`], which keeps each column's
-/// extremes, so spikes survive.
-pub const MAX_DRAWN_POINTS: usize = 2 * WIDTH as usize;
+/// Slices of the x range a curve is downsampled to before drawing ([`downsample`] keeps each
+/// slice's first, lowest, highest and last point, so spikes survive): two per pixel column.
+pub const DRAWN_BUCKETS: usize = 2 * WIDTH as usize;
 
 /// The colours of the curves, in order (Tableau 10): distinct, and readable on white.
 pub const PALETTE: [(u8, u8, u8); 10] = [
@@ -103,7 +105,7 @@ impl Figure {
         let curves: Vec<Vec<(f64, f64)>> = self
             .curves
             .iter()
-            .map(|c| thin(&finite(&c.points), MAX_DRAWN_POINTS))
+            .map(|c| downsample(&finite(&c.points), DRAWN_BUCKETS))
             .collect();
         let (x_range, y_range) = bounds(&curves);
         let mut chart = ChartBuilder::on(&chart_area)
@@ -203,47 +205,6 @@ pub fn bounds(curves: &[Vec<(f64, f64)>]) -> (std::ops::Range<f64>, std::ops::Ra
     (x0..x1, low..y1 + pad)
 }
 
-/// At most about `max_points` of `points` (sorted by x): the x range is cut into
-/// `max_points / 2` columns and each column keeps its first, lowest and highest point (in x
-/// order) — the shape a line through all of them draws at that width, without its cost.
-pub fn thin(points: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
-    let columns = (max_points / 2).max(1);
-    if points.len() <= max_points {
-        return points.to_vec();
-    }
-    let (x0, x1) = (points[0].0, points[points.len() - 1].0);
-    let width = (x1 - x0).max(f64::MIN_POSITIVE);
-    let column_of =
-        |x: f64| (((x - x0) / width) * columns as f64).min(columns as f64 - 1.0) as usize;
-    let mut out = Vec::with_capacity(max_points + 2);
-    let mut start = 0;
-    while start < points.len() {
-        let column = column_of(points[start].0);
-        let mut end = start;
-        let (mut low, mut high) = (start, start);
-        while end < points.len() && column_of(points[end].0) == column {
-            if points[end].1 < points[low].1 {
-                low = end;
-            }
-            if points[end].1 > points[high].1 {
-                high = end;
-            }
-            end += 1;
-        }
-        let mut keep = [start, low.min(high), low.max(high), end - 1];
-        keep.sort_unstable();
-        let mut last = usize::MAX;
-        for i in keep {
-            if i != last {
-                out.push(points[i]);
-                last = i;
-            }
-        }
-        start = end;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,21 +224,6 @@ mod tests {
                 })
                 .collect(),
         }
-    }
-
-    #[test]
-    fn thinning_keeps_the_ends_and_every_columns_extremes() {
-        let points: Vec<(f64, f64)> = (0..10_000)
-            .map(|i| (i as f64, if i == 4321 { 100.0 } else { (i % 7) as f64 }))
-            .collect();
-        let thin = thin(&points, 200);
-        assert!(thin.len() <= 4 * 100 && thin.len() >= 100, "{}", thin.len());
-        assert_eq!(thin.first(), points.first());
-        assert_eq!(thin.last(), points.last());
-        assert!(thin.contains(&(4321.0, 100.0)), "the spike survives");
-        assert!(thin.windows(2).all(|w| w[0].0 < w[1].0), "still in x order");
-        let few = [(0.0, 1.0), (1.0, 2.0)];
-        assert_eq!(super::thin(&few, 200), few);
     }
 
     #[test]
@@ -348,8 +294,9 @@ mod tests {
             .find(|p| p.contains("stroke-width=\"2\""))
             .unwrap();
         let points = line.matches(',').count();
-        assert!(points <= 2 * MAX_DRAWN_POINTS, "{points} points drawn");
+        assert!(points <= 4 * DRAWN_BUCKETS, "{points} points drawn");
         assert!(svg.len() < 200_000, "{} bytes", svg.len());
+        assert!(points < 50_000);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::findings::{self, Check, Evidence, Verdict};
 use crate::identity::ExperimentId;
-use crate::results_table::{self, ResultRow};
+use crate::results_table::ResultRow;
 use crate::store::{StandingRun, Store, StoreError};
 use figure::{Curve, Figure, FigureError};
 
@@ -286,18 +286,7 @@ async fn findings_section(
         })
         .filter(|(_, checks)| !checks.is_empty())
         .collect();
-    let table = match scope {
-        Some(_) if evidence.evaluations.is_empty() => Vec::new(),
-        Some(_) => {
-            let ids: Vec<String> = evidence
-                .evaluations
-                .iter()
-                .map(|e| e.experiment.clone())
-                .collect();
-            results_table::load(store, &ids).await?
-        }
-        None => results_table::load(store, &[]).await?,
-    };
+    let table = evidence.table_rows(store, scope.is_some()).await?;
     Ok(FindingsSection {
         title,
         checks,

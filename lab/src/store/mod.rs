@@ -8,6 +8,7 @@
 mod curves;
 mod guard;
 mod objects;
+mod overview;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use crate::identity::ExperimentId;
 
 pub use curves::StandingRun;
 pub use objects::{ObjectError, ObjectStore, StoredObject};
+pub use overview::{MixingOverview, RunOverview};
 pub use query::{QueryResult, SqlError, SqlLimits, SqlValue};
 
 /// `PRAGMA application_id` of an R1 Lab database ("R1LB"), set by the first migration.
@@ -1063,5 +1065,102 @@ mod tests {
         // Once a run has created the schema, readers get in.
         Store::open(&path).await.unwrap().close().await;
         Store::open_read_only(&path).await.unwrap().close().await;
+    }
+
+    fn id(byte: &str) -> ExperimentId {
+        ExperimentId::parse(&byte.repeat(32)).unwrap()
+    }
+
+    /// A recipe with a GRPO stage and a world outside it, written through the store's own API,
+    /// read back through the typed reads of curves and overviews.
+    #[tokio::test]
+    async fn curves_and_overviews_read_back_what_runs_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("lab.db")).await.unwrap();
+        let origin = AttemptOrigin {
+            host: "here".into(),
+            pid: 1,
+            git_commit: None,
+        };
+        let (world, grpo, recipe) = (id("aa"), id("bb"), id("cc"));
+        let spec = serde_json::json!({});
+        store
+            .ensure_experiment(&world, "world", "w", &spec, 1, &[])
+            .await
+            .unwrap();
+        store
+            .ensure_experiment(&grpo, "grpo", "rl", &spec, 1, &[])
+            .await
+            .unwrap();
+        store
+            .ensure_experiment(
+                &recipe,
+                "recipe",
+                "r",
+                &spec,
+                1,
+                &[("rl".into(), grpo.clone())],
+            )
+            .await
+            .unwrap();
+        let mut attempts = Vec::new();
+        for (experiment, points) in [(&world, 1), (&grpo, 3), (&recipe, 0)] {
+            let attempt = store.start_attempt(experiment, &origin).await.unwrap();
+            let metrics: Vec<MetricPoint> = (0..points)
+                .flat_map(|step| {
+                    [
+                        MetricPoint::new("reward", step, step as f64 / 2.0),
+                        MetricPoint::new("lang/mixed_rate", step, 0.25),
+                    ]
+                })
+                .chain([MetricPoint::new("a_once", 0, 1.0)])
+                .collect();
+            store.record_metrics(attempt, &metrics).await.unwrap();
+            store.finish_attempt(attempt, "digest").await.unwrap();
+            attempts.push(attempt);
+        }
+
+        // A recipe stands for itself and its stages; no scope is everything.
+        let chosen = store
+            .standing_runs(std::slice::from_ref(&recipe))
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = chosen.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["grpo", "recipe"]);
+        assert_eq!(store.standing_runs(&[]).await.unwrap().len(), 3);
+        assert!(store.standing_runs(&[id("dd")]).await.unwrap().is_empty());
+
+        assert_eq!(
+            store.metric_series(attempts[1], "reward").await.unwrap(),
+            [(0, 0.0), (1, 0.5), (2, 1.0)]
+        );
+        // Curves (more than one step) before single points, then by name.
+        assert_eq!(
+            store.curve_names(&attempts).await.unwrap(),
+            ["lang/mixed_rate", "reward", "a_once"]
+        );
+        assert_eq!(
+            store.metric_names(attempts[0]).await.unwrap(),
+            ["a_once", "lang/mixed_rate", "reward"]
+        );
+
+        let overview = store.run_overview().await.unwrap();
+        let rl = overview.iter().find(|r| r.kind == "grpo").unwrap();
+        assert_eq!(rl.status.as_deref(), Some("completed"));
+        assert_eq!(
+            (rl.reward, rl.mixed, rl.loss),
+            (Some(1.0), Some(0.25), None)
+        );
+        assert_eq!((rl.attempts, rl.pid, rl.progress), (1, Some(1), Some(1.0)));
+        let mixing = store.mixing_overview().await.unwrap();
+        let names: Vec<&str> = mixing.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "the world and the RL run logged mixing: {names:?}"
+        );
+        assert!(mixing
+            .iter()
+            .all(|m| m.train_mixed == Some(0.25) && m.traces == 0));
     }
 }

@@ -1,0 +1,118 @@
+//! Reads for overviews of the whole store: one row per run with its latest key numbers (the
+//! TUI's Runs view), and the language mixing each run measured (its Mixing view). Typed rows,
+//! bound parameters; numbers computed in SQL are cast to REAL so they decode as `f64` whatever
+//! SQLite stored.
+
+use super::{Result, Store};
+
+/// A run with its latest attempt and the numbers a list of runs shows.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RunOverview {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    /// The latest attempt, if it ever ran.
+    pub attempt: Option<i64>,
+    pub attempts: i64,
+    pub status: Option<String>,
+    pub progress: Option<f64>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub pid: Option<i64>,
+    pub host: Option<String>,
+    /// Last `reward` and `loss` logged.
+    pub reward: Option<f64>,
+    pub loss: Option<f64>,
+    /// Mean pass@1 and mixed rate of its evaluations (or of the evaluation stage a recipe
+    /// names `eval`); the mixed rate falls back to the last `lang/mixed_rate` logged.
+    pub pass1: Option<f64>,
+    pub mixed: Option<f64>,
+}
+
+/// The language mixing one run measured, in training, evaluation and its traces.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MixingOverview {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub attempt: i64,
+    /// Last `lang/mixed_rate` and `lang/consistency` logged in training.
+    pub train_mixed: Option<f64>,
+    pub consistency: Option<f64>,
+    /// Mean `mixed_rate` over its evaluations.
+    pub eval_mixed: Option<f64>,
+    /// Share of its traces that mix languages, and how many traces say.
+    pub traces_mixed: Option<f64>,
+    pub traces: i64,
+}
+
+const RUNS: &str = "\
+SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, CAST(r.progress AS REAL) AS progress,
+       r.started_at, r.ended_at, a.pid, a.host,
+       CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'reward'
+         ORDER BY step DESC LIMIT 1) AS REAL) AS reward,
+       CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'loss'
+         ORDER BY step DESC LIMIT 1) AS REAL) AS loss,
+       CAST(coalesce(
+         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'pass@1'),
+         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
+            JOIN evaluations v ON v.attempt = s.attempt
+           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'pass@1')) AS REAL) AS pass1,
+       CAST(coalesce(
+         (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate'),
+         (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
+            JOIN evaluations v ON v.attempt = s.attempt
+           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'mixed_rate'),
+         (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
+           ORDER BY step DESC LIMIT 1)) AS REAL) AS mixed
+FROM runs r LEFT JOIN attempts a ON a.id = r.attempt
+ORDER BY coalesce(r.started_at, r.created_at) DESC, r.id";
+
+const MIXING: &str = "\
+SELECT * FROM (
+  SELECT r.id, r.name, r.kind, r.attempt,
+         CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
+           ORDER BY step DESC LIMIT 1) AS REAL) AS train_mixed,
+         CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/consistency'
+           ORDER BY step DESC LIMIT 1) AS REAL) AS consistency,
+         CAST((SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt
+           AND v.metric = 'mixed_rate') AS REAL) AS eval_mixed,
+         CAST((SELECT avg(json_extract(language_scores, '$.mixed')) FROM traces t
+           WHERE t.attempt = r.attempt AND json_extract(language_scores, '$.mixed') IS NOT NULL)
+           AS REAL) AS traces_mixed,
+         (SELECT count(*) FROM traces t WHERE t.attempt = r.attempt
+           AND json_extract(language_scores, '$.mixed') IS NOT NULL) AS traces
+  FROM runs r WHERE r.attempt IS NOT NULL)
+WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL";
+
+impl Store {
+    /// Every experiment with its latest attempt and key numbers, the latest started first.
+    pub async fn run_overview(&self) -> Result<Vec<RunOverview>> {
+        sqlx::query_as(RUNS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// Every run that measured language mixing in any way (training, evaluation, traces).
+    pub async fn mixing_overview(&self) -> Result<Vec<MixingOverview>> {
+        sqlx::query_as(MIXING)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())
+    }
+
+    /// The names of the metrics any of `attempts` logged: those logged at more than one step
+    /// first (the curves worth overlaying), then by name.
+    pub async fn curve_names(&self, attempts: &[i64]) -> Result<Vec<String>> {
+        let attempts = serde_json::to_string(attempts).expect("numbers serialise");
+        sqlx::query_scalar(
+            "SELECT name FROM metrics WHERE attempt IN (SELECT value FROM json_each(?)) \
+             GROUP BY name ORDER BY count(DISTINCT step) > 1 DESC, name",
+        )
+        .bind(attempts)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())
+    }
+}
