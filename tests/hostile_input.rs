@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use lab::evaluation::{extract_answer, Prompting};
 use lab::language::count_words;
 use lab::model::checkpoint::{self, CheckpointError, NamedTensor};
-use lab::rewards::{score, score_langmix, RewardConfig};
+use lab::rewards::{score, score_langmix, score_langmix_lines, RewardConfig};
 use lab::rng::Rng;
 use lab::spec::Spec;
 use lab::tokenizer::{Tokenizer, WorldTokenizer};
@@ -360,4 +360,43 @@ fn answers_rewards_and_language_scores_take_any_completion() {
             let _ = score_langmix("Tom had 3 apples.", &completion, Some(Lang::Zh));
         });
     }
+}
+
+/// `lab langmix` input: JSON lines of any shape, any bytes; answered or refused naming a line.
+#[test]
+fn langmix_input_is_scored_or_refused_naming_the_line() {
+    let mut campaign = Campaign::new("langmix input");
+    let mut seeds = corpus("tests/fuzz-corpus");
+    // Every text of the corpus as a completion, in JSON lines as `lab langmix` reads them.
+    let lines: Vec<u8> = seeds
+        .iter()
+        .map(|t| {
+            let text = String::from_utf8_lossy(t);
+            serde_json::json!({ "prompt": "Tom had 3 apples.", "completion": text }).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes();
+    seeds.push(lines);
+    let mut rng = Rng::derive(5, "fuzz/langmix-input");
+    let mut answered = 0;
+    for case in campaign.by_ref() {
+        let seed = rng.choose(&seeds).clone();
+        let input = mutate(&mut rng, &seed);
+        let text = String::from_utf8_lossy(&input).to_string();
+        for target in [None, Some(Lang::En), Some(Lang::Zh)] {
+            match must_not_panic("langmix input", case, &input, || {
+                score_langmix_lines(&text, target)
+            }) {
+                Ok(scores) => {
+                    answered += 1;
+                    assert!(scores
+                        .iter()
+                        .all(|(_, s)| (0.0..=1.0).contains(&s.consistency)));
+                }
+                Err(e) => assert!(e.starts_with("line "), "case {case}: {e}"),
+            }
+        }
+    }
+    assert!(answered > 0, "no mutated input was valid");
 }

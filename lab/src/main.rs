@@ -588,32 +588,12 @@ fn langmix(file: &std::path::Path, target: &str, json: bool, out: &mut impl Writ
     } else {
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
     };
-    let mut scores = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+    let scores = lab::rewards::score_langmix_lines(&text, target)
+        .map_err(|e| anyhow::anyhow!("{} {e}", file.display()))?;
+    if json {
+        for (_, line_score) in &scores {
+            writeln!(out, "{}", serde_json::to_string(line_score)?)?;
         }
-        let value: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not JSON", file.display(), i + 1))?;
-        let field = |name: &str| -> Result<String> {
-            value
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-                .with_context(|| {
-                    format!(
-                        "{} line {}: no string field `{name}`",
-                        file.display(),
-                        i + 1
-                    )
-                })
-        };
-        let line_score =
-            lab::rewards::score_langmix(&field("prompt")?, &field("completion")?, target);
-        if json {
-            writeln!(out, "{}", serde_json::to_string(&line_score)?)?;
-        }
-        scores.push((i + 1, line_score));
     }
     if !json {
         let rows: Vec<Vec<String>> = scores

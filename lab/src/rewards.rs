@@ -205,6 +205,35 @@ pub fn score_langmix(prompt: &str, completion: &str, target: Option<Lang>) -> La
     }
 }
 
+/// Scores each line of JSON-lines text whose objects have string fields `prompt` and
+/// `completion` (`lab langmix`'s input), blank lines skipped: `(line number, scores)` by line,
+/// or an error naming the first bad line (`line 3: not JSON: …`, `line 4: no string field
+/// `prompt``). Never panics, whatever the text.
+pub fn score_langmix_lines(
+    text: &str,
+    target: Option<Lang>,
+) -> Result<Vec<(usize, LangMixLine)>, String> {
+    let mut scores = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+        let field = |name: &str| -> Result<&str, String> {
+            value
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| format!("line {}: no string field `{name}`", i + 1))
+        };
+        scores.push((
+            i + 1,
+            score_langmix(field("prompt")?, field("completion")?, target),
+        ));
+    }
+    Ok(scores)
+}
+
 /// The language of a prompt: the majority language of its question's words ([`count_words`]),
 /// English on a tie (and for a prompt without words).
 ///
