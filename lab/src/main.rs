@@ -410,7 +410,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let runs = runtime.block_on(store.list_runs(&filter))?;
             let alive_or_interrupted = |r: &store::RunRow| -> String {
-                r.status.clone().unwrap_or_else(|| "never run".into())
+                r.status.map_or("never run".to_string(), |s| s.to_string())
             };
             let rows: Vec<Vec<String>> = runs
                 .iter()
@@ -559,15 +559,11 @@ fn run(cli: Cli) -> Result<()> {
                         .with_context(|| format!("attempt {n} is not an attempt of {id}"))?
                         .id
                 }
-                None => match attempts.iter().find(|a| a.status == "completed") {
-                    Some(a) => a.id,
-                    None => {
-                        attempts
-                            .last()
-                            .with_context(|| format!("{id} has never been run"))?
-                            .id
-                    }
-                },
+                None => {
+                    store::AttemptRow::standing_or_latest(&attempts)
+                        .with_context(|| format!("{id} has never been run"))?
+                        .id
+                }
             };
             export(&runtime, &store, &id, attempt, what, format, out)?;
         }
@@ -823,14 +819,8 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
             let parent_id = ExperimentId::parse(&parent).expect("stored ids are valid");
             let parent_row = runtime.block_on(store.experiment(&parent_id))?;
             let attempts = runtime.block_on(store.attempts(&parent_id))?;
-            let status = if attempts.iter().any(|a| a.status == "completed") {
-                "completed".to_string()
-            } else {
-                attempts
-                    .last()
-                    .map(|a| a.status.clone())
-                    .unwrap_or_else(|| "never run".into())
-            };
+            let status = store::AttemptRow::standing_or_latest(&attempts)
+                .map_or("never run".to_string(), |a| a.status.to_string());
             let uses: Vec<String> = runtime
                 .block_on(store.lineage(&parent_id))?
                 .into_iter()
@@ -865,11 +855,12 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
     let rows: Vec<Vec<String>> = attempts
         .iter()
         .map(|a| {
-            let status = if a.status == "running" && !runner::process_alive(a.pid) {
-                "running (process gone)".to_string()
-            } else {
-                a.status.clone()
-            };
+            let status =
+                if a.status == store::AttemptStatus::Running && !runner::process_alive(a.pid) {
+                    "running (process gone)".to_string()
+                } else {
+                    a.status.to_string()
+                };
             vec![
                 a.id.to_string(),
                 status,
@@ -897,10 +888,7 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
         .collect();
         write!(out, "{}", indent(&table::render(&headers, &rows, 60), 2))?;
     }
-    let shown = attempts
-        .iter()
-        .find(|a| a.status == "completed")
-        .or(attempts.last());
+    let shown = store::AttemptRow::standing_or_latest(&attempts);
     if let Some(attempt) = shown {
         let metrics = runtime.block_on(store.latest_metrics(attempt.id))?;
         if !metrics.is_empty() {

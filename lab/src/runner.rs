@@ -12,7 +12,7 @@ use tokio::runtime::Runtime;
 use crate::identity::{experiment_id, numerics_version, ExperimentId};
 use crate::spec::{recipe_order, InputRef, Spec, SpecError, Stage};
 use crate::stages::{run_stage, StageContext, StageError};
-use crate::store::{AttemptOrigin, AttemptRow, Store, StoreError};
+use crate::store::{AttemptOrigin, AttemptRow, AttemptStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -197,14 +197,13 @@ impl<'a> Runner<'a> {
             &lineage,
         ))?;
         let attempts = self.runtime.block_on(self.store.attempts(&id))?;
-        if let Some(done) = attempts.iter().find(|a| a.status == "completed") {
+        if let Some(done) = AttemptRow::standing(&attempts) {
             self.note(&id, spec, done.id, Outcome::Reused);
             return Ok(id);
         }
-        if let Some(live) = attempts
-            .iter()
-            .find(|a| a.status == "running" && a.host == self.origin.host && process_alive(a.pid))
-        {
+        if let Some(live) = attempts.iter().find(|a| {
+            a.status == AttemptStatus::Running && a.host == self.origin.host && process_alive(a.pid)
+        }) {
             return Err(RunError::Other(format!(
                 "{} {} ({}) is being run by process {} (attempt {}); wait for it to finish or stop that process",
                 spec.kind(),
@@ -215,7 +214,10 @@ impl<'a> Runner<'a> {
             )));
         }
         // An attempt whose process died is continued from its last checkpoint.
-        let interrupted = attempts.iter().rev().find(|a| a.status == "interrupted");
+        let interrupted = attempts
+            .iter()
+            .rev()
+            .find(|a| a.status == AttemptStatus::Interrupted);
         let (attempt, outcome) = match interrupted {
             Some(a) => {
                 self.runtime

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lab::store::{QueryResult, TraceRecord};
+use lab::store::{AttemptStatus, QueryResult, TraceRecord};
 
 /// One row of the Runs view: an experiment, its latest attempt and a few key numbers.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,7 +12,7 @@ pub struct RunSummary {
     pub kind: String,
     pub attempt: Option<i64>,
     pub attempts: i64,
-    pub status: Option<String>,
+    pub status: Option<AttemptStatus>,
     pub progress: Option<f64>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
@@ -32,7 +32,7 @@ impl RunSummary {
     }
 
     pub fn is_running(&self) -> bool {
-        self.status.as_deref() == Some("running")
+        self.status == Some(AttemptStatus::Running)
     }
 }
 

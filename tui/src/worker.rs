@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{SqlLimits, Store, StoreError};
+use lab::store::{AttemptStatus, SqlLimits, Store, StoreError};
 
 use crate::data::*;
 
@@ -401,8 +401,8 @@ fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, 
     Ok(rows
         .into_iter()
         .map(|r| {
-            let alive = match (&r.status, r.pid, &r.host) {
-                (Some(s), Some(pid), Some(h)) if s == "running" && *h == here => {
+            let alive = match (r.status, r.pid, &r.host) {
+                (Some(AttemptStatus::Running), Some(pid), Some(h)) if *h == here => {
                     Some(lab::runner::process_alive(pid))
                 }
                 _ => None,

@@ -82,7 +82,7 @@ fn the_tui_reads_while_eight_runs_write() {
                     Response::Sql { result: Err(e), .. } => panic!("the SQL view failed: {e}"),
                     Response::Runs(list) => runs.push(
                         list.iter()
-                            .filter(|r| r.status.as_deref() == Some("completed"))
+                            .filter(|r| r.status == Some(lab::store::AttemptStatus::Completed))
                             .count(),
                     ),
                     _ => {}

@@ -115,10 +115,7 @@ pub fn sample_from(
 ) -> Result<Vec<String>, StageError> {
     use crate::tokenizer::Tokenizer;
     let attempts = runtime.block_on(store.attempts(id))?;
-    let attempt = attempts
-        .iter()
-        .find(|a| a.status == "completed")
-        .or(attempts.last())
+    let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
         .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
     let (step, hash) = runtime
         .block_on(store.checkpoints(attempt.id))?

@@ -147,11 +147,42 @@ pub struct ExperimentRow {
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// Where an attempt stands. Stored as its lowercase name (`'completed'`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
+#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptStatus {
+    /// Its process is running it (or died without a word: see [`Store::mark_interrupted`]).
+    Running,
+    Completed,
+    /// The stage returned an error, recorded with the attempt.
+    Failed,
+    /// Its process ended without finishing; the next run resumes it from its last checkpoint.
+    Interrupted,
+}
+
+impl AttemptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptStatus::Running => "running",
+            AttemptStatus::Completed => "completed",
+            AttemptStatus::Failed => "failed",
+            AttemptStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct AttemptRow {
     pub id: i64,
     pub experiment: String,
-    pub status: String,
+    pub status: AttemptStatus,
     pub started_at: String,
     pub ended_at: Option<String>,
     pub host: String,
@@ -162,6 +193,21 @@ pub struct AttemptRow {
     pub result_digest: Option<String>,
 }
 
+impl AttemptRow {
+    /// The attempt whose results stand for an experiment, of its attempts in id order: its
+    /// first completed one (the `results` view says the same in SQL).
+    pub fn standing(attempts: &[AttemptRow]) -> Option<&AttemptRow> {
+        attempts
+            .iter()
+            .find(|a| a.status == AttemptStatus::Completed)
+    }
+
+    /// The standing attempt, or else the latest: what to show of an experiment.
+    pub fn standing_or_latest(attempts: &[AttemptRow]) -> Option<&AttemptRow> {
+        AttemptRow::standing(attempts).or(attempts.last())
+    }
+}
+
 /// One row of the `runs` view.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRow {
@@ -169,7 +215,7 @@ pub struct RunRow {
     pub kind: String,
     pub name: String,
     pub attempt: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<AttemptStatus>,
     pub progress: Option<f64>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
@@ -593,39 +639,19 @@ impl Store {
     }
 
     pub async fn attempts(&self, id: &ExperimentId) -> Result<Vec<AttemptRow>> {
-        let rows = sqlx::query(
+        sqlx::query_as(
             "SELECT id, experiment, status, started_at, ended_at, host, pid, git_commit, progress, \
              error, result_digest FROM attempts WHERE experiment = ? ORDER BY id",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .map(|r| AttemptRow {
-                id: r.get("id"),
-                experiment: r.get("experiment"),
-                status: r.get("status"),
-                started_at: r.get("started_at"),
-                ended_at: r.get("ended_at"),
-                host: r.get("host"),
-                pid: r.get("pid"),
-                git_commit: r.get("git_commit"),
-                progress: r.get("progress"),
-                error: r.get("error"),
-                result_digest: r.get("result_digest"),
-            })
-            .collect())
+        .map_err(self.err())
     }
 
     /// The attempt whose results stand for the experiment: its first completed one.
     pub async fn standing_attempt(&self, id: &ExperimentId) -> Result<Option<AttemptRow>> {
-        Ok(self
-            .attempts(id)
-            .await?
-            .into_iter()
-            .find(|a| a.status == "completed"))
+        Ok(AttemptRow::standing(&self.attempts(id).await?).cloned())
     }
 
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
@@ -1146,7 +1172,7 @@ mod tests {
 
         let overview = store.run_overview().await.unwrap();
         let rl = overview.iter().find(|r| r.kind == "grpo").unwrap();
-        assert_eq!(rl.status.as_deref(), Some("completed"));
+        assert_eq!(rl.status, Some(AttemptStatus::Completed));
         assert_eq!(
             (rl.reward, rl.mixed, rl.loss),
             (Some(1.0), Some(0.25), None)

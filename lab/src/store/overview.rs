@@ -3,7 +3,7 @@
 //! bound parameters; numbers computed in SQL are cast to REAL so they decode as `f64` whatever
 //! SQLite stored.
 
-use super::{Result, Store};
+use super::{AttemptStatus, Result, Store};
 
 /// A run with its latest attempt and the numbers a list of runs shows.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -14,7 +14,7 @@ pub struct RunOverview {
     /// The latest attempt, if it ever ran.
     pub attempt: Option<i64>,
     pub attempts: i64,
-    pub status: Option<String>,
+    pub status: Option<AttemptStatus>,
     pub progress: Option<f64>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,

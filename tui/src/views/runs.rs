@@ -14,6 +14,7 @@ use crate::app::{App, View};
 use crate::data::{Request, RunRef, RunSummary};
 use crate::input::{Edit, Input};
 use crate::time;
+use lab::store::AttemptStatus;
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k ↑ ↓ g G", "move"),
@@ -85,10 +86,10 @@ fn duration_of(r: &RunSummary, now: f64) -> Option<f64> {
 }
 
 fn status_text(r: &RunSummary) -> String {
-    match r.status.as_deref() {
+    match r.status {
         None => "never run".into(),
-        Some("completed") => "done".into(),
-        Some("running") => {
+        Some(AttemptStatus::Completed) => "done".into(),
+        Some(AttemptStatus::Running) => {
             let pct = r
                 .progress
                 .map(|p| format!(" {:>3.0}%", p * 100.0))
@@ -99,18 +100,18 @@ fn status_text(r: &RunSummary) -> String {
                 format!("run{pct}")
             }
         }
-        Some("interrupted") => "interrupt".into(),
-        Some(other) => other.into(),
+        Some(AttemptStatus::Interrupted) => "interrupt".into(),
+        Some(AttemptStatus::Failed) => "failed".into(),
     }
 }
 
 fn status_style(r: &RunSummary) -> Style {
-    match r.status.as_deref() {
-        Some("completed") => Style::new().fg(Color::Green),
-        Some("running") if r.alive == Some(false) => Style::new().fg(Color::Red),
-        Some("running") => Style::new().fg(Color::Yellow),
-        Some("failed") => Style::new().fg(Color::Red),
-        Some("interrupted") => Style::new().fg(Color::Magenta),
+    match r.status {
+        Some(AttemptStatus::Completed) => Style::new().fg(Color::Green),
+        Some(AttemptStatus::Running) if r.alive == Some(false) => Style::new().fg(Color::Red),
+        Some(AttemptStatus::Running) => Style::new().fg(Color::Yellow),
+        Some(AttemptStatus::Failed) => Style::new().fg(Color::Red),
+        Some(AttemptStatus::Interrupted) => Style::new().fg(Color::Magenta),
         _ => dim(),
     }
 }
