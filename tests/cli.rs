@@ -424,8 +424,8 @@ fn eight_concurrent_runs_and_readers_all_succeed() {
 }
 
 /// The ids of the tiny specs, pinned. A change to the canonical encoding, a default or a numerics
-/// version shows up here and must be deliberate (`identity::numerics_version` says why each
-/// version moved); a refactoring that changes none of them must leave these alone.
+/// version shows up here and must be deliberate (each kind's `StageKind::NUMERICS_VERSION` says
+/// why it moved); a refactoring that changes none of them must leave these alone.
 #[test]
 fn tiny_spec_ids_are_pinned() {
     let lab = Lab::new();

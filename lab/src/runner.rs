@@ -11,7 +11,7 @@ use tokio::runtime::Runtime;
 
 use crate::identity::{experiment_id, numerics_version, ExperimentId};
 use crate::spec::{recipe_order, InputRef, Spec, SpecError, Stage};
-use crate::stages::{run_stage, StageContext, StageError};
+use crate::stages::{StageContext, StageError};
 use crate::store::{AttemptOrigin, AttemptRow, AttemptStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -255,7 +255,7 @@ impl<'a> Runner<'a> {
             bar.clone(),
         );
         crate::faults::enter_stage(spec.kind());
-        let outcome = run_stage(&spec.stage, &mut ctx).and_then(|()| ctx.flush());
+        let outcome = spec.stage.run(&mut ctx).and_then(|()| ctx.flush());
         bar.finish_and_clear();
         match outcome {
             Ok(()) => {

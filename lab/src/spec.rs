@@ -12,13 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::stages::coldstart::ColdStartConfig;
-use crate::stages::eval::EvalConfig;
-use crate::stages::grpo::GrpoConfig;
-use crate::stages::pretrain::PretrainConfig;
-use crate::stages::reject::RejectConfig;
-use crate::stages::sft::SftConfig;
-use crate::world::WorldConfig;
+use crate::stages::{with_stage_kinds, StageContext, StageError, StageKind};
 
 /// Why a spec was refused: where (file and key path) and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,74 +33,80 @@ impl fmt::Display for SpecError {
     }
 }
 
-/// The stage an experiment runs, with its resolved settings.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Stage {
-    World(WorldConfig),
-    Pretrain(PretrainConfig),
-    Sft(SftConfig),
-    Grpo(GrpoConfig),
-    ColdStart(ColdStartConfig),
-    Reject(RejectConfig),
-    Eval(EvalConfig),
-    /// Named stages run in dependency order; the recipe's id covers all of them.
-    Recipe(BTreeMap<String, Spec>),
+macro_rules! define_stage {
+    ($($variant:ident: $settings:ty,)*) => {
+        /// The stage an experiment runs, with its resolved settings: one variant per kind of
+        /// the registry ([`with_stage_kinds!`]), and recipes.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Stage {
+            $($variant($settings),)*
+            /// Named stages run in dependency order; the recipe's id covers all of them.
+            Recipe(BTreeMap<String, Spec>),
+        }
+
+        /// Every kind the lab knows, for error messages.
+        pub const KINDS: &[&str] = &[$(<$settings as StageKind>::KIND,)* "recipe"];
+
+        impl Stage {
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Stage::$variant(_) => <$settings as StageKind>::KIND,)*
+                    Stage::Recipe(_) => "recipe",
+                }
+            }
+
+            /// The inputs a stage of this kind needs, by role.
+            pub fn input_roles(&self) -> &'static [&'static str] {
+                match self {
+                    $(Stage::$variant(_) => <$settings as StageKind>::INPUTS,)*
+                    Stage::Recipe(_) => &[],
+                }
+            }
+
+            /// The resolved settings as JSON (every default filled in). A recipe's stages are
+            /// identified through its inputs (one per stage), so its settings are empty.
+            pub fn settings_json(&self) -> serde_json::Value {
+                match self {
+                    $(Stage::$variant(settings) => to_json(settings),)*
+                    Stage::Recipe(_) => serde_json::json!({}),
+                }
+            }
+
+            /// Runs the stage to completion, recording into `ctx`.
+            pub fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+                match self {
+                    $(Stage::$variant(settings) => settings.run(ctx),)*
+                    // A recipe's work is done by its stages, which run before it.
+                    Stage::Recipe(_) => Ok(()),
+                }
+            }
+
+            /// The settings of a stage of registered `kind` from its table, validated; `None`
+            /// for a kind the registry does not have.
+            fn from_settings(
+                kind: &str,
+                table: toml::Table,
+                source_name: &str,
+                key_prefix: &str,
+                err: &dyn Fn(&str, String) -> SpecError,
+            ) -> Option<Result<Stage, SpecError>> {
+                $(
+                    if kind == <$settings as StageKind>::KIND {
+                        return Some(
+                            deserialize_settings::<$settings>(table, source_name, key_prefix)
+                                .and_then(|settings| {
+                                    report_problems(settings.problems(), err)?;
+                                    Ok(Stage::$variant(settings))
+                                }),
+                        );
+                    }
+                )*
+                None
+            }
+        }
+    };
 }
-
-/// Every kind the lab knows, for error messages.
-pub const KINDS: &[&str] = &[
-    "world",
-    "pretrain",
-    "sft",
-    "grpo",
-    "coldstart",
-    "reject",
-    "eval",
-    "recipe",
-];
-
-impl Stage {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Stage::World(_) => "world",
-            Stage::Pretrain(_) => "pretrain",
-            Stage::Sft(_) => "sft",
-            Stage::Grpo(_) => "grpo",
-            Stage::ColdStart(_) => "coldstart",
-            Stage::Reject(_) => "reject",
-            Stage::Eval(_) => "eval",
-            Stage::Recipe(_) => "recipe",
-        }
-    }
-
-    /// The inputs a stage of this kind needs, by role.
-    pub fn input_roles(&self) -> &'static [&'static str] {
-        match self {
-            Stage::World(_) | Stage::Recipe(_) => &[],
-            Stage::Pretrain(_) => &["world"],
-            Stage::Sft(_) => &["model", "data"],
-            Stage::Grpo(_) => &["model", "world"],
-            Stage::ColdStart(_) => &["world"],
-            Stage::Reject(_) => &["model", "world"],
-            Stage::Eval(_) => &["model", "world"],
-        }
-    }
-
-    /// The resolved settings as JSON (every default filled in). A recipe's stages are
-    /// identified through its inputs (one per stage), so its settings are empty.
-    pub fn settings_json(&self) -> serde_json::Value {
-        match self {
-            Stage::World(config) => to_json(config),
-            Stage::Pretrain(config) => to_json(config),
-            Stage::Sft(config) => to_json(config),
-            Stage::Grpo(config) => to_json(config),
-            Stage::ColdStart(config) => to_json(config),
-            Stage::Reject(config) => to_json(config),
-            Stage::Eval(config) => to_json(config),
-            Stage::Recipe(_) => serde_json::json!({}),
-        }
-    }
-}
+with_stage_kinds!(define_stage);
 
 /// Where an input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,46 +306,6 @@ impl Spec {
             inputs.insert(role, input);
         }
         let stage = match kind.as_str() {
-            "world" => {
-                let config: WorldConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(
-                    config
-                        .validate()
-                        .map_err(|ps| ps.into_iter().map(|p| (p.field, p.reason)).collect()),
-                    &err,
-                )?;
-                Stage::World(config)
-            }
-            "pretrain" => {
-                let config: PretrainConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::Pretrain(config)
-            }
-            "sft" => {
-                let config: SftConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::Sft(config)
-            }
-            "grpo" => {
-                let config: GrpoConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::Grpo(config)
-            }
-            "coldstart" => {
-                let config: ColdStartConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::ColdStart(config)
-            }
-            "reject" => {
-                let config: RejectConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::Reject(config)
-            }
-            "eval" => {
-                let config: EvalConfig = deserialize_settings(table, source_name, key_prefix)?;
-                report_problems(config.validate(), &err)?;
-                Stage::Eval(config)
-            }
             "recipe" => {
                 let stages = match table.remove("stages") {
                     Some(toml::Value::Table(t)) => t,
@@ -395,12 +355,15 @@ impl Spec {
                 check_recipe_references(&specs).map_err(|(key, reason)| err(&key, reason))?;
                 Stage::Recipe(specs)
             }
-            other => {
-                return Err(err(
-                    "kind",
-                    format!("unknown kind `{other}`; one of: {}", KINDS.join(", ")),
-                ))
-            }
+            other => match Stage::from_settings(other, table, source_name, key_prefix, &err) {
+                Some(stage) => stage?,
+                None => {
+                    return Err(err(
+                        "kind",
+                        format!("unknown kind `{other}`; one of: {}", KINDS.join(", ")),
+                    ))
+                }
+            },
         };
         let expected = stage.input_roles();
         for role in inputs.keys() {
@@ -446,12 +409,12 @@ impl Spec {
 
 /// Turns a validator's `(field, reason)` list into one error naming the first field.
 fn report_problems(
-    result: Result<(), Vec<(String, String)>>,
+    problems: Vec<(String, String)>,
     err: &dyn Fn(&str, String) -> SpecError,
 ) -> Result<(), SpecError> {
-    let Err(problems) = result else {
+    if problems.is_empty() {
         return Ok(());
-    };
+    }
     let (field, first) = &problems[0];
     let mut reason = first.clone();
     if problems.len() > 1 {
@@ -574,6 +537,7 @@ fn parse_override_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::world::WorldConfig;
 
     fn parse(text: &str) -> Result<Spec, SpecError> {
         Spec::parse(text, "test.toml", &[])

@@ -68,6 +68,20 @@ pub fn cold_start_response(problem: &Problem) -> String {
     )
 }
 
+impl super::StageKind for ColdStartConfig {
+    const KIND: &'static str = "coldstart";
+    const INPUTS: &'static [&'static str] = &["world"];
+    const NUMERICS_VERSION: u32 = 1;
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+        run(self, ctx)
+    }
+}
+
 pub fn run(config: &ColdStartConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
     let pool = shuffled_problems(

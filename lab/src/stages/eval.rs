@@ -200,6 +200,24 @@ pub fn evaluate_benchmark(
     }
 }
 
+impl super::StageKind for EvalConfig {
+    const KIND: &'static str = "eval";
+    const INPUTS: &'static [&'static str] = &["model", "world"];
+    /// 2: special tokens such as `<eos>` no longer count as English words in language scores.
+    /// 3: burn-flex's SIMD and AVX-512 kernels round differently.
+    /// 4: a decode step attends over the KV cache in place (two matmuls and a softmax on views
+    /// of the cache) instead of the fused kernel over a copy; sampled tokens round differently.
+    const NUMERICS_VERSION: u32 = 4;
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+        run(self, ctx)
+    }
+}
+
 pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = checkpoint.meta.tokenizer.clone();

@@ -679,6 +679,24 @@ fn finish_step(
     Ok(())
 }
 
+impl super::StageKind for GrpoConfig {
+    const KIND: &'static str = "grpo";
+    const INPUTS: &'static [&'static str] = &["model", "world"];
+    /// 2: special tokens such as `<eos>` no longer count as English words in language scores.
+    /// 3: burn-flex's SIMD and AVX-512 kernels round differently; the update runs each prompt
+    /// once under its completions.
+    /// 4: a decode step attends over the KV cache in place; sampled tokens round differently.
+    const NUMERICS_VERSION: u32 = 4;
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+        run(self, ctx)
+    }
+}
+
 pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = start_checkpoint.meta.tokenizer.clone();

@@ -1,8 +1,11 @@
 //! Stages: the work an experiment does, given its resolved spec and a context to record into.
 //!
-//! A stage reads its inputs, computes, and reports through [`StageContext`]: metrics, traces,
-//! data sets and progress. The context batches writes so a training loop never waits on the
-//! database for every point.
+//! Each kind of stage is one unit: a settings type implementing [`StageKind`] (its `kind` name,
+//! the inputs it reads, its numerics version, its validation and its `run`) in a file of this
+//! folder, listed once in [`with_stage_kinds!`]. Specs, identity and the runner reach every kind
+//! through that list. A stage reads its inputs, computes, and reports through [`StageContext`]:
+//! metrics, traces, data sets and progress. The context batches writes so a training loop never
+//! waits on the database for every point.
 
 pub mod checkpointing;
 pub mod coldstart;
@@ -20,18 +23,64 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
 use crate::evaluation::{render_prompt, Prompting};
 use crate::identity::ExperimentId;
 use crate::model::CheckpointError;
-use crate::spec::Stage;
 use crate::store::{
     ArtifactRecord, EvalRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord,
 };
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 use crate::world::{Lang, Problem};
+
+/// One kind of stage, implemented by its settings type.
+pub trait StageKind: Clone + PartialEq + std::fmt::Debug + Serialize + DeserializeOwned {
+    /// The `kind` a spec names it by.
+    const KIND: &'static str;
+    /// The inputs it reads, by role.
+    const INPUTS: &'static [&'static str];
+    /// Bumped by hand whenever a change to the code alters what an unchanged spec of this kind
+    /// produces, so old results are never mistaken for new ones (see [`crate::identity`]).
+    /// Stages downstream of a bumped kind get new ids anyway, through their inputs' ids.
+    const NUMERICS_VERSION: u32;
+
+    /// What is wrong with the settings, as `(field, reason)`; empty when they are valid.
+    fn problems(&self) -> Vec<(String, String)>;
+
+    /// Does the stage's work, recording into `ctx`.
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError>;
+}
+
+/// The registry of stage kinds: calls `$callback!` with `Variant: SettingsType,` for each, in
+/// the order `lab` lists them. A new kind is a file in this folder whose settings implement
+/// [`StageKind`], and one line here.
+macro_rules! with_stage_kinds {
+    ($callback:ident) => {
+        $callback! {
+            World: $crate::world::WorldConfig,
+            Pretrain: $crate::stages::pretrain::PretrainConfig,
+            Sft: $crate::stages::sft::SftConfig,
+            Grpo: $crate::stages::grpo::GrpoConfig,
+            ColdStart: $crate::stages::coldstart::ColdStartConfig,
+            Reject: $crate::stages::reject::RejectConfig,
+            Eval: $crate::stages::eval::EvalConfig,
+        }
+    };
+}
+pub(crate) use with_stage_kinds;
+
+macro_rules! kind_table {
+    ($($variant:ident: $settings:ty,)*) => {
+        /// Every stage kind's `(kind, numerics version)`, in registry order.
+        pub const STAGE_KINDS: &[(&str, u32)] = &[
+            $((<$settings as StageKind>::KIND, <$settings as StageKind>::NUMERICS_VERSION),)*
+        ];
+    };
+}
+with_stage_kinds!(kind_table);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
@@ -318,19 +367,4 @@ pub fn shuffled_problems(
         .collect();
     crate::rng::Rng::derive(seed, label).shuffle(&mut pool);
     pool
-}
-
-/// Runs a stage to completion, recording into `ctx`.
-pub fn run_stage(stage: &Stage, ctx: &mut StageContext) -> Result<(), StageError> {
-    match stage {
-        Stage::World(config) => world::run(config, ctx),
-        Stage::Pretrain(config) => pretrain::run(config, ctx),
-        Stage::Sft(config) => sft::run(config, ctx),
-        Stage::Grpo(config) => grpo::run(config, ctx),
-        Stage::ColdStart(config) => coldstart::run(config, ctx),
-        Stage::Reject(config) => reject::run(config, ctx),
-        Stage::Eval(config) => eval::run(config, ctx),
-        // A recipe's work is done by its stages, which run before it.
-        Stage::Recipe(_) => Ok(()),
-    }
 }

@@ -173,6 +173,22 @@ fn training_windows(
         .collect()
 }
 
+impl super::StageKind for PretrainConfig {
+    const KIND: &'static str = "pretrain";
+    const INPUTS: &'static [&'static str] = &["world"];
+    /// 2: burn-flex's SIMD and AVX-512 kernels round differently; a training step sums its
+    /// micro-batches' gradients.
+    const NUMERICS_VERSION: u32 = 2;
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+        run(self, ctx)
+    }
+}
+
 pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let tokenizer = world_tokenizer(ctx, "world")?;
     let docs: Vec<WebDocument> = ctx.input_rows("world", "web")?;

@@ -150,6 +150,22 @@ struct Example {
     completion_start: usize,
 }
 
+impl super::StageKind for SftConfig {
+    const KIND: &'static str = "sft";
+    const INPUTS: &'static [&'static str] = &["model", "data"];
+    /// 2: burn-flex's SIMD and AVX-512 kernels round differently; a training step sums its
+    /// micro-batches' gradients.
+    const NUMERICS_VERSION: u32 = 2;
+
+    fn problems(&self) -> Vec<(String, String)> {
+        self.validate().err().unwrap_or_default()
+    }
+
+    fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
+        run(self, ctx)
+    }
+}
+
 pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = start_checkpoint.meta.tokenizer.clone();
