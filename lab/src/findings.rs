@@ -565,9 +565,6 @@ pub fn render_csv(checks: &[Check]) -> String {
 }
 
 impl Evidence {
-    /// Every completed evaluation and GRPO length curve in the store; with `scope`, only those
-    /// of that recipe's stages (at any depth) and inputs, and the evaluations of any model among
-    /// them.
     /// The models × benchmarks rows shown with these findings: for a recipe (`scoped`), the
     /// evaluations judged (at any depth); for everything, the latest evaluation of each model.
     pub async fn table_rows(
@@ -589,91 +586,41 @@ impl Evidence {
         crate::results_table::load(store, &ids).await
     }
 
+    /// Every completed evaluation and GRPO length curve in the store; with `scope`, only those
+    /// of that recipe's stages (at any depth) and inputs, and the evaluations of any model among
+    /// them.
     pub async fn load(store: &Store, scope: Option<&str>) -> Result<Evidence, StoreError> {
-        let closure = |id: &str| {
-            format!(
-                "(WITH RECURSIVE closure(id) AS (SELECT '{id}' UNION \
-                 SELECT l.parent FROM lineage l JOIN closure c ON l.child = c.id) \
-                 SELECT id FROM closure)"
-            )
-        };
-        // A recipe's evaluations, and those of the models it used (R1-Zero's recipe judges its
-        // gain against the evaluation of the base model it started from).
-        let in_recipe = match scope {
-            Some(id) => format!(
-                "CASE WHEN mr.experiment IN {} THEN 1 ELSE 0 END",
-                closure(id)
-            ),
-            None => "1".to_string(),
-        };
-        let (evals_within, curves_within) = match scope {
-            Some(id) => (
-                format!(
-                    " AND (mr.experiment IN {0} OR mr.model_experiment IN {0})",
-                    closure(id)
-                ),
-                format!(" AND ml.experiment IN {}", closure(id)),
-            ),
-            None => (String::new(), String::new()),
-        };
-        let result = store
-            .query(&format!(
-                "SELECT mr.experiment, mr.model, mr.ended_at, e.spec, mr.prompting, mr.benchmark, \
-                 mr.metric, mr.value, mr.stderr, {in_recipe} \
-                 FROM model_results mr JOIN experiments e ON e.id = mr.experiment WHERE 1 = 1{}",
-                evals_within
-            ))
-            .await?;
         let mut evaluations: BTreeMap<String, Evaluation> = BTreeMap::new();
-        for r in &result.rows {
-            let experiment = r[0].text();
-            let eval = evaluations.entry(experiment.clone()).or_insert_with(|| {
-                let spec: serde_json::Value =
-                    serde_json::from_str(&r[3].text()).unwrap_or_default();
+        for r in store.evaluation_numbers(scope).await? {
+            let eval = evaluations.entry(r.experiment.clone()).or_insert_with(|| {
+                let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
                 Evaluation {
-                    experiment,
-                    model: r[1].text(),
+                    experiment: r.experiment.clone(),
+                    model: r.model.clone(),
                     temperature: spec["temperature"].as_f64().unwrap_or(f64::NAN),
                     top_p: spec["top_p"].as_f64().unwrap_or(f64::NAN),
-                    ended_at: r[2].text(),
-                    in_recipe: r[9].integer() == 1,
+                    ended_at: r.ended_at.clone(),
+                    in_recipe: r.in_recipe,
                     numbers: BTreeMap::new(),
                 }
             });
-            eval.numbers.insert(
-                (r[4].text(), r[5].text(), r[6].text()),
-                (r[7].real().unwrap_or(f64::NAN), r[8].real()),
-            );
+            eval.numbers
+                .insert((r.prompting, r.benchmark, r.metric), (r.value, r.stderr));
         }
-        let curves = store
-            .query(&format!(
-                "SELECT ml.experiment, ml.model, m.step, m.value, a.ended_at \
-                 FROM model_labels ml \
-                 JOIN results r ON r.experiment = ml.experiment \
-                 JOIN attempts a ON a.id = r.attempt \
-                 JOIN metrics m ON m.attempt = r.attempt AND m.name = 'completions/mean_length' \
-                 WHERE ml.kind = 'grpo'{} \
-                 ORDER BY a.ended_at, ml.experiment, m.step",
-                curves_within
-            ))
-            .await?;
         let mut length_curves: Vec<Curve> = Vec::new();
-        for r in &curves.rows {
-            let experiment = r[0].text();
+        for point in store.length_points(scope).await? {
             if length_curves
                 .last()
-                .is_none_or(|c| c.experiment != experiment)
+                .is_none_or(|c| c.experiment != point.experiment)
             {
                 length_curves.push(Curve {
-                    experiment,
-                    model: r[1].text(),
+                    experiment: point.experiment.clone(),
+                    model: point.model.clone(),
                     points: Vec::new(),
                 });
             }
             let curve = length_curves.last_mut().expect("just pushed");
-            curve
-                .points
-                .push((r[2].integer(), r[3].real().unwrap_or(f64::NAN)));
+            curve.points.push((point.step, point.value));
         }
         Ok(Evidence {
             evaluations: evaluations.into_values().collect(),

@@ -63,29 +63,19 @@ pub async fn load(store: &Store, eval_ids: &[String]) -> Result<Vec<ResultRow>, 
     if evals.is_empty() {
         return Ok(Vec::new());
     }
-    let list = evals
-        .iter()
-        .map(|id| format!("'{id}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let result = store
-        .query(&format!(
-            "SELECT model, experiment, benchmark, prompting, metric, k, value, stderr \
-             FROM model_results WHERE experiment IN ({list})"
-        ))
-        .await?;
-    let mut rows: Vec<ResultRow> = result
-        .rows
-        .iter()
+    let mut rows: Vec<ResultRow> = store
+        .model_results(&evals)
+        .await?
+        .into_iter()
         .map(|r| ResultRow {
-            model: r[0].text(),
-            experiment: r[1].text(),
-            benchmark: r[2].text(),
-            prompting: r[3].text(),
-            metric: r[4].text(),
-            k: r[5].integer(),
-            value: r[6].real().unwrap_or(f64::NAN),
-            stderr: r[7].real(),
+            model: r.model,
+            experiment: r.experiment,
+            benchmark: r.benchmark,
+            prompting: r.prompting,
+            metric: r.metric,
+            k: r.k,
+            value: r.value,
+            stderr: r.stderr,
         })
         .collect();
     let position: HashMap<&str, usize> = evals
@@ -111,20 +101,14 @@ pub async fn load(store: &Store, eval_ids: &[String]) -> Result<Vec<ResultRow>, 
 
 /// Per model label, the latest completed eval, preferring the paper's sampling settings.
 async fn default_evals(store: &Store) -> Result<Vec<String>, StoreError> {
-    let result = store
-        .query(
-            "SELECT DISTINCT mr.model, mr.experiment, mr.ended_at, mr.attempt, e.spec \
-             FROM model_results mr JOIN experiments e ON e.id = mr.experiment",
-        )
-        .await?;
     // model -> (paper settings, ended_at, attempt, eval id)
     let mut best: BTreeMap<String, (bool, String, i64, String)> = BTreeMap::new();
-    for r in &result.rows {
-        let spec: serde_json::Value = serde_json::from_str(&r[4].text()).unwrap_or_default();
+    for r in store.eval_candidates().await? {
+        let spec: serde_json::Value = serde_json::from_str(&r.spec).unwrap_or_default();
         let paper = spec["temperature"].as_f64() == Some(EVAL_TEMPERATURE)
             && spec["top_p"].as_f64() == Some(EVAL_TOP_P);
-        let candidate = (paper, r[2].text(), r[3].integer(), r[1].text());
-        let entry = best.entry(r[0].text()).or_insert_with(|| candidate.clone());
+        let candidate = (paper, r.ended_at, r.attempt, r.experiment);
+        let entry = best.entry(r.model).or_insert_with(|| candidate.clone());
         if candidate > *entry {
             *entry = candidate;
         }
@@ -140,30 +124,8 @@ async fn explicit_evals(store: &Store, ids: &[String]) -> Result<Vec<String>, St
         let kind = store.experiment(&id).await?.kind;
         let found = match kind.as_str() {
             "eval" => vec![id.to_string()],
-            "recipe" => {
-                select_ids(
-                    store,
-                    &format!(
-                        "WITH RECURSIVE stages(id) AS (SELECT '{id}' UNION \
-                         SELECT l.parent FROM lineage l JOIN stages s ON l.child = s.id \
-                         JOIN experiments e ON e.id = s.id AND e.kind = 'recipe') \
-                         SELECT DISTINCT mr.experiment, mr.ended_at FROM model_results mr \
-                         JOIN stages s ON s.id = mr.experiment \
-                         ORDER BY mr.ended_at, mr.experiment"
-                    ),
-                )
-                .await?
-            }
-            _ => {
-                select_ids(
-                    store,
-                    &format!(
-                        "SELECT DISTINCT experiment, ended_at FROM model_results \
-                         WHERE model_experiment = '{id}' ORDER BY ended_at, experiment"
-                    ),
-                )
-                .await?
-            }
+            "recipe" => store.evals_in_recipe(id.as_str()).await?,
+            _ => store.evals_of_model(id.as_str()).await?,
         };
         for eval in found {
             if !evals.contains(&eval) {
@@ -172,16 +134,6 @@ async fn explicit_evals(store: &Store, ids: &[String]) -> Result<Vec<String>, St
         }
     }
     Ok(evals)
-}
-
-async fn select_ids(store: &Store, sql: &str) -> Result<Vec<String>, StoreError> {
-    Ok(store
-        .query(sql)
-        .await?
-        .rows
-        .iter()
-        .map(|r| r[0].text())
-        .collect())
 }
 
 fn model_rank(model: &str) -> usize {

@@ -10,6 +10,7 @@ mod guard;
 mod objects;
 mod overview;
 mod query;
+mod results;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use curves::StandingRun;
 pub use objects::{ObjectError, ObjectStore, StoredObject};
 pub use overview::{MixingOverview, RunOverview};
 pub use query::{QueryResult, SqlError, SqlLimits, SqlValue};
+pub use results::{EvalCandidate, EvaluationNumber, LengthPoint, ModelResult};
 
 /// `PRAGMA application_id` of an R1 Lab database ("R1LB"), set by the first migration.
 pub const APPLICATION_ID: i64 = 0x5231_4C42;
