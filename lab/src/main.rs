@@ -445,30 +445,16 @@ fn run(cli: Cli) -> Result<()> {
             let b = runtime.block_on(store.resolve_id(&b))?;
             let ea = runtime.block_on(store.experiment(&a))?;
             let eb = runtime.block_on(store.experiment(&b))?;
-            let mut left = flatten(&ea.spec);
-            let mut right = flatten(&eb.spec);
-            for (role, parent, _) in runtime.block_on(store.lineage(&a))? {
-                left.insert(format!("input.{role}"), parent);
-            }
-            for (role, parent, _) in runtime.block_on(store.lineage(&b))? {
-                right.insert(format!("input.{role}"), parent);
-            }
+            let left = lab::spec::flat_settings(&ea.spec, &runtime.block_on(store.lineage(&a))?);
+            let right = lab::spec::flat_settings(&eb.spec, &runtime.block_on(store.lineage(&b))?);
             writeln!(out, "--- {} {}", a.short(), ea.name)?;
             writeln!(out, "+++ {} {}", b.short(), eb.name)?;
-            let keys: std::collections::BTreeSet<&String> =
-                left.keys().chain(right.keys()).collect();
-            let mut differences = 0;
-            for key in keys {
-                match (left.get(key), right.get(key)) {
-                    (Some(x), Some(y)) if x == y => continue,
-                    (Some(x), Some(y)) => writeln!(out, "{key}: {x} → {y}")?,
-                    (Some(x), None) => writeln!(out, "{key}: {x} → (absent)")?,
-                    (None, Some(y)) => writeln!(out, "{key}: (absent) → {y}")?,
-                    (None, None) => unreachable!(),
-                }
-                differences += 1;
+            let differences = lab::spec::differences(&left, &right);
+            for (key, x, y) in &differences {
+                let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+                writeln!(out, "{key}: {} → {}", show(x), show(y))?;
             }
-            if differences == 0 {
+            if differences.is_empty() {
                 writeln!(out, "(the resolved specs are identical)")?;
             }
         }
@@ -1000,34 +986,6 @@ fn export(
         }
     }
     Ok(())
-}
-
-/// `{"a": {"b": 1}}` → `a.b = 1`, for diffs.
-fn flatten(value: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
-    fn walk(
-        prefix: &str,
-        value: &serde_json::Value,
-        out: &mut std::collections::BTreeMap<String, String>,
-    ) {
-        match value {
-            serde_json::Value::Object(map) => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let mut out = std::collections::BTreeMap::new();
-    walk("", value, &mut out);
-    out
 }
 
 fn format_value(v: f64) -> String {

@@ -534,6 +534,51 @@ fn parse_override_value(raw: &str) -> toml::Value {
     }
 }
 
+/// A stored resolved spec as `key.path → value` (values as JSON text; an empty table is a
+/// value, `{}`), with each input as `input.ROLE → id`: what `lab diff` and the TUI's Diff view
+/// compare.
+pub fn flat_settings(
+    spec: &serde_json::Value,
+    inputs: &[(String, String, String)],
+) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            serde_json::Value::Object(map) if !map.is_empty() => {
+                for (key, item) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, item, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", spec, &mut out);
+    for (role, parent, _) in inputs {
+        out.insert(format!("input.{role}"), parent.clone());
+    }
+    out
+}
+
+/// The keys whose values differ between two flattened specs, in key order, each with its left
+/// and right value (`None` where the key is absent).
+pub fn differences(
+    left: &BTreeMap<String, String>,
+    right: &BTreeMap<String, String>,
+) -> Vec<(String, Option<String>, Option<String>)> {
+    let keys: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+    keys.into_iter()
+        .filter(|k| left.get(*k) != right.get(*k))
+        .map(|k| (k.clone(), left.get(k).cloned(), right.get(k).cloned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -508,46 +508,6 @@ fn lang_mix(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<LangRow>,
     Ok(rows)
 }
 
-/// Flattens a JSON value into `a.b.c = value` lines.
-pub fn flatten(value: &serde_json::Value) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, String>) {
-        match v {
-            serde_json::Value::Object(map) if !map.is_empty() => {
-                for (k, v) in map {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk("", value, &mut out);
-    out
-}
-
-/// The differences of two key → value maps, keys in order.
-pub fn diff_maps(
-    left: &BTreeMap<String, String>,
-    right: &BTreeMap<String, String>,
-) -> Vec<DiffLine> {
-    let keys: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
-    keys.into_iter()
-        .filter(|k| left.get(*k) != right.get(*k))
-        .map(|k| DiffLine {
-            key: k.clone(),
-            left: left.get(k).cloned(),
-            right: right.get(k).cloned(),
-        })
-        .collect()
-}
-
 fn spec_diff(
     store: &Store,
     rt: &tokio::runtime::Runtime,
@@ -559,13 +519,14 @@ fn spec_diff(
         let e = rt
             .block_on(store.experiment(&id))
             .map_err(|e| e.to_string())?;
-        let mut map = flatten(&e.spec);
-        for (role, parent, _) in rt.block_on(store.lineage(&id)).map_err(|e| e.to_string())? {
-            map.insert(format!("input.{role}"), parent);
-        }
+        let inputs = rt.block_on(store.lineage(&id)).map_err(|e| e.to_string())?;
+        let mut map = lab::spec::flat_settings(&e.spec, &inputs);
         map.insert("kind".into(), e.kind);
         Ok(map)
     };
-    let lines = diff_maps(&side(&a)?, &side(&b)?);
+    let lines = lab::spec::differences(&side(&a)?, &side(&b)?)
+        .into_iter()
+        .map(|(key, left, right)| DiffLine { key, left, right })
+        .collect();
     Ok(SpecDiff { a, b, lines })
 }
