@@ -1708,3 +1708,50 @@ fn report_renders_in_a_browser() {
     );
     assert!(dom.contains("class=\"trace\""));
 }
+
+/// `lab plan` stores the experiments a recipe needs without running them and prints their ids,
+/// inputs first; `lab exec` of each in that order runs the recipe to the very results of
+/// `lab run`. A node whose inputs are not done is refused naming the input; a done one is
+/// reused; the dry run lists what the spec needs.
+#[test]
+fn a_plan_executed_node_by_node_gives_the_results_of_a_run() {
+    let spec = "experiments/tiny/r1-zero.toml";
+    let whole = Lab::new();
+    let root = id_line(&whole.stdout(&["run", spec]));
+
+    let lab = Lab::new();
+    let dry = lab.cmd(&["run", spec, "--dry-run"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&dry.stderr).to_string();
+    assert_eq!(listed.matches("  needs ").count(), 4, "{listed}");
+    assert!(
+        listed.lines().last().unwrap().ends_with("(not run)"),
+        "{listed}"
+    );
+
+    let planned = lab.stdout(&["plan", spec]);
+    let ids: Vec<&str> = planned.lines().collect();
+    assert_eq!(
+        ids.len(),
+        5,
+        "world, pretrain, grpo, eval, recipe: {planned}"
+    );
+    assert_eq!(*ids.last().unwrap(), root);
+    assert_eq!(
+        lab.sql("SELECT count(*) AS n FROM attempts"),
+        "n\n0\n",
+        "planning runs nothing"
+    );
+    // The pretraining needs the world first.
+    let err = lab.fails(&["exec", &ids[1][..12]]);
+    assert!(
+        err.contains("input `world`") && err.contains("not completed"),
+        "{err}"
+    );
+    for id in &ids {
+        let out = lab.ok(&["exec", id]);
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "completed");
+    }
+    assert_eq!(lab.sql(DIGESTS), whole.sql(DIGESTS));
+    let again = lab.ok(&["exec", ids[2]]);
+    assert_eq!(String::from_utf8_lossy(&again.stderr).trim(), "reused");
+}

@@ -9,7 +9,7 @@ use tokio::runtime::Runtime;
 
 use lab::findings::{self, Evidence, Verdict};
 use lab::identity::ExperimentId;
-use lab::runner::{self, Outcome, Reproduction, Runner};
+use lab::runner::{self, Reproduction, Runner};
 use lab::spec::Spec;
 use lab::store::{self, RunFilter, Store};
 use lab::table;
@@ -118,6 +118,21 @@ enum Command {
         /// One JSON object per line instead of a table and summary.
         #[arg(long)]
         json: bool,
+    },
+    /// Store the experiments a spec needs without running them, and print their ids, inputs
+    /// first: `lab exec ID` of each, in that order, runs the spec (one job each on a scheduler).
+    Plan {
+        /// The spec file (TOML).
+        spec: PathBuf,
+        /// Override a value: --set key.path=value (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Execute one stored experiment whose inputs are completed, as one node of a plan: reused
+    /// when completed, resumed when interrupted, else run (what a scheduler runs per job).
+    Exec {
+        /// Experiment id or unique prefix.
+        id: String,
     },
     /// Run a stored experiment again as a new attempt and compare with its first result.
     Rerun {
@@ -241,13 +256,33 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     None
                 };
-                let id = runner::plan_id(&spec, &runtime, store.as_ref())?;
-                let done = match &store {
-                    Some(store) => runtime.block_on(store.standing_attempt(&id))?.is_some(),
-                    None => false,
+                let plan = runner::plan(&spec, &runtime, store.as_ref())?;
+                let done = |id: &ExperimentId| -> Result<bool> {
+                    Ok(match &store {
+                        Some(store) => runtime.block_on(store.standing_attempt(id))?.is_some(),
+                        None => false,
+                    })
                 };
-                writeln!(out, "{id}")?;
-                let state = if done { "completed" } else { "not run" };
+                writeln!(out, "{}", plan.root)?;
+                // The experiments it needs, inputs first, then the spec's own (last line).
+                for node in &plan.nodes[..plan.nodes.len() - 1] {
+                    let state = if done(&node.id)? {
+                        "completed"
+                    } else {
+                        "not run"
+                    };
+                    eprintln!(
+                        "  needs {}  {:<9} {} ({state})",
+                        node.id.short(),
+                        node.spec.kind(),
+                        node.spec.name
+                    );
+                }
+                let state = if done(&plan.root)? {
+                    "completed"
+                } else {
+                    "not run"
+                };
                 eprintln!("{} {} ({state})", spec.kind(), spec.name);
                 return Ok(());
             }
@@ -256,13 +291,9 @@ fn run(cli: Cli) -> Result<()> {
             let mut runner = Runner::new(&runtime, &store, show);
             let result = runner.run(&spec);
             for r in &runner.report {
-                let what = match r.outcome {
-                    Outcome::Reused => "reused",
-                    Outcome::Resumed => "resumed",
-                    Outcome::Completed => "completed",
-                };
                 eprintln!(
-                    "{what:>9}  {}  {:<8} {} (attempt {})",
+                    "{:>9}  {}  {:<8} {} (attempt {})",
+                    r.outcome.as_str(),
                     r.id.short(),
                     r.kind,
                     r.name,
@@ -284,6 +315,34 @@ fn run(cli: Cli) -> Result<()> {
                 let evidence = runtime.block_on(Evidence::load(&store, Some(id.as_str())))?;
                 eprint!("\n{}", findings_report(&evidence, Render::Text));
             }
+        }
+        Command::Plan { spec, overrides } => {
+            let spec = Spec::load(&spec, &overrides)?;
+            let store = runtime.block_on(Store::open(&db))?;
+            let plan = runner::plan(&spec, &runtime, Some(&store))?;
+            Runner::new(&runtime, &store, false).register(&plan)?;
+            for node in &plan.nodes {
+                let done = runtime
+                    .block_on(store.standing_attempt(&node.id))?
+                    .is_some();
+                writeln!(out, "{}", node.id)?;
+                eprintln!(
+                    "{}  {:<9} {} ({})",
+                    node.id.short(),
+                    node.spec.kind(),
+                    node.spec.name,
+                    if done { "completed" } else { "not run" }
+                );
+            }
+        }
+        Command::Exec { id } => {
+            let store = runtime.block_on(Store::open(&db))?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            let show = std::io::stderr().is_terminal();
+            let mut runner = Runner::new(&runtime, &store, show);
+            let outcome = runner.exec(&id)?;
+            writeln!(out, "{id}")?;
+            eprintln!("{}", outcome.as_str());
         }
         Command::Rerun { id } => {
             let store = runtime.block_on(Store::open(&db))?;

@@ -1,8 +1,12 @@
-//! Running experiments: spec → inputs → id → reuse, resume or a new attempt → stage → store.
+//! Running experiments: spec → plan → for each planned experiment: reuse, resume or a new
+//! attempt → stage → store.
 //!
-//! Inputs run first (or are reused by id), so running a spec runs exactly what it needs and
-//! nothing already completed. A recipe runs its stages in dependency order and is itself an
-//! experiment whose inputs are its stages.
+//! [`plan`] resolves a spec into every experiment it needs, each with its id and its inputs'
+//! ids, in an order where inputs come first; nothing is written. The [`Runner`] then executes
+//! the plan in that order (in this process), so running a spec runs exactly what it needs and
+//! nothing already completed, and [`Runner::exec`] executes one stored experiment whose inputs
+//! are done (`lab exec ID`, the unit a scheduler can run on another machine). A recipe runs its
+//! stages in dependency order and is itself an experiment whose inputs are its stages.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +50,16 @@ pub enum Outcome {
     Resumed,
     /// A new attempt ran to completion.
     Completed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Reused => "reused",
+            Outcome::Resumed => "resumed",
+            Outcome::Completed => "completed",
+        }
+    }
 }
 
 /// One line of a run's report.
@@ -129,56 +143,99 @@ impl<'a> Runner<'a> {
             self.store
                 .mark_interrupted(&self.origin.host, process_alive),
         )?;
-        self.run_in(spec, &BTreeMap::new())
+        let plan = plan(spec, self.runtime, Some(self.store))?;
+        for node in &plan.nodes {
+            self.execute(&node.spec, node.inputs.clone())?;
+        }
+        Ok(plan.root)
     }
 
-    fn run_in(
-        &mut self,
+    /// Stores every experiment of `plan` (its spec and lineage, no attempt), so each can be
+    /// executed by id, in the plan's order, by [`Runner::exec`] (`lab plan`, then `lab exec`).
+    pub fn register(&self, plan: &Plan) -> Result<(), RunError> {
+        for node in &plan.nodes {
+            self.ensure(&node.id, &node.spec, &node.inputs)?;
+        }
+        Ok(())
+    }
+
+    fn ensure(
+        &self,
+        id: &ExperimentId,
         spec: &Spec,
-        recipe_stages: &BTreeMap<String, ExperimentId>,
-    ) -> Result<ExperimentId, RunError> {
-        let mut inputs = BTreeMap::new();
-        match &spec.stage {
-            Stage::Recipe(stages) => {
-                let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
-                let mut ids = BTreeMap::new();
-                for name in order {
-                    let id = self.run_in(&stages[&name], &ids)?;
-                    ids.insert(name, id);
-                }
-                inputs = ids;
-            }
-            _ => {
-                for (role, input) in &spec.inputs {
-                    let id = match input {
-                        InputRef::SpecFile(path) => {
-                            let input_spec = Spec::load(path, &[])?;
-                            self.run_in(&input_spec, &BTreeMap::new())?
-                        }
-                        InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
-                        InputRef::Id(prefix) => self.completed_input(role, prefix)?,
-                    };
-                    inputs.insert(role.clone(), id);
-                }
-            }
-        }
-        self.execute(spec, inputs)
+        inputs: &BTreeMap<String, ExperimentId>,
+    ) -> Result<(), RunError> {
+        let lineage: Vec<(String, ExperimentId)> = inputs.clone().into_iter().collect();
+        self.runtime.block_on(self.store.ensure_experiment(
+            id,
+            spec.kind(),
+            &spec.name,
+            &spec.resolved_json(),
+            numerics_version(spec.kind()),
+            &lineage,
+        ))?;
+        Ok(())
     }
 
-    fn completed_input(&self, role: &str, prefix: &str) -> Result<ExperimentId, RunError> {
-        let id = self.runtime.block_on(self.store.resolve_id(prefix))?;
-        if self
-            .runtime
-            .block_on(self.store.standing_attempt(&id))?
-            .is_none()
-        {
-            return Err(RunError::Input {
-                role: role.into(),
-                input: format!("id:{prefix}"),
-                reason: format!("experiment {id} has no completed attempt yet; run it first"),
-            });
+    /// Executes one stored experiment, as a plan node: reused when completed, resumed when
+    /// interrupted, else a new attempt. Every input must be completed already (a scheduler runs
+    /// the inputs' nodes first); a recipe has nothing of its own to run but its bookkeeping.
+    pub fn exec(&mut self, id: &ExperimentId) -> Result<Outcome, RunError> {
+        self.runtime.block_on(
+            self.store
+                .mark_interrupted(&self.origin.host, process_alive),
+        )?;
+        let (spec, inputs) = self.stored(id)?;
+        for (role, input) in &inputs {
+            if self
+                .runtime
+                .block_on(self.store.standing_attempt(input))?
+                .is_none()
+            {
+                return Err(RunError::Input {
+                    role: role.clone(),
+                    input: input.to_string(),
+                    reason: "not completed yet: run it first".into(),
+                });
+            }
         }
-        Ok(id)
+        let executed = self.execute(&spec, inputs)?;
+        debug_assert_eq!(&executed, id, "a stored spec resolves to its own id");
+        Ok(self
+            .report
+            .iter()
+            .find(|r| &r.id == id)
+            .map_or(Outcome::Reused, |r| r.outcome))
+    }
+
+    /// A stored experiment's spec, rebuilt from its resolved JSON, and its inputs' ids.
+    fn stored(
+        &self,
+        id: &ExperimentId,
+    ) -> Result<(Spec, BTreeMap<String, ExperimentId>), RunError> {
+        let row = self.runtime.block_on(self.store.experiment(id))?;
+        let inputs: BTreeMap<String, String> = self
+            .runtime
+            .block_on(self.store.lineage(id))?
+            .into_iter()
+            .map(|(role, parent, _)| (role, parent))
+            .collect();
+        let spec = Spec::from_resolved_json(
+            &row.spec,
+            &row.name,
+            &inputs,
+            &format!("stored spec of {id}"),
+        )?;
+        let input_ids = inputs
+            .iter()
+            .map(|(role, parent)| {
+                (
+                    role.clone(),
+                    ExperimentId::parse(parent).expect("stored ids are valid"),
+                )
+            })
+            .collect();
+        Ok((spec, input_ids))
     }
 
     fn execute(
@@ -187,15 +244,7 @@ impl<'a> Runner<'a> {
         inputs: BTreeMap<String, ExperimentId>,
     ) -> Result<ExperimentId, RunError> {
         let id = experiment_id(&spec.resolved_json(), &inputs);
-        let lineage: Vec<(String, ExperimentId)> = inputs.clone().into_iter().collect();
-        self.runtime.block_on(self.store.ensure_experiment(
-            &id,
-            spec.kind(),
-            &spec.name,
-            &spec.resolved_json(),
-            numerics_version(spec.kind()),
-            &lineage,
-        ))?;
+        self.ensure(&id, spec, &inputs)?;
         let attempts = self.runtime.block_on(self.store.attempts(&id))?;
         if let Some(done) = AttemptRow::standing(&attempts) {
             self.note(&id, spec, done.id, Outcome::Reused);
@@ -304,27 +353,7 @@ impl<'a> Runner<'a> {
                 id.short()
             )));
         }
-        let inputs: BTreeMap<String, String> = self
-            .runtime
-            .block_on(self.store.lineage(id))?
-            .into_iter()
-            .map(|(role, parent, _)| (role, parent))
-            .collect();
-        let spec = Spec::from_resolved_json(
-            &row.spec,
-            &row.name,
-            &inputs,
-            &format!("stored spec of {id}"),
-        )?;
-        let input_ids: BTreeMap<String, ExperimentId> = inputs
-            .iter()
-            .map(|(role, parent)| {
-                (
-                    role.clone(),
-                    ExperimentId::parse(parent).expect("stored ids are valid"),
-                )
-            })
-            .collect();
+        let (spec, input_ids) = self.stored(id)?;
         let reference = self.runtime.block_on(self.store.standing_attempt(id))?;
         let attempt = self
             .runtime
@@ -340,14 +369,38 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// The id `spec` would get, without running anything. Inputs given as spec files are resolved
-/// recursively; inputs given by id prefix need the store.
+/// One experiment of a plan: its id, its resolved spec and its inputs' ids by role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedNode {
+    pub id: ExperimentId,
+    pub spec: Spec,
+    pub inputs: BTreeMap<String, ExperimentId>,
+}
+
+/// Every experiment a spec needs, each once, in an order where inputs come first; the spec's
+/// own experiment is last. Inputs named by id (`id:PREFIX`) are stored experiments, not nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub nodes: Vec<PlannedNode>,
+    pub root: ExperimentId,
+}
+
+/// Resolves `spec` into its [`Plan`] without running or writing anything. Inputs given as spec
+/// files are planned recursively; inputs given by id prefix need the store, and must be
+/// completed when a store is given.
+pub fn plan(spec: &Spec, runtime: &Runtime, store: Option<&Store>) -> Result<Plan, RunError> {
+    let mut nodes = Vec::new();
+    let root = plan_in(spec, runtime, store, &BTreeMap::new(), &mut nodes)?;
+    Ok(Plan { nodes, root })
+}
+
+/// The id `spec` would get, without running anything.
 pub fn plan_id(
     spec: &Spec,
     runtime: &Runtime,
     store: Option<&Store>,
 ) -> Result<ExperimentId, RunError> {
-    plan_in(spec, runtime, store, &BTreeMap::new())
+    Ok(plan(spec, runtime, store)?.root)
 }
 
 fn plan_in(
@@ -355,25 +408,30 @@ fn plan_in(
     runtime: &Runtime,
     store: Option<&Store>,
     recipe_stages: &BTreeMap<String, ExperimentId>,
+    nodes: &mut Vec<PlannedNode>,
 ) -> Result<ExperimentId, RunError> {
     let mut inputs = BTreeMap::new();
     match &spec.stage {
         Stage::Recipe(stages) => {
             let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
             for name in order {
-                let id = plan_in(&stages[&name], runtime, store, &inputs)?;
+                let id = plan_in(&stages[&name], runtime, store, &inputs, nodes)?;
                 inputs.insert(name, id);
             }
         }
         _ => {
             for (role, input) in &spec.inputs {
                 let id = match input {
-                    InputRef::SpecFile(path) => {
-                        plan_in(&Spec::load(path, &[])?, runtime, store, &BTreeMap::new())?
-                    }
+                    InputRef::SpecFile(path) => plan_in(
+                        &Spec::load(path, &[])?,
+                        runtime,
+                        store,
+                        &BTreeMap::new(),
+                        nodes,
+                    )?,
                     InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
                     InputRef::Id(prefix) => match store {
-                        Some(store) => runtime.block_on(store.resolve_id(prefix))?,
+                        Some(store) => completed_input(runtime, store, role, prefix)?,
                         None => {
                             return Err(RunError::Input {
                                 role: role.clone(),
@@ -387,7 +445,34 @@ fn plan_in(
             }
         }
     }
-    Ok(experiment_id(&spec.resolved_json(), &inputs))
+    let id = experiment_id(&spec.resolved_json(), &inputs);
+    // An input used twice (the world of both pretraining and evaluation) is planned once.
+    if !nodes.iter().any(|n| n.id == id) {
+        nodes.push(PlannedNode {
+            id: id.clone(),
+            spec: spec.clone(),
+            inputs,
+        });
+    }
+    Ok(id)
+}
+
+/// A stored experiment named as an input by id prefix, which must have completed.
+fn completed_input(
+    runtime: &Runtime,
+    store: &Store,
+    role: &str,
+    prefix: &str,
+) -> Result<ExperimentId, RunError> {
+    let id = runtime.block_on(store.resolve_id(prefix))?;
+    if runtime.block_on(store.standing_attempt(&id))?.is_none() {
+        return Err(RunError::Input {
+            role: role.into(),
+            input: format!("id:{prefix}"),
+            reason: format!("experiment {id} has no completed attempt yet; run it first"),
+        });
+    }
+    Ok(id)
 }
 
 /// Compares a new attempt with the reference; on a difference, finds where it starts.
@@ -446,4 +531,75 @@ async fn compare(
         step: None,
         detail: "the result digests differ".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(name: &str) -> Spec {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../experiments/tiny")
+            .join(name);
+        Spec::load(&path, &[]).unwrap()
+    }
+
+    fn runtime() -> Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    /// The R1 recipe planned without a store: every experiment once (the world feeds several
+    /// stages), each after its inputs, the recipe last with one input per stage.
+    #[test]
+    fn a_plan_holds_every_experiment_once_after_its_inputs() {
+        let plan = plan(&tiny("r1.toml"), &runtime(), None).unwrap();
+        let kinds: Vec<&str> = plan.nodes.iter().map(|n| n.spec.kind()).collect();
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "world").count(),
+            1,
+            "{kinds:?}"
+        );
+        assert_eq!(plan.nodes.len(), 10, "{kinds:?}");
+        let mut seen: Vec<&ExperimentId> = Vec::new();
+        for node in &plan.nodes {
+            assert!(
+                !seen.contains(&&node.id),
+                "{} planned twice",
+                node.spec.name
+            );
+            for (role, input) in &node.inputs {
+                assert!(
+                    seen.contains(&input),
+                    "{}: `{role}` comes later",
+                    node.spec.name
+                );
+            }
+            assert_eq!(
+                node.id,
+                experiment_id(&node.spec.resolved_json(), &node.inputs)
+            );
+            seen.push(&node.id);
+        }
+        let root = plan.nodes.last().unwrap();
+        assert_eq!((root.spec.kind(), &root.id), ("recipe", &plan.root));
+        assert_eq!(root.inputs.len(), 8, "one input per stage of the recipe");
+        assert_eq!(
+            plan_id(&tiny("r1.toml"), &runtime(), None).unwrap(),
+            plan.root
+        );
+    }
+
+    /// An input given by id needs a store to be resolved; the error names the role.
+    #[test]
+    fn an_input_by_id_needs_the_store() {
+        let text = "kind = \"pretrain\"\ninputs.world = \"id:abc123\"\n";
+        let spec = Spec::parse(text, "spec.toml", &[]).unwrap();
+        let err = plan(&spec, &runtime(), None).unwrap_err();
+        assert!(
+            matches!(&err, RunError::Input { role, .. } if role == "world"),
+            "{err}"
+        );
+    }
 }

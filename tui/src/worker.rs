@@ -258,33 +258,32 @@ impl Backend {
         cmd
     }
 
-    fn dry_run(&self, spec: &Path, overrides: &[String]) -> Result<DryRun, String> {
-        let mut cmd = self.lab();
-        cmd.arg("run").arg(spec);
-        for o in overrides {
-            cmd.arg("--set").arg(o);
-        }
-        let out = cmd
-            .arg("--dry-run")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("{}: {e}", self.config.lab_bin.display()))?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if !out.status.success() {
-            return Err(stderr);
-        }
-        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let last = stderr.lines().last().unwrap_or_default().to_string();
-        let (label, state) = match last.rsplit_once(" (") {
-            Some((label, state)) => (label.to_string(), state.trim_end_matches(')').to_string()),
-            None => (last.clone(), String::new()),
+    /// The id a spec would get and whether it is done, planned in-process against the store
+    /// (as `lab run SPEC --dry-run` does), so nothing is written and no process is started.
+    fn dry_run(&mut self, path: &Path, overrides: &[String]) -> Result<DryRun, String> {
+        let spec = lab::spec::Spec::load(path, overrides).map_err(|e| e.to_string())?;
+        // No database yet, or one its first run is still creating: nothing is done yet.
+        let store = match self.open_store() {
+            Ok(store) => Some(store),
+            Err(StoreError::Missing { .. } | StoreError::NotReady { .. }) => None,
+            Err(e) => return Err(error_chain(&e)),
+        };
+        let plan =
+            lab::runner::plan(&spec, &self.runtime, store.as_ref()).map_err(|e| error_chain(&e))?;
+        let done = match &store {
+            Some(store) => self
+                .runtime
+                .block_on(store.standing_attempt(&plan.root))
+                .map_err(|e| error_chain(&e))?
+                .is_some(),
+            None => false,
         };
         Ok(DryRun {
-            spec: spec.to_path_buf(),
+            spec: path.to_path_buf(),
             overrides: overrides.to_vec(),
-            id,
-            state,
-            label,
+            id: plan.root.to_string(),
+            state: if done { "completed" } else { "not run" }.to_string(),
+            label: format!("{} {}", spec.kind(), spec.name),
         })
     }
 
