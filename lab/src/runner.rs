@@ -85,6 +85,57 @@ pub enum Reproduction {
     FirstResult,
 }
 
+/// Renews an attempt's lease every [`crate::store::HEARTBEAT_EVERY`] from a thread of its own,
+/// so a long step never looks dead; stops when dropped.
+struct Heartbeat {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(store: Store, attempt: i64, every: std::time::Duration) -> Heartbeat {
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let (stopped, wake) = &*signal;
+            let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                // Checks the flag before waiting: a drop that came first is not missed.
+                let (guard, _) = wake
+                    .wait_timeout_while(stopped, every, |stopped| !*stopped)
+                    .unwrap_or_else(|e| e.into_inner());
+                stopped = guard;
+                if *stopped {
+                    return;
+                }
+                // A missed beat is retried at the next; the lease allows many.
+                let _ = runtime.block_on(store.heartbeat(attempt));
+            }
+        });
+        Heartbeat {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Where this process runs, recorded with each attempt.
 pub fn this_origin() -> AttemptOrigin {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -250,15 +301,21 @@ impl<'a> Runner<'a> {
             self.note(&id, spec, done.id, Outcome::Reused);
             return Ok(id);
         }
+        // Dead attempts were marked interrupted when the run began: a running one here is live
+        // (its lease is fresh, or its process is alive on this host), wherever it runs. An
+        // attempt from before leases, on another host, says nothing and is not waited for.
         if let Some(live) = attempts.iter().find(|a| {
-            a.status == AttemptStatus::Running && a.host == self.origin.host && process_alive(a.pid)
+            a.status == AttemptStatus::Running
+                && (a.heartbeat_at.is_some()
+                    || (a.host == self.origin.host && process_alive(a.pid)))
         }) {
             return Err(RunError::Other(format!(
-                "{} {} ({}) is being run by process {} (attempt {}); wait for it to finish or stop that process",
+                "{} {} ({}) is being run by process {} on {} (attempt {}); wait for it to finish or stop that process",
                 spec.kind(),
                 spec.name,
                 id.short(),
                 live.pid,
+                live.host,
                 live.id
             )));
         }
@@ -304,7 +361,10 @@ impl<'a> Runner<'a> {
             bar.clone(),
         );
         crate::faults::enter_stage(spec.kind());
+        let heartbeat =
+            Heartbeat::start(self.store.clone(), attempt, crate::store::HEARTBEAT_EVERY);
         let outcome = spec.stage.run(&mut ctx).and_then(|()| ctx.flush());
+        drop(heartbeat);
         bar.finish_and_clear();
         match outcome {
             Ok(()) => {
@@ -546,6 +606,7 @@ mod tests {
 
     fn runtime() -> Runtime {
         tokio::runtime::Builder::new_current_thread()
+            .enable_all()
             .build()
             .unwrap()
     }
@@ -601,5 +662,91 @@ mod tests {
             matches!(&err, RunError::Input { role, .. } if role == "world"),
             "{err}"
         );
+    }
+
+    /// A running attempt with a fresh lease is live wherever it runs: a second run of its id is
+    /// refused, naming the host. Once its lease runs out, the next run marks it interrupted and
+    /// resumes it here.
+    #[test]
+    fn a_live_attempt_on_another_host_is_waited_for_until_its_lease_runs_out() {
+        let runtime = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = runtime
+            .block_on(Store::open(&dir.path().join("lab.db")))
+            .unwrap();
+        let spec = tiny("world.toml");
+        let id = plan_id(&spec, &runtime, None).unwrap();
+        let elsewhere = AttemptOrigin {
+            host: "node-7".into(),
+            pid: 1,
+            git_commit: None,
+        };
+        let attempt = runtime.block_on(async {
+            store
+                .ensure_experiment(&id, "world", "w", &spec.resolved_json(), 2, &[])
+                .await?;
+            store.start_attempt(&id, &elsewhere).await
+        });
+        let attempt = attempt.unwrap();
+        let err = Runner::new(&runtime, &store, false).run(&spec).unwrap_err();
+        assert!(err.to_string().contains("on node-7"), "{err}");
+
+        runtime
+            .block_on(store.age_heartbeat_for_tests(attempt, 2 * crate::store::LEASE))
+            .unwrap();
+        let mut runner = Runner::new(&runtime, &store, false);
+        assert_eq!(runner.run(&spec).unwrap(), id);
+        assert_eq!(runner.report[0].outcome, Outcome::Resumed);
+        let attempts = runtime.block_on(store.attempts(&id)).unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].status, AttemptStatus::Completed);
+    }
+
+    /// The heartbeat thread renews the lease while it lives and stops when dropped.
+    #[test]
+    fn a_heartbeat_renews_the_lease_until_dropped() {
+        let runtime = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = runtime
+            .block_on(Store::open(&dir.path().join("lab.db")))
+            .unwrap();
+        let spec = tiny("world.toml");
+        let id = plan_id(&spec, &runtime, None).unwrap();
+        let attempt = runtime
+            .block_on(async {
+                store
+                    .ensure_experiment(&id, "world", "w", &spec.resolved_json(), 2, &[])
+                    .await?;
+                store.start_attempt(&id, &this_origin()).await
+            })
+            .unwrap();
+        let aged = 2 * crate::store::LEASE;
+        runtime
+            .block_on(store.age_heartbeat_for_tests(attempt, aged))
+            .unwrap();
+        let silent = || {
+            let overview = runtime.block_on(store.run_overview()).unwrap();
+            overview[0].silent_seconds.unwrap()
+        };
+        assert!(silent() > aged.as_secs_f64() - 1.0);
+        let beat = Heartbeat::start(store.clone(), attempt, std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(beat);
+        assert!(silent() < 5.0, "renewed: {} s", silent());
+        runtime
+            .block_on(store.age_heartbeat_for_tests(attempt, aged))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(silent() > aged.as_secs_f64() - 1.0, "stopped when dropped");
+
+        // Dropped before its thread first waits, it still stops at once, not a period later
+        // (every stage of a run drops one).
+        let started = std::time::Instant::now();
+        drop(Heartbeat::start(
+            store.clone(),
+            attempt,
+            std::time::Duration::from_secs(600),
+        ));
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
     }
 }

@@ -400,10 +400,15 @@ fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, 
     Ok(rows
         .into_iter()
         .map(|r| {
+            // A running attempt of this host is alive while its process is; one of another
+            // host while its lease is fresh.
             let alive = match (r.status, r.pid, &r.host) {
                 (Some(AttemptStatus::Running), Some(pid), Some(h)) if *h == here => {
                     Some(lab::runner::process_alive(pid))
                 }
+                (Some(AttemptStatus::Running), _, _) => r
+                    .silent_seconds
+                    .map(|s| s <= lab::store::LEASE.as_secs_f64()),
                 _ => None,
             };
             RunSummary {

@@ -35,6 +35,12 @@ pub const APPLICATION_ID: i64 = 0x5231_4C42;
 /// How long a write waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often a running attempt renews its lease ([`Store::heartbeat`]).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// How long a lease lasts: a running attempt whose heartbeat is older is dead, wherever it ran.
+/// Twelve missed heartbeats, so a machine busy on both cores never loses a live attempt.
+pub const LEASE: Duration = Duration::from_secs(60);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +199,8 @@ pub struct AttemptRow {
     pub progress: Option<f64>,
     pub error: Option<String>,
     pub result_digest: Option<String>,
+    /// When its process last renewed its lease (`None` before leases existed).
+    pub heartbeat_at: Option<String>,
 }
 
 impl AttemptRow {
@@ -544,8 +552,9 @@ impl Store {
             .await
             .map_err(self.err())?;
         let attempt: i64 = sqlx::query_scalar(
-            "INSERT INTO attempts (experiment, status, started_at, host, pid, git_commit, progress) \
-             VALUES (?, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, 0) RETURNING id",
+            "INSERT INTO attempts (experiment, status, started_at, host, pid, git_commit, progress, \
+             heartbeat_at) VALUES (?, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, 0, \
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
         )
         .bind(id.as_str())
         .bind(&origin.host)
@@ -562,11 +571,40 @@ impl Store {
     pub async fn resume_attempt(&self, attempt: i64, origin: &AttemptOrigin) -> Result<()> {
         sqlx::query(
             "UPDATE attempts SET status = 'running', host = ?, pid = ?, git_commit = ?, \
-             error = NULL, ended_at = NULL WHERE id = ?",
+             error = NULL, ended_at = NULL, heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE id = ?",
         )
         .bind(&origin.host)
         .bind(origin.pid)
         .bind(&origin.git_commit)
+        .bind(attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Renews a running attempt's lease.
+    pub async fn heartbeat(&self, attempt: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE attempts SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+             WHERE id = ? AND status = 'running'",
+        )
+        .bind(attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Sets an attempt's last heartbeat `age` ago: what a process that stopped beating leaves.
+    #[cfg(test)]
+    pub async fn age_heartbeat_for_tests(&self, attempt: i64, age: Duration) -> Result<()> {
+        sqlx::query(
+            "UPDATE attempts SET heartbeat_at = \
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ? || ' seconds') WHERE id = ?",
+        )
+        .bind(age.as_secs() as i64)
         .bind(attempt)
         .execute(&self.pool)
         .await
@@ -611,31 +649,47 @@ impl Store {
     }
 
     /// Marks `running` attempts on `host` whose process is gone as `interrupted`.
+    /// Marks dead running attempts interrupted: on any host, those whose lease ran out
+    /// ([`LEASE`] without a heartbeat); on `host`, also those whose process is gone (at once,
+    /// without waiting for the lease). Returns how many it marked.
     pub async fn mark_interrupted(
         &self,
         host: &str,
         process_alive: impl Fn(i64) -> bool,
     ) -> Result<usize> {
-        let running: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT id, pid FROM attempts WHERE status = 'running' AND host = ?")
-                .bind(host)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.err())?;
+        let running: Vec<(i64, i64, String, Option<f64>)> = sqlx::query_as(
+            "SELECT id, pid, host, \
+             CAST((julianday('now') - julianday(heartbeat_at)) * 86400.0 AS REAL) \
+             FROM attempts WHERE status = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.err())?;
         let mut marked = 0;
-        for (attempt, pid) in running {
-            if !process_alive(pid) {
-                sqlx::query(
-                    "UPDATE attempts SET status = 'interrupted', \
-                     error = 'the process ended without finishing the attempt' \
-                     WHERE id = ? AND status = 'running'",
-                )
-                .bind(attempt)
-                .execute(&self.pool)
-                .await
-                .map_err(self.err())?;
-                marked += 1;
+        for (attempt, pid, attempt_host, silent_seconds) in running {
+            let lease_ran_out = silent_seconds.is_some_and(|s| s > LEASE.as_secs_f64());
+            let process_gone = attempt_host == host && !process_alive(pid);
+            if !(lease_ran_out || process_gone) {
+                continue;
             }
+            let reason = if process_gone {
+                "the process ended without finishing the attempt".to_string()
+            } else {
+                format!(
+                    "no heartbeat from {attempt_host} (pid {pid}) for over {} s",
+                    LEASE.as_secs()
+                )
+            };
+            sqlx::query(
+                "UPDATE attempts SET status = 'interrupted', error = ? \
+                 WHERE id = ? AND status = 'running'",
+            )
+            .bind(reason)
+            .bind(attempt)
+            .execute(&self.pool)
+            .await
+            .map_err(self.err())?;
+            marked += 1;
         }
         Ok(marked)
     }
@@ -643,7 +697,7 @@ impl Store {
     pub async fn attempts(&self, id: &ExperimentId) -> Result<Vec<AttemptRow>> {
         sqlx::query_as(
             "SELECT id, experiment, status, started_at, ended_at, host, pid, git_commit, progress, \
-             error, result_digest FROM attempts WHERE experiment = ? ORDER BY id",
+             error, result_digest, heartbeat_at FROM attempts WHERE experiment = ? ORDER BY id",
         )
         .bind(id.as_str())
         .fetch_all(&self.pool)

@@ -20,6 +20,8 @@ pub struct RunOverview {
     pub ended_at: Option<String>,
     pub pid: Option<i64>,
     pub host: Option<String>,
+    /// Seconds since the latest attempt's last heartbeat (`None` before leases existed).
+    pub silent_seconds: Option<f64>,
     /// Last `reward` and `loss` logged.
     pub reward: Option<f64>,
     pub loss: Option<f64>,
@@ -49,6 +51,7 @@ pub struct MixingOverview {
 const RUNS: &str = "\
 SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, CAST(r.progress AS REAL) AS progress,
        r.started_at, r.ended_at, a.pid, a.host,
+       CAST((julianday('now') - julianday(a.heartbeat_at)) * 86400.0 AS REAL) AS silent_seconds,
        CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'reward'
          ORDER BY step DESC LIMIT 1) AS REAL) AS reward,
        CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'loss'
