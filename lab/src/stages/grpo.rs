@@ -21,8 +21,8 @@ use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError}
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
-    advantages, group_has_signal, grpo_objective, micro_batch_share, LossType, ObjectiveConfig,
-    ObjectiveInputs, ObjectiveStats, ScaleRewards,
+    advantages, group_has_signal, grpo_objective, micro_batch_share, Advantages, LossType,
+    ObjectiveConfig, ObjectiveInputs, ObjectiveStats, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
 use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
@@ -700,41 +700,14 @@ impl super::StageKind for GrpoConfig {
 pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = start_checkpoint.meta.tokenizer.clone();
-    let max_seq_len = start_checkpoint.meta.model.max_seq_len;
-    let train: Vec<Problem> = ctx.input_rows("world", "train")?;
-    let pool = shuffled_problems(
-        &train,
-        config.min_operations..=config.max_operations,
-        // The prompt must be in a language asked for and leave room for a completion.
-        |p| {
-            config.languages.contains(&p.lang)
-                && prompt_ids(&tokenizer, config.prompting, &p.question, p.lang).len() + 8
-                    < max_seq_len
-        },
-        config.seed,
-        "grpo/prompt-order",
-    );
-    if pool.is_empty() {
-        return Err(StageError::Failed(
-            "no training problem matches min_operations/max_operations/languages".into(),
-        ));
-    }
+    let pool = prompt_pool(
+        config,
+        ctx,
+        &tokenizer,
+        start_checkpoint.meta.model.max_seq_len,
+    )?;
     ctx.log("prompt_pool", 0, pool.len() as f64);
-    let eval_sets: Vec<(String, Vec<Problem>)> = if config.eval_every > 0 {
-        config
-            .eval_benchmarks
-            .iter()
-            .map(|b| {
-                let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{b}"))?;
-                Ok((
-                    b.clone(),
-                    problems.into_iter().take(config.eval_problems).collect(),
-                ))
-            })
-            .collect::<Result<_, StageError>>()?
-    } else {
-        Vec::new()
-    };
+    let eval_sets = eval_sets(config, ctx)?;
 
     let device = Device::flex().autodiff();
     let plain = Device::flex();
@@ -750,7 +723,6 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         }
     }
 
-    let prefix = config.prompting.response_prefix();
     for step in start..config.steps {
         let started = Instant::now();
         let done = step + 1;
@@ -763,67 +735,13 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         );
 
         // 1. Sample G completions per prompt from the current policy, and score them.
-        let problems: Vec<&Problem> = (0..config.prompts_per_step)
-            .map(|i| &pool[(step * config.prompts_per_step + i) % pool.len()])
-            .collect();
         let policy = model.valid();
-        let first_sample = (step * config.prompts_per_step * config.group_size) as u64;
-        let mut batch = Rollout::sample(
-            config,
-            &policy,
-            &tokenizer,
-            problems,
-            config.seed,
-            first_sample,
-        );
-        let first_zero_std_groups = batch.groups() - batch.groups_with_signal();
-        let mut extra_rounds = 0;
-        if config.dynamic_sampling {
-            // DAPO: groups whose rewards are all equal give no gradient; replace them by groups
-            // of other prompts, drawn from a stream of this step (so a resumed run draws the
-            // same), until the batch is full or the rounds run out.
-            batch.keep_groups_with_signal();
-            while batch.groups() < config.prompts_per_step
-                && extra_rounds < config.dynamic_sampling_rounds
-            {
-                extra_rounds += 1;
-                let label = format!("grpo/dynamic-sampling/{step}/{extra_rounds}");
-                let mut rng = Rng::derive(config.seed, &label);
-                let more: Vec<&Problem> = (0..config.prompts_per_step)
-                    .map(|_| &pool[rng.below(pool.len() as u64) as usize])
-                    .collect();
-                let seed = rng.next_u64();
-                let mut extra =
-                    Rollout::sample(config, &policy, &tokenizer, more, seed, first_sample);
-                extra.keep_groups_with_signal();
-                batch.append(extra);
-            }
-            batch.truncate_groups(config.prompts_per_step);
-        }
+        let (batch, sampling) = rollout(config, &policy, &tokenizer, &pool, step);
         let sampling_seconds = started.elapsed().as_secs_f64();
-        let Rollout {
-            problems,
-            prompts,
-            completions,
-            parts,
-            rewards,
-        } = batch;
         if config.dynamic_sampling && done.is_multiple_of(config.log_every) {
-            let s = done as i64;
-            // Of the first rollout, before any group was replaced.
-            ctx.log(
-                "dynamic_sampling/first_zero_std_groups",
-                s,
-                first_zero_std_groups as f64,
-            );
-            ctx.log("dynamic_sampling/extra_rounds", s, extra_rounds as f64);
-            ctx.log(
-                "dynamic_sampling/groups",
-                s,
-                (completions.len() / config.group_size) as f64,
-            );
+            sampling.log(ctx, done, batch.groups());
         }
-        if completions.is_empty() {
+        if batch.completions.is_empty() {
             // Every group was filtered out (`dynamic_sampling/groups` is 0): nothing to learn.
             finish_step(
                 config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
@@ -832,8 +750,9 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         }
 
         // 2. Group-relative advantages.
-        let adv = advantages(&rewards, config.group_size, config.scale_rewards);
-        let include: Vec<bool> = completions
+        let adv = advantages(&batch.rewards, config.group_size, config.scale_rewards);
+        let include: Vec<bool> = batch
+            .completions
             .iter()
             .map(|c| c.finished || config.overlong != Overlong::Mask)
             .collect();
@@ -846,132 +765,291 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             model,
             &policy,
             &reference,
-            &prompts,
-            &completions,
+            &batch.prompts,
+            &batch.completions,
             &adv.values,
             &include,
         );
         model = next;
-        let PolicyUpdate {
-            loss: loss_value,
-            entropy,
-            stats,
-            grad_norm,
-            scored_tokens: batch_tokens,
-            trained_positions,
-        } = update;
         if config.reference_reset_every > 0 && done.is_multiple_of(config.reference_reset_every) {
             reference = model.valid();
         }
 
         // 4. Record what happened.
         if done.is_multiple_of(config.log_every) || done == config.steps {
-            let s = done as i64;
-            let rows = completions.len();
-            let n = rows as f64;
-            let mean = |f: &dyn Fn(usize) -> f64| (0..rows).map(f).sum::<f64>() / n;
-            let reward_mean = mean(&|i| rewards[i]);
-            let reward_std =
-                (mean(&|i| (rewards[i] - reward_mean).powi(2)) * n / (n - 1.0).max(1.0)).sqrt();
-            let lengths: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
-            let languages: Vec<_> = completions
-                .iter()
-                .map(|c| {
-                    let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
-                    let lang = problems[c.prompt_index].lang;
-                    (words.consistency(lang), words.mixed(lang))
-                })
-                .collect();
-            let answers: Vec<Option<i64>> = parts.iter().map(|p| p.answer).collect();
-            let tokens = batch_tokens;
-            let seconds = started.elapsed().as_secs_f64();
-            ctx.log("reward", s, reward_mean);
-            ctx.log("reward_std", s, reward_std);
-            ctx.log("rewards/accuracy/mean", s, mean(&|i| parts[i].accuracy));
-            ctx.log("rewards/format/mean", s, mean(&|i| parts[i].format));
-            ctx.log("rewards/language/mean", s, mean(&|i| parts[i].language));
-            ctx.log(
-                "frac_reward_zero_std",
-                s,
-                adv.zero_std_groups as f64 / (rows / config.group_size) as f64,
-            );
-            ctx.log("completions/mean_length", s, mean(&|i| lengths[i]));
-            ctx.log(
-                "completions/min_length",
-                s,
-                lengths.iter().cloned().fold(f64::INFINITY, f64::min),
-            );
-            ctx.log(
-                "completions/max_length",
-                s,
-                lengths.iter().cloned().fold(0.0, f64::max),
-            );
-            ctx.log(
-                "completions/clipped_ratio",
-                s,
-                mean(&|i| f64::from(u8::from(!completions[i].finished))),
-            );
-            ctx.log("kl", s, stats.kl_mean);
-            ctx.log("entropy", s, entropy);
-            ctx.log("clip_ratio/low_mean", s, stats.clip_ratio_low);
-            ctx.log("clip_ratio/high_mean", s, stats.clip_ratio_high);
-            ctx.log("clip_ratio/region_mean", s, stats.clip_ratio_region);
-            ctx.log("lang/consistency", s, mean(&|i| languages[i].0));
-            ctx.log(
-                "lang/mixed_rate",
-                s,
-                mean(&|i| f64::from(u8::from(languages[i].1))),
-            );
-            ctx.log(
-                "collapse/top_answer_share",
-                s,
-                most_common_answer_share(&answers),
-            );
-            ctx.log("loss", s, loss_value);
-            ctx.log("grad_norm", s, grad_norm);
-            ctx.log("learning_rate", s, lr);
-            ctx.log("perf/step_seconds", s, seconds);
-            ctx.log("perf/sampling_seconds", s, sampling_seconds);
-            ctx.log("perf/tokens_per_second", s, tokens as f64 / seconds);
-            // Compute budget of this step: tokens sampled plus tokens through the policy's
-            // training forward (a run's budget is SUM(tokens/step) × log_every).
-            let sampled: usize = completions.iter().map(|c| c.tokens.len()).sum();
-            ctx.log(
-                "tokens/step",
-                s,
-                (sampled + trained_positions * config.mu) as f64,
-            );
+            let timing = StepTiming {
+                seconds: started.elapsed().as_secs_f64(),
+                sampling_seconds,
+            };
+            log_step(ctx, config, done, &batch, &adv, &update, lr, timing);
         }
         if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {
-            for (i, c) in completions.iter().enumerate().take(config.group_size) {
-                let p = problems[c.prompt_index];
-                let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
-                ctx.trace(TraceRecord {
-                    step: done as i64,
-                    sample: i as i64,
-                    prompt: render_prompt(config.prompting, &p.question, p.lang),
-                    completion: c.text.clone(),
-                    reward_parts: json!({
-                        "accuracy": parts[i].accuracy, "format": parts[i].format,
-                        "language": parts[i].language, "total": rewards[i],
-                        "advantage": adv.values[i],
-                    }),
-                    language_scores: json!({
-                        "consistency": words.consistency(p.lang), "mixed": words.mixed(p.lang),
-                        "en_words": words.en, "zh_words": words.zh,
-                    }),
-                    meta: json!({
-                        "lang": p.lang.code(), "truth": p.answer, "answer": parts[i].answer,
-                        "operations": p.operations, "finished": c.finished,
-                    }),
-                });
-            }
+            trace_step(ctx, config, done, &batch, &adv);
         }
         finish_step(
             config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
         )?;
     }
     Ok(())
+}
+
+/// The training problems the run draws its prompts from, in this run's order: those with the
+/// configured number of operations, in a language asked for, whose prompt leaves room for a
+/// completion.
+fn prompt_pool(
+    config: &GrpoConfig,
+    ctx: &StageContext,
+    tokenizer: &WorldTokenizer,
+    max_seq_len: usize,
+) -> Result<Vec<Problem>, StageError> {
+    let train: Vec<Problem> = ctx.input_rows("world", "train")?;
+    let pool = shuffled_problems(
+        &train,
+        config.min_operations..=config.max_operations,
+        |p| {
+            config.languages.contains(&p.lang)
+                && prompt_ids(tokenizer, config.prompting, &p.question, p.lang).len() + 8
+                    < max_seq_len
+        },
+        config.seed,
+        "grpo/prompt-order",
+    );
+    if pool.is_empty() {
+        return Err(StageError::Failed(
+            "no training problem matches min_operations/max_operations/languages".into(),
+        ));
+    }
+    Ok(pool)
+}
+
+/// The benchmarks the periodic evaluation measures (none when it is off).
+fn eval_sets(
+    config: &GrpoConfig,
+    ctx: &StageContext,
+) -> Result<Vec<(String, Vec<Problem>)>, StageError> {
+    if config.eval_every == 0 {
+        return Ok(Vec::new());
+    }
+    config
+        .eval_benchmarks
+        .iter()
+        .map(|b| {
+            let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{b}"))?;
+            Ok((
+                b.clone(),
+                problems.into_iter().take(config.eval_problems).collect(),
+            ))
+        })
+        .collect()
+}
+
+/// What dynamic sampling did in a step.
+struct Sampling {
+    /// Groups of the first rollout whose rewards were all equal, before any was replaced.
+    first_zero_std_groups: usize,
+    /// Extra rollouts drawn to replace them.
+    extra_rounds: usize,
+}
+
+impl Sampling {
+    fn log(&self, ctx: &mut StageContext, done: usize, groups: usize) {
+        let s = done as i64;
+        ctx.log(
+            "dynamic_sampling/first_zero_std_groups",
+            s,
+            self.first_zero_std_groups as f64,
+        );
+        ctx.log("dynamic_sampling/extra_rounds", s, self.extra_rounds as f64);
+        ctx.log("dynamic_sampling/groups", s, groups as f64);
+    }
+}
+
+/// The step's batch: G completions of each of the step's prompts from `policy`, scored. With
+/// dynamic sampling (DAPO), groups whose rewards are all equal give no gradient and are
+/// replaced by groups of other prompts, drawn from a stream of this step (so a resumed run
+/// draws the same), until the batch is full or the rounds run out.
+fn rollout<'a>(
+    config: &GrpoConfig,
+    policy: &Transformer,
+    tokenizer: &WorldTokenizer,
+    pool: &'a [Problem],
+    step: usize,
+) -> (Rollout<'a>, Sampling) {
+    let problems: Vec<&Problem> = (0..config.prompts_per_step)
+        .map(|i| &pool[(step * config.prompts_per_step + i) % pool.len()])
+        .collect();
+    let first_sample = (step * config.prompts_per_step * config.group_size) as u64;
+    let mut batch = Rollout::sample(
+        config,
+        policy,
+        tokenizer,
+        problems,
+        config.seed,
+        first_sample,
+    );
+    let mut sampling = Sampling {
+        first_zero_std_groups: batch.groups() - batch.groups_with_signal(),
+        extra_rounds: 0,
+    };
+    if config.dynamic_sampling {
+        batch.keep_groups_with_signal();
+        while batch.groups() < config.prompts_per_step
+            && sampling.extra_rounds < config.dynamic_sampling_rounds
+        {
+            sampling.extra_rounds += 1;
+            let label = format!("grpo/dynamic-sampling/{step}/{}", sampling.extra_rounds);
+            let mut rng = Rng::derive(config.seed, &label);
+            let more: Vec<&Problem> = (0..config.prompts_per_step)
+                .map(|_| &pool[rng.below(pool.len() as u64) as usize])
+                .collect();
+            let seed = rng.next_u64();
+            let mut extra = Rollout::sample(config, policy, tokenizer, more, seed, first_sample);
+            extra.keep_groups_with_signal();
+            batch.append(extra);
+        }
+        batch.truncate_groups(config.prompts_per_step);
+    }
+    (batch, sampling)
+}
+
+/// Wall-clock time of a step, for the `perf/` metrics.
+struct StepTiming {
+    seconds: f64,
+    sampling_seconds: f64,
+}
+
+/// The step's metrics, named as TRL's GRPOTrainer logs them where it has them.
+#[allow(clippy::too_many_arguments)]
+fn log_step(
+    ctx: &mut StageContext,
+    config: &GrpoConfig,
+    done: usize,
+    batch: &Rollout,
+    adv: &Advantages,
+    update: &PolicyUpdate,
+    lr: f64,
+    timing: StepTiming,
+) {
+    let Rollout {
+        problems,
+        completions,
+        parts,
+        rewards,
+        ..
+    } = batch;
+    let prefix = config.prompting.response_prefix();
+    let s = done as i64;
+    let rows = completions.len();
+    let n = rows as f64;
+    let mean = |f: &dyn Fn(usize) -> f64| (0..rows).map(f).sum::<f64>() / n;
+    let reward_mean = mean(&|i| rewards[i]);
+    let reward_std =
+        (mean(&|i| (rewards[i] - reward_mean).powi(2)) * n / (n - 1.0).max(1.0)).sqrt();
+    let lengths: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
+    let languages: Vec<_> = completions
+        .iter()
+        .map(|c| {
+            let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
+            let lang = problems[c.prompt_index].lang;
+            (words.consistency(lang), words.mixed(lang))
+        })
+        .collect();
+    let answers: Vec<Option<i64>> = parts.iter().map(|p| p.answer).collect();
+    ctx.log("reward", s, reward_mean);
+    ctx.log("reward_std", s, reward_std);
+    ctx.log("rewards/accuracy/mean", s, mean(&|i| parts[i].accuracy));
+    ctx.log("rewards/format/mean", s, mean(&|i| parts[i].format));
+    ctx.log("rewards/language/mean", s, mean(&|i| parts[i].language));
+    ctx.log(
+        "frac_reward_zero_std",
+        s,
+        adv.zero_std_groups as f64 / (rows / config.group_size) as f64,
+    );
+    ctx.log("completions/mean_length", s, mean(&|i| lengths[i]));
+    ctx.log(
+        "completions/min_length",
+        s,
+        lengths.iter().cloned().fold(f64::INFINITY, f64::min),
+    );
+    ctx.log(
+        "completions/max_length",
+        s,
+        lengths.iter().cloned().fold(0.0, f64::max),
+    );
+    ctx.log(
+        "completions/clipped_ratio",
+        s,
+        mean(&|i| f64::from(u8::from(!completions[i].finished))),
+    );
+    ctx.log("kl", s, update.stats.kl_mean);
+    ctx.log("entropy", s, update.entropy);
+    ctx.log("clip_ratio/low_mean", s, update.stats.clip_ratio_low);
+    ctx.log("clip_ratio/high_mean", s, update.stats.clip_ratio_high);
+    ctx.log("clip_ratio/region_mean", s, update.stats.clip_ratio_region);
+    ctx.log("lang/consistency", s, mean(&|i| languages[i].0));
+    ctx.log(
+        "lang/mixed_rate",
+        s,
+        mean(&|i| f64::from(u8::from(languages[i].1))),
+    );
+    ctx.log(
+        "collapse/top_answer_share",
+        s,
+        most_common_answer_share(&answers),
+    );
+    ctx.log("loss", s, update.loss);
+    ctx.log("grad_norm", s, update.grad_norm);
+    ctx.log("learning_rate", s, lr);
+    ctx.log("perf/step_seconds", s, timing.seconds);
+    ctx.log("perf/sampling_seconds", s, timing.sampling_seconds);
+    ctx.log(
+        "perf/tokens_per_second",
+        s,
+        update.scored_tokens as f64 / timing.seconds,
+    );
+    // Compute budget of this step: tokens sampled plus tokens through the policy's training
+    // forward (a run's budget is SUM(tokens/step) × log_every).
+    let sampled: usize = completions.iter().map(|c| c.tokens.len()).sum();
+    ctx.log(
+        "tokens/step",
+        s,
+        (sampled + update.trained_positions * config.mu) as f64,
+    );
+}
+
+/// The first group's completions of the step as traces, with their reward parts.
+fn trace_step(
+    ctx: &mut StageContext,
+    config: &GrpoConfig,
+    done: usize,
+    batch: &Rollout,
+    adv: &Advantages,
+) {
+    let prefix = config.prompting.response_prefix();
+    for (i, c) in batch.completions.iter().enumerate().take(config.group_size) {
+        let p = batch.problems[c.prompt_index];
+        let parts = &batch.parts[i];
+        let words = count_words(chain_of_thought(&format!("{prefix}{}", c.text)));
+        ctx.trace(TraceRecord {
+            step: done as i64,
+            sample: i as i64,
+            prompt: render_prompt(config.prompting, &p.question, p.lang),
+            completion: c.text.clone(),
+            reward_parts: json!({
+                "accuracy": parts.accuracy, "format": parts.format,
+                "language": parts.language, "total": batch.rewards[i],
+                "advantage": adv.values[i],
+            }),
+            language_scores: json!({
+                "consistency": words.consistency(p.lang), "mixed": words.mixed(p.lang),
+                "en_words": words.en, "zh_words": words.zh,
+            }),
+            meta: json!({
+                "lang": p.lang.code(), "truth": p.answer, "answer": parts.answer,
+                "operations": p.operations, "finished": c.finished,
+            }),
+        });
+    }
 }
 
 #[cfg(test)]
