@@ -177,9 +177,30 @@ where
     }
 }
 
+/// Linear warmup, then cosine decay to `lr · min_lr_ratio` (step counted from 0).
+pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, min_ratio: f64) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let span = total.saturating_sub(warmup).max(1) as f64;
+    let progress = ((step - warmup) as f64 / span).min(1.0);
+    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+    peak * (min_ratio + (1.0 - min_ratio) * cosine)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_the_floor() {
+        let lr = |s| learning_rate(s, 100, 1.0, 10, 0.1);
+        assert!((lr(0) - 0.1).abs() < 1e-12);
+        assert!((lr(9) - 1.0).abs() < 1e-12);
+        assert!((lr(10) - 1.0).abs() < 1e-12);
+        assert!(lr(50) < lr(20));
+        assert!((lr(100) - 0.1).abs() < 1e-12);
+    }
 
     #[test]
     fn layout_pads_right_and_scores_from_the_completion() {

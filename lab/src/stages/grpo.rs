@@ -16,7 +16,6 @@ use serde_json::json;
 
 use super::checkpointing::{self, Checkpoint};
 use super::eval::evaluate_benchmark;
-use super::pretrain::learning_rate;
 use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
@@ -32,7 +31,7 @@ use crate::rng::Rng;
 use crate::store::TraceRecord;
 use crate::tokenizer::WorldTokenizer;
 use crate::tokenizer::PAD_ID;
-use crate::train::accumulate;
+use crate::train::{accumulate, learning_rate};
 use crate::world::{Lang, Problem};
 
 /// What happens to completions cut by the length limit.

@@ -16,7 +16,7 @@ use crate::evaluation::template_texts;
 use crate::model::{AdamWConfig, ModelConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
-use crate::train::{accumulate, micro_batches, next_token_loss};
+use crate::train::{accumulate, learning_rate, micro_batches, next_token_loss};
 use crate::world::{Problem, WebDocument};
 
 /// Settings of a pretraining run.
@@ -105,17 +105,6 @@ impl PretrainConfig {
         ));
         validation::finish(problems)
     }
-}
-
-/// Linear warmup, then cosine decay to `lr · min_lr_ratio` (step counted from 0).
-pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, min_ratio: f64) -> f64 {
-    if step < warmup {
-        return peak * (step + 1) as f64 / warmup as f64;
-    }
-    let span = total.saturating_sub(warmup).max(1) as f64;
-    let progress = ((step - warmup) as f64 / span).min(1.0);
-    let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
-    peak * (min_ratio + (1.0 - min_ratio) * cosine)
 }
 
 /// The world tokenizer over every text a world experiment holds, plus the prompt templates.
@@ -290,16 +279,6 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schedule_warms_up_then_decays_to_the_floor() {
-        let lr = |s| learning_rate(s, 100, 1.0, 10, 0.1);
-        assert!((lr(0) - 0.1).abs() < 1e-12);
-        assert!((lr(9) - 1.0).abs() < 1e-12);
-        assert!((lr(10) - 1.0).abs() < 1e-12);
-        assert!(lr(50) < lr(20));
-        assert!((lr(100) - 0.1).abs() < 1e-12);
-    }
 
     #[test]
     fn validation_names_fields() {

@@ -14,14 +14,13 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::checkpointing::{self, Checkpoint};
-use super::pretrain::learning_rate;
 use super::validation;
 use super::{prompt_ids, StageContext, StageError};
 use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, EOS_ID};
-use crate::train::{accumulate, micro_batches, LossBatch, ScoredRow};
+use crate::train::{accumulate, learning_rate, micro_batches, LossBatch, ScoredRow};
 use crate::world::{self, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
