@@ -173,6 +173,8 @@ pub struct Runner<'a> {
     store: &'a Store,
     show_progress: bool,
     origin: AttemptOrigin,
+    /// What stages compute on: burn's flex CPU backend unless [`Runner::on_device`] says else.
+    device: burn::prelude::Device,
     /// Every experiment touched, in the order finished.
     pub report: Vec<StageReport>,
 }
@@ -184,8 +186,15 @@ impl<'a> Runner<'a> {
             store,
             show_progress,
             origin: this_origin(),
+            device: burn::prelude::Device::flex(),
             report: Vec::new(),
         }
+    }
+
+    /// Runs stages on `device` instead of the default CPU backend.
+    pub fn on_device(mut self, device: burn::prelude::Device) -> Runner<'a> {
+        self.device = device;
+        self
     }
 
     /// Runs `spec` and whatever it needs; returns its id.
@@ -356,6 +365,7 @@ impl<'a> Runner<'a> {
         let mut ctx = StageContext::new(
             self.runtime,
             self.store,
+            self.device.clone(),
             attempt,
             inputs.clone(),
             bar.clone(),

@@ -141,7 +141,7 @@ pub fn sample_from(
         }
         None => prompt.to_string(),
     };
-    let mut ids = vec![crate::tokenizer::BOS_ID];
+    let mut ids = vec![tokenizer.bos_id()];
     ids.extend(tokenizer.encode(&text));
     let completions = crate::generate::generate(&model, tokenizer, &[ids], n, config, 0);
     Ok(completions

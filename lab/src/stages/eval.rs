@@ -6,7 +6,6 @@
 //! (with its standard error across problems), cons@k = majority vote, pass@k (unbiased), format
 //! rate, mean response length, language consistency and mixed-language rate.
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -221,7 +220,7 @@ impl super::StageKind for EvalConfig {
 pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = checkpoint.meta.tokenizer.clone();
-    let model = checkpoint.model(&Device::flex())?;
+    let model = checkpoint.model(&ctx.device())?;
     let generation = GenerationConfig {
         max_new_tokens: config.max_new_tokens,
         temperature: config.temperature,

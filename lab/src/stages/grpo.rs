@@ -708,8 +708,8 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
     ctx.log("prompt_pool", 0, pool.len() as f64);
     let eval_sets = eval_sets(config, ctx)?;
 
-    let device = Device::flex().autodiff();
-    let plain = Device::flex();
+    let device = ctx.training_device();
+    let plain = ctx.device();
     let mut reference = start_checkpoint.model(&plain)?;
     let (mut model, mut optimizer, start, resumed) =
         checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {

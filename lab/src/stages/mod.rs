@@ -33,7 +33,7 @@ use crate::model::CheckpointError;
 use crate::store::{
     ArtifactRecord, EvalRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord,
 };
-use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
+use crate::tokenizer::{Tokenizer, WorldTokenizer};
 use crate::world::{Lang, Problem};
 
 /// One kind of stage, implemented by its settings type.
@@ -103,10 +103,13 @@ pub enum StageError {
 /// How often buffered points and progress reach the database while a stage runs.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// What a running stage records into.
+/// What a running stage records into, and the device it computes on.
 pub struct StageContext<'a> {
     runtime: &'a Runtime,
     store: &'a Store,
+    /// The device models run on for inference; training records gradients on its autodiff
+    /// twin. The stage takes it from here, never names a backend itself.
+    device: burn::prelude::Device,
     attempt: i64,
     inputs: BTreeMap<String, ExperimentId>,
     progress_bar: ProgressBar,
@@ -120,6 +123,7 @@ impl<'a> StageContext<'a> {
     pub fn new(
         runtime: &'a Runtime,
         store: &'a Store,
+        device: burn::prelude::Device,
         attempt: i64,
         inputs: BTreeMap<String, ExperimentId>,
         progress_bar: ProgressBar,
@@ -127,6 +131,7 @@ impl<'a> StageContext<'a> {
         StageContext {
             runtime,
             store,
+            device,
             attempt,
             inputs,
             progress_bar,
@@ -139,6 +144,16 @@ impl<'a> StageContext<'a> {
 
     pub fn attempt(&self) -> i64 {
         self.attempt
+    }
+
+    /// The device to run models on without gradients (sampling, evaluation, references).
+    pub fn device(&self) -> burn::prelude::Device {
+        self.device.clone()
+    }
+
+    /// The device to train on: the same device, recording gradients.
+    pub fn training_device(&self) -> burn::prelude::Device {
+        self.device.clone().autodiff()
     }
 
     pub fn store(&self) -> &Store {
@@ -346,7 +361,7 @@ pub fn prompt_ids(
     question: &str,
     lang: Lang,
 ) -> Vec<u32> {
-    let mut ids = vec![BOS_ID];
+    let mut ids = vec![tokenizer.bos_id()];
     ids.extend(tokenizer.encode(&render_prompt(prompting, question, lang)));
     ids
 }

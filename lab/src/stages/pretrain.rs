@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{checkpointing, validation};
@@ -15,7 +14,7 @@ use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
 use crate::model::{AdamWConfig, ModelConfig};
 use crate::rng::Rng;
-use crate::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID, EOS_ID};
+use crate::tokenizer::{Tokenizer, WorldTokenizer};
 use crate::train::{accumulate, learning_rate, micro_batches, next_token_loss};
 use crate::world::{Problem, WebDocument};
 
@@ -152,9 +151,9 @@ fn training_windows(
     Rng::derive(data_seed, "pretrain/document-order").shuffle(&mut order);
     let mut stream = Vec::new();
     for i in order {
-        stream.push(BOS_ID);
+        stream.push(tokenizer.bos_id());
         stream.extend(tokenizer.encode(&docs[i].text));
-        stream.push(EOS_ID);
+        stream.push(tokenizer.eos_id());
     }
     stream
         .chunks_exact(seq_len + 1)
@@ -198,7 +197,7 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
     ctx.log("parameters", 0, model_config.parameter_count() as f64);
     ctx.log("corpus_windows", 0, windows.len() as f64);
 
-    let device = Device::flex().autodiff();
+    let device = ctx.training_device();
     let (mut model, mut optimizer, start, _) =
         checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
             Ok(model_config.init(&device))

@@ -7,7 +7,6 @@
 //!
 //! Inputs: `model` (the checkpoint to sample from) and `world` (its training problems).
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -164,7 +163,7 @@ impl super::StageKind for RejectConfig {
 pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     let checkpoint = Checkpoint::of_input(ctx, "model")?;
     let tokenizer = checkpoint.meta.tokenizer.clone();
-    let model = checkpoint.model(&Device::flex())?;
+    let model = checkpoint.model(&ctx.device())?;
     let max_seq_len = checkpoint.meta.model.max_seq_len;
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
     let mut pool = shuffled_problems(

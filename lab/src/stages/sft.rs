@@ -10,7 +10,6 @@
 
 use std::time::Instant;
 
-use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::checkpointing::{self, Checkpoint};
@@ -19,7 +18,7 @@ use super::{prompt_ids, StageContext, StageError};
 use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
-use crate::tokenizer::{Tokenizer, EOS_ID};
+use crate::tokenizer::Tokenizer;
 use crate::train::{accumulate, learning_rate, micro_batches, LossBatch, ScoredRow};
 use crate::world::{self, Problem};
 
@@ -177,7 +176,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
             let mut tokens = prompt_ids(&tokenizer, config.prompting, question, lang);
             let completion_start = tokens.len();
             tokens.extend(tokenizer.encode(&row.completion(config.prompting)));
-            tokens.push(EOS_ID);
+            tokens.push(tokenizer.eos_id());
             Example {
                 tokens,
                 completion_start,
@@ -199,7 +198,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
     ctx.log("examples", 0, examples.len() as f64);
     ctx.log("examples_dropped_too_long", 0, dropped as f64);
 
-    let device = Device::flex().autodiff();
+    let device = ctx.training_device();
     let (mut model, mut optimizer, start, _) =
         checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
             start_checkpoint.model(&device)
