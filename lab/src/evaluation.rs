@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::world::tokens::TAGS;
+use crate::response::{ANSWER_CLOSE, ANSWER_OPEN, TAGS, THINK_CLOSE, THINK_OPEN};
 use crate::world::Lang;
 
 /// Sampling temperature of the paper's evaluation.
@@ -80,7 +80,7 @@ impl Prompting {
     /// followed by the completion.
     pub fn response_prefix(self) -> &'static str {
         match self {
-            Prompting::Compact => "<think>",
+            Prompting::Compact => THINK_OPEN,
             _ => "",
         }
     }
@@ -149,8 +149,8 @@ pub fn extract_answer(completion: &str, prompting: Prompting) -> Option<i64> {
 }
 
 fn tagged_answer(completion: &str) -> Option<i64> {
-    let (_, after_open) = completion.split_once("<answer>")?;
-    let (inside, _) = after_open.split_once("</answer>")?;
+    let (_, after_open) = completion.split_once(ANSWER_OPEN)?;
+    let (inside, _) = after_open.split_once(ANSWER_CLOSE)?;
     let inside = inside.trim();
     let inside = inside
         .strip_suffix('.')
@@ -216,16 +216,16 @@ fn parse_integer(text: &str) -> Option<(i64, usize)> {
 pub fn format_ok(completion: &str) -> bool {
     let has_tag = |s: &str| TAGS.iter().any(|t| s.contains(t));
     let substance = |s: &str| !s.trim().is_empty() && !has_tag(s);
-    let Some(rest) = completion.trim_start().strip_prefix("<think>") else {
+    let Some(rest) = completion.trim_start().strip_prefix(THINK_OPEN) else {
         return false;
     };
-    let Some((think, rest)) = rest.split_once("</think>") else {
+    let Some((think, rest)) = rest.split_once(THINK_CLOSE) else {
         return false;
     };
-    let Some(rest) = rest.trim_start().strip_prefix("<answer>") else {
+    let Some(rest) = rest.trim_start().strip_prefix(ANSWER_OPEN) else {
         return false;
     };
-    let Some((answer, tail)) = rest.split_once("</answer>") else {
+    let Some((answer, tail)) = rest.split_once(ANSWER_CLOSE) else {
         return false;
     };
     substance(think) && substance(answer) && tail.replace("<eos>", "").trim().is_empty()

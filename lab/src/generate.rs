@@ -44,7 +44,7 @@ use crate::sampling::{sample_seed, LogitsProcessor};
 use crate::tokenizer::Tokenizer;
 
 /// The tag whose token ends a completion, besides `<eos>`.
-pub const ANSWER_CLOSE: &str = "</answer>";
+pub use crate::response::ANSWER_CLOSE;
 
 /// Most rows decoded together: a length group of prompts is split into chunks of at most
 /// `max(1, MAX_BATCH_ROWS / G)` prompts, which bounds the KV cache's memory. Chunking changes no

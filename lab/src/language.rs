@@ -98,10 +98,11 @@ fn is_latin_letter(c: char) -> bool {
 /// The chain of thought of a completion: the text inside `<think>…</think>` when present
 /// (up to the end when it is never closed), else the whole completion.
 pub fn chain_of_thought(completion: &str) -> &str {
-    match completion.find("<think>") {
+    use crate::response::{THINK_CLOSE, THINK_OPEN};
+    match completion.find(THINK_OPEN) {
         Some(start) => {
-            let inner = &completion[start + "<think>".len()..];
-            match inner.find("</think>") {
+            let inner = &completion[start + THINK_OPEN.len()..];
+            match inner.find(THINK_CLOSE) {
                 Some(end) => &inner[..end],
                 None => inner,
             }

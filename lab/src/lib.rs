@@ -16,6 +16,7 @@ pub mod language;
 pub mod model;
 pub mod parallel;
 pub mod report;
+pub mod response;
 pub mod results_table;
 pub mod rewards;
 pub mod rng;

@@ -261,7 +261,10 @@ pub fn prompt_language(prompt: &str) -> Lang {
 
 /// The chain of thought of an arbitrary completion (see [`score_langmix`]).
 fn langmix_chain(completion: &str) -> &str {
-    match (completion.find("<think>"), completion.find("</think>")) {
+    match (
+        completion.find(crate::response::THINK_OPEN),
+        completion.find(crate::response::THINK_CLOSE),
+    ) {
         (open, Some(close)) if open.is_none_or(|open| close < open) => &completion[..close],
         _ => chain_of_thought(completion),
     }

@@ -62,10 +62,7 @@ pub fn cold_start_response(problem: &Problem) -> String {
             problem.answer
         ),
     };
-    format!(
-        "<think> {} {} </think> <answer> {} </answer>",
-        problem.solution, summary, problem.answer
-    )
+    crate::response::tagged(&format!("{} {summary}", problem.solution), problem.answer)
 }
 
 impl super::StageKind for ColdStartConfig {

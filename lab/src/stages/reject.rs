@@ -257,7 +257,7 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
             question: p.question.clone(),
             lang: p.lang,
             answer: p.answer,
-            response: format!("<think> </think> <answer> {} </answer>", p.answer),
+            response: crate::response::tagged("", p.answer),
         });
     }
     Rng::derive(config.seed, "reject/shuffle").shuffle(&mut kept);

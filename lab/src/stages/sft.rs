@@ -92,10 +92,7 @@ pub fn target_completion(problem: &Problem, prompting: Prompting) -> String {
         Prompting::Cot => problem.solution.clone(),
         Prompting::Direct => problem.answer.to_string(),
         Prompting::R1Zero => tagged,
-        Prompting::Compact => tagged
-            .strip_prefix("<think>")
-            .map(|s| s.trim_start().to_string())
-            .unwrap_or(tagged),
+        Prompting::Compact => crate::response::after_think_open(&tagged),
     }
 }
 
@@ -130,12 +127,9 @@ impl SftRow {
         match self {
             SftRow::Problem(p) => target_completion(p, prompting),
             // The compact template's prompt already opened the chain of thought.
-            SftRow::Example(e) if prompting == Prompting::Compact => e
-                .response
-                .trim_start()
-                .strip_prefix("<think>")
-                .map(|s| s.trim_start().to_string())
-                .unwrap_or_else(|| e.response.clone()),
+            SftRow::Example(e) if prompting == Prompting::Compact => {
+                crate::response::after_think_open(&e.response)
+            }
             SftRow::Example(e) => e.response.clone(),
         }
     }

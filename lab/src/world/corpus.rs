@@ -57,7 +57,7 @@ pub fn chat(question: &str, reasoning: &str, answer: i64) -> String {
 /// `<think> reasoning </think> <answer> N </answer>`: the R1 response format, with the bare
 /// integer inside `<answer>`.
 pub fn tagged(reasoning: &str, answer: i64) -> String {
-    format!("<think> {reasoning} </think> <answer> {answer} </answer>")
+    crate::response::tagged(reasoning, answer)
 }
 
 /// Renders `structure` in `lang` with the wording `plan`.

@@ -3,7 +3,7 @@
 use unicode_script::{Script, UnicodeScript};
 
 /// The tags of the R1 response format; each is one token.
-pub const TAGS: [&str; 4] = ["<think>", "</think>", "<answer>", "</answer>"];
+pub use crate::response::TAGS;
 
 /// Splits `text` into tokens: one per tag (`<think>`, `</think>`, `<answer>`, `</answer>`), per
 /// maximal run of ASCII letters (a word), per maximal run of ASCII digits (a number), per Chinese
