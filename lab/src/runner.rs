@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::runtime::Runtime;
 
 use crate::identity::{experiment_id, numerics_version, ExperimentId};
-use crate::spec::{recipe_order, InputRef, Spec, SpecError, Stage};
+use crate::spec::{InputRef, Spec, SpecError, Stage};
 use crate::stages::{StageContext, StageError};
 use crate::store::{AttemptOrigin, AttemptRow, AttemptStatus, Store, StoreError};
 
@@ -482,10 +482,9 @@ fn plan_in(
 ) -> Result<ExperimentId, RunError> {
     let mut inputs = BTreeMap::new();
     match &spec.stage {
-        Stage::Recipe(stages) => {
-            let order = recipe_order(stages).map_err(|(_, reason)| RunError::Other(reason))?;
-            for name in order {
-                let id = plan_in(&stages[&name], runtime, store, &inputs, nodes)?;
+        Stage::Recipe(recipe) => {
+            for name in recipe.order() {
+                let id = plan_in(&recipe.stages[&name], runtime, store, &inputs, nodes)?;
                 inputs.insert(name, id);
             }
         }

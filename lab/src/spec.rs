@@ -41,7 +41,7 @@ macro_rules! define_stage {
         pub enum Stage {
             $($variant($settings),)*
             /// Named stages run in dependency order; the recipe's id covers all of them.
-            Recipe(BTreeMap<String, Spec>),
+            Recipe(Recipe),
         }
 
         /// Every kind the lab knows, for error messages.
@@ -352,8 +352,7 @@ impl Spec {
                     let spec = Spec::from_table(stage_table, source_name, base_dir, &prefix)?;
                     specs.insert(stage_name, spec);
                 }
-                check_recipe_references(&specs).map_err(|(key, reason)| err(&key, reason))?;
-                Stage::Recipe(specs)
+                Stage::Recipe(Recipe::new(specs).map_err(|(key, reason)| err(&key, reason))?)
             }
             other => match Stage::from_settings(other, table, source_name, key_prefix, &err) {
                 Some(stage) => stage?,
@@ -447,8 +446,29 @@ fn check_recipe_references(stages: &BTreeMap<String, Spec>) -> Result<(), (Strin
     recipe_order(stages).map(|_| ())
 }
 
-/// The recipe's stages in an order where every stage comes after the stages it uses.
-pub fn recipe_order(stages: &BTreeMap<String, Spec>) -> Result<Vec<String>, (String, String)> {
+/// A recipe: named stages, each a spec, run in dependency order; a stage uses another as
+/// `@name`. Its id covers all of them (its inputs are its stages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub stages: BTreeMap<String, Spec>,
+}
+
+impl Recipe {
+    /// Every `@stage` must name a stage of the recipe, and the stages must form no cycle;
+    /// otherwise the key path of the problem and why.
+    fn new(stages: BTreeMap<String, Spec>) -> Result<Recipe, (String, String)> {
+        check_recipe_references(&stages)?;
+        Ok(Recipe { stages })
+    }
+
+    /// The stage names in an order where every stage comes after the stages it uses.
+    pub fn order(&self) -> Vec<String> {
+        recipe_order(&self.stages).expect("a recipe's references were checked when it was built")
+    }
+}
+
+/// The stages in an order where every stage comes after the stages it uses, or the cycle.
+fn recipe_order(stages: &BTreeMap<String, Spec>) -> Result<Vec<String>, (String, String)> {
     let mut order: Vec<String> = Vec::new();
     let mut remaining: Vec<&String> = stages.keys().collect();
     while !remaining.is_empty() {
