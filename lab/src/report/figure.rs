@@ -285,6 +285,60 @@ mod tests {
         );
     }
 
+    /// The SVG's skeleton, one line per element: its tag, its stroke or fill colour, and its
+    /// text; coordinates left out, so the snapshot changes when what is drawn changes.
+    fn skeleton(svg: &str) -> String {
+        let attribute = |element: &str, name: &str| -> Option<String> {
+            let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+            let end = start + element[start..].find('"')?;
+            Some(element[start..end].to_string())
+        };
+        let mut out = String::new();
+        for piece in svg.split('<').skip(1) {
+            if piece.starts_with('/') {
+                continue;
+            }
+            let tag: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let head = &piece[..piece.find('>').unwrap_or(piece.len())];
+            let colour = attribute(head, "stroke").or_else(|| attribute(head, "fill"));
+            let text = piece[piece.find('>').map_or(piece.len(), |i| i + 1)..].trim();
+            out.push_str(&tag);
+            if let Some(colour) = colour {
+                out.push_str(&format!(" {colour}"));
+            }
+            if !text.is_empty() {
+                out.push_str(&format!(" {text:?}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn svg_structure_snapshot() {
+        let figure = Figure {
+            name: "completion-length".into(),
+            title: "Completion length over RL".into(),
+            y_label: "mean tokens".into(),
+            curves: vec![
+                Curve {
+                    label: "r1-zero/grpo 1a2b3c4d".into(),
+                    experiment: format!("1a2b3c4d{}", "0".repeat(56)),
+                    points: vec![(1.0, 40.0), (2.0, 44.0), (3.0, 52.0)],
+                },
+                Curve {
+                    label: "r1/rl 5e6f7a8b".into(),
+                    experiment: format!("5e6f7a8b{}", "0".repeat(56)),
+                    points: vec![(1.0, 61.0), (2.0, 58.0), (3.0, 66.0)],
+                },
+            ],
+        };
+        insta::assert_snapshot!(skeleton(&figure.to_svg().unwrap()));
+    }
+
     /// A long curve is thinned before drawing: the SVG stays small and keeps its extremes.
     #[test]
     fn long_curves_are_drawn_from_a_thinned_copy() {
