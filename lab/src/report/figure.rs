@@ -118,6 +118,7 @@ impl Figure {
         chart
             .configure_mesh()
             .x_desc("step")
+            .x_label_formatter(&|x| step_label(*x))
             .y_desc(self.y_label.as_str())
             .light_line_style(RGBColor(246, 246, 246))
             .label_style(("sans-serif", 13))
@@ -164,6 +165,13 @@ fn register_font() {
         plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
             .unwrap_or_else(|_| panic!("the embedded DejaVu Sans is a valid font"));
     });
+}
+
+/// A step on the x axis: `1000`, not `1000.0`; a fraction only where a short run's ticks fall
+/// between steps (`1.5`), with at most three decimals.
+fn step_label(x: f64) -> String {
+    let text = format!("{x:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn finite(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
@@ -224,6 +232,14 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn step_labels_are_whole_where_they_can_be() {
+        assert_eq!(step_label(1000.0), "1000");
+        assert_eq!(step_label(1.5), "1.5");
+        assert_eq!(step_label(1.2000000000000002), "1.2");
+        assert_eq!(step_label(0.0), "0");
     }
 
     #[test]

@@ -16,6 +16,7 @@ code, .id { font-family: 'DejaVu Sans Mono', monospace; font-size: .9em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
 th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } td.num { text-align: right; white-space: nowrap; }
+table.results { display: block; overflow-x: auto; max-width: 100%; }
 figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .85em; color: #555; }
 .holds { color: #17692b; font-weight: bold; } .short { color: #b3261e; font-weight: bold; }
