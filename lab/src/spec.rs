@@ -95,7 +95,7 @@ macro_rules! define_stage {
                         return Some(
                             deserialize_settings::<$settings>(table, source_name, key_prefix)
                                 .and_then(|settings| {
-                                    report_problems(settings.problems(), err)?;
+                                    report_problems(StageKind::validate(&settings).err().unwrap_or_default(), err)?;
                                     Ok(Stage::$variant(settings))
                                 }),
                         );

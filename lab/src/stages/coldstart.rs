@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::sft::SftExample;
-use super::{shuffled_problems, validation, StageContext, StageError};
+use super::{shuffled_problems, validation, StageContext, StageError, StageKind};
 use crate::world::{find_equations, Lang, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,17 +30,6 @@ impl Default for ColdStartConfig {
             max_operations: 4,
             seed: 0,
         }
-    }
-}
-
-impl ColdStartConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = validation::positive(&[("examples", self.examples)]);
-        problems.extend(validation::operations(
-            self.min_operations,
-            self.max_operations,
-        ));
-        validation::finish(problems)
     }
 }
 
@@ -65,13 +54,18 @@ pub fn cold_start_response(problem: &Problem) -> String {
     crate::response::tagged(&format!("{} {summary}", problem.solution), problem.answer)
 }
 
-impl super::StageKind for ColdStartConfig {
+impl StageKind for ColdStartConfig {
     const KIND: &'static str = "coldstart";
     const INPUTS: &'static [&'static str] = &["world"];
     const NUMERICS_VERSION: u32 = 1;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = validation::positive(&[("examples", self.examples)]);
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

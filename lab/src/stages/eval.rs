@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::checkpointing::Checkpoint;
-use super::{prompt_ids, validation, StageContext, StageError};
+use super::{prompt_ids, validation, StageContext, StageError, StageKind};
 use crate::evaluation::{
     cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, render_prompt,
     Prompting, EVAL_TEMPERATURE, EVAL_TOP_P,
@@ -58,37 +58,6 @@ impl Default for EvalConfig {
             seed: 0,
             traces_per_benchmark: 3,
         }
-    }
-}
-
-impl EvalConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        let known = ["easy", "hard", "ood"];
-        for (i, name) in self.benchmarks.iter().enumerate() {
-            let ok = name
-                .split_once('-')
-                .is_some_and(|(d, l)| known.contains(&d) && (l == "en" || l == "zh"));
-            if !ok {
-                problems.push((
-                    format!("benchmarks[{i}]"),
-                    format!("unknown benchmark `{name}`; names are easy|hard|ood-en|zh"),
-                ));
-            }
-        }
-        if self.benchmarks.is_empty() {
-            problems.push(("benchmarks".into(), "needs at least one".into()));
-        }
-        if self.promptings.is_empty() {
-            problems.push(("promptings".into(), "needs at least one".into()));
-        }
-        problems.extend(validation::positive(&[
-            ("problems", self.problems),
-            ("samples", self.samples),
-            ("max_new_tokens", self.max_new_tokens),
-        ]));
-        problems.extend(validation::sampling(self.temperature, self.top_p));
-        validation::finish(problems)
     }
 }
 
@@ -199,7 +168,7 @@ pub fn evaluate_benchmark(
     }
 }
 
-impl super::StageKind for EvalConfig {
+impl StageKind for EvalConfig {
     const KIND: &'static str = "eval";
     const INPUTS: &'static [&'static str] = &["model", "world"];
     /// 2: special tokens such as `<eos>` no longer count as English words in language scores.
@@ -208,8 +177,33 @@ impl super::StageKind for EvalConfig {
     /// of the cache) instead of the fused kernel over a copy; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let known = ["easy", "hard", "ood"];
+        for (i, name) in self.benchmarks.iter().enumerate() {
+            let ok = name
+                .split_once('-')
+                .is_some_and(|(d, l)| known.contains(&d) && (l == "en" || l == "zh"));
+            if !ok {
+                problems.push((
+                    format!("benchmarks[{i}]"),
+                    format!("unknown benchmark `{name}`; names are easy|hard|ood-en|zh"),
+                ));
+            }
+        }
+        if self.benchmarks.is_empty() {
+            problems.push(("benchmarks".into(), "needs at least one".into()));
+        }
+        if self.promptings.is_empty() {
+            problems.push(("promptings".into(), "needs at least one".into()));
+        }
+        problems.extend(validation::positive(&[
+            ("problems", self.problems),
+            ("samples", self.samples),
+            ("max_new_tokens", self.max_new_tokens),
+        ]));
+        problems.extend(validation::sampling(self.temperature, self.top_p));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::checkpointing::{self, Checkpoint};
 use super::eval::evaluate_benchmark;
-use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError};
+use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError, StageKind};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
@@ -136,96 +136,6 @@ impl Default for GrpoConfig {
             eval_benchmarks: vec!["easy-en".into(), "hard-en".into(), "hard-zh".into()],
             eval_problems: 50,
             eval_samples: 4,
-        }
-    }
-}
-
-impl GrpoConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = validation::positive(&[
-            ("steps", self.steps),
-            ("prompts_per_step", self.prompts_per_step),
-            ("mu", self.mu),
-            ("max_completion_length", self.max_completion_length),
-            ("log_every", self.log_every),
-            ("checkpoint_every", self.checkpoint_every),
-            ("eval_problems", self.eval_problems),
-            ("eval_samples", self.eval_samples),
-        ]);
-        problems.extend(validation::schedule(
-            self.lr,
-            self.min_lr_ratio,
-            self.log_every,
-            self.checkpoint_every,
-        ));
-        problems.extend(validation::sampling(self.temperature, self.top_p));
-        problems.extend(validation::operations(
-            self.min_operations,
-            self.max_operations,
-        ));
-        let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
-        if self.group_size < 2 {
-            bad(
-                "group_size",
-                format!(
-                    "must be at least 2 (advantages compare a group), got {}",
-                    self.group_size
-                ),
-            );
-        }
-        if self.temperature == 0.0 {
-            bad(
-                "temperature",
-                "must be > 0 (RL samples; greedy has no variety)".into(),
-            );
-        }
-        for (field, value) in [
-            ("epsilon_low", self.epsilon_low),
-            ("epsilon_high", self.epsilon_high),
-        ] {
-            if !(value.is_finite() && value >= 0.0) {
-                bad(field, format!("must be >= 0, got {value}"));
-            }
-        }
-        if self.epsilon_low >= 1.0 {
-            bad(
-                "epsilon_low",
-                "must be < 1 (the ratio's lower clip is 1 - epsilon_low)".into(),
-            );
-        }
-        if !(self.beta.is_finite() && self.beta >= 0.0) {
-            bad("beta", format!("must be >= 0, got {}", self.beta));
-        }
-        if self.languages.is_empty() {
-            bad("languages", "needs at least one of \"en\", \"zh\"".into());
-        }
-        if self.reference_reset_every > 0
-            && self.checkpoint_every > 0
-            && !self
-                .reference_reset_every
-                .is_multiple_of(self.checkpoint_every)
-        {
-            bad(
-                "reference_reset_every",
-                format!(
-                    "must be a multiple of checkpoint_every ({}) so a resumed run finds its reference",
-                    self.checkpoint_every
-                ),
-            );
-        }
-        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
-        problems.extend(validation::nested("rewards", self.rewards.validate()));
-        validation::finish(problems)
-    }
-
-    fn objective(&self) -> ObjectiveConfig {
-        ObjectiveConfig {
-            loss_type: self.loss_type,
-            epsilon_low: self.epsilon_low,
-            epsilon_high: self.epsilon_high,
-            beta: self.beta,
-            kl_ratio_correction: self.kl_ratio_correction,
-            max_completion_length: self.max_completion_length,
         }
     }
 }
@@ -678,7 +588,20 @@ fn finish_step(
     Ok(())
 }
 
-impl super::StageKind for GrpoConfig {
+impl GrpoConfig {
+    fn objective(&self) -> ObjectiveConfig {
+        ObjectiveConfig {
+            loss_type: self.loss_type,
+            epsilon_low: self.epsilon_low,
+            epsilon_high: self.epsilon_high,
+            beta: self.beta,
+            kl_ratio_correction: self.kl_ratio_correction,
+            max_completion_length: self.max_completion_length,
+        }
+    }
+}
+
+impl StageKind for GrpoConfig {
     const KIND: &'static str = "grpo";
     const INPUTS: &'static [&'static str] = &["model", "world"];
     /// 2: special tokens such as `<eos>` no longer count as English words in language scores.
@@ -687,8 +610,81 @@ impl super::StageKind for GrpoConfig {
     /// 4: a decode step attends over the KV cache in place; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = validation::positive(&[
+            ("steps", self.steps),
+            ("prompts_per_step", self.prompts_per_step),
+            ("mu", self.mu),
+            ("max_completion_length", self.max_completion_length),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+            ("eval_problems", self.eval_problems),
+            ("eval_samples", self.eval_samples),
+        ]);
+        problems.extend(validation::schedule(
+            self.lr,
+            self.min_lr_ratio,
+            self.log_every,
+            self.checkpoint_every,
+        ));
+        problems.extend(validation::sampling(self.temperature, self.top_p));
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        let mut bad = |field: &str, reason: String| problems.push((field.to_string(), reason));
+        if self.group_size < 2 {
+            bad(
+                "group_size",
+                format!(
+                    "must be at least 2 (advantages compare a group), got {}",
+                    self.group_size
+                ),
+            );
+        }
+        if self.temperature == 0.0 {
+            bad(
+                "temperature",
+                "must be > 0 (RL samples; greedy has no variety)".into(),
+            );
+        }
+        for (field, value) in [
+            ("epsilon_low", self.epsilon_low),
+            ("epsilon_high", self.epsilon_high),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                bad(field, format!("must be >= 0, got {value}"));
+            }
+        }
+        if self.epsilon_low >= 1.0 {
+            bad(
+                "epsilon_low",
+                "must be < 1 (the ratio's lower clip is 1 - epsilon_low)".into(),
+            );
+        }
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            bad("beta", format!("must be >= 0, got {}", self.beta));
+        }
+        if self.languages.is_empty() {
+            bad("languages", "needs at least one of \"en\", \"zh\"".into());
+        }
+        if self.reference_reset_every > 0
+            && self.checkpoint_every > 0
+            && !self
+                .reference_reset_every
+                .is_multiple_of(self.checkpoint_every)
+        {
+            bad(
+                "reference_reset_every",
+                format!(
+                    "must be a multiple of checkpoint_every ({}) so a resumed run finds its reference",
+                    self.checkpoint_every
+                ),
+            );
+        }
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::nested("rewards", self.rewards.validate()));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

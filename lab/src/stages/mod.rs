@@ -47,8 +47,8 @@ pub trait StageKind: Clone + PartialEq + std::fmt::Debug + Serialize + Deseriali
     /// Stages downstream of a bumped kind get new ids anyway, through their inputs' ids.
     const NUMERICS_VERSION: u32;
 
-    /// What is wrong with the settings, as `(field, reason)`; empty when they are valid.
-    fn problems(&self) -> Vec<(String, String)>;
+    /// What is wrong with the settings, as `(field, reason)` per problem.
+    fn validate(&self) -> Result<(), Vec<(String, String)>>;
 
     /// Does the stage's work, recording into `ctx`.
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError>;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{checkpointing, validation};
+use super::{checkpointing, validation, StageKind};
 use super::{StageContext, StageError};
 use crate::evaluation::template_texts;
 use crate::model::{AdamWConfig, ModelConfig};
@@ -61,48 +61,6 @@ impl Default for PretrainConfig {
             log_every: 10,
             checkpoint_every: 500,
         }
-    }
-}
-
-impl PretrainConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        if self.model.vocab_size != 0 {
-            problems.push((
-                "model.vocab_size".into(),
-                "is set from the world's tokenizer; leave it out".into(),
-            ));
-        }
-        let sized = ModelConfig {
-            vocab_size: 1,
-            ..self.model.clone()
-        };
-        problems.extend(validation::nested("model", sized.validate()));
-        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
-        problems.extend(validation::positive(&[
-            ("steps", self.steps),
-            ("batch_size", self.batch_size),
-            ("micro_batch_size", self.micro_batch_size),
-            ("seq_len", self.seq_len),
-            ("log_every", self.log_every),
-            ("checkpoint_every", self.checkpoint_every),
-        ]));
-        if self.seq_len > self.model.max_seq_len {
-            problems.push((
-                "seq_len".into(),
-                format!(
-                    "{} exceeds model.max_seq_len {}",
-                    self.seq_len, self.model.max_seq_len
-                ),
-            ));
-        }
-        problems.extend(validation::schedule(
-            self.lr,
-            self.min_lr_ratio,
-            self.log_every,
-            self.checkpoint_every,
-        ));
-        validation::finish(problems)
     }
 }
 
@@ -161,15 +119,51 @@ fn training_windows(
         .collect()
 }
 
-impl super::StageKind for PretrainConfig {
+impl StageKind for PretrainConfig {
     const KIND: &'static str = "pretrain";
     const INPUTS: &'static [&'static str] = &["world"];
     /// 2: burn-flex's SIMD and AVX-512 kernels round differently; a training step sums its
     /// micro-batches' gradients.
     const NUMERICS_VERSION: u32 = 2;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        if self.model.vocab_size != 0 {
+            problems.push((
+                "model.vocab_size".into(),
+                "is set from the world's tokenizer; leave it out".into(),
+            ));
+        }
+        let sized = ModelConfig {
+            vocab_size: 1,
+            ..self.model.clone()
+        };
+        problems.extend(validation::nested("model", sized.validate()));
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::positive(&[
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("micro_batch_size", self.micro_batch_size),
+            ("seq_len", self.seq_len),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ]));
+        if self.seq_len > self.model.max_seq_len {
+            problems.push((
+                "seq_len".into(),
+                format!(
+                    "{} exceeds model.max_seq_len {}",
+                    self.seq_len, self.model.max_seq_len
+                ),
+            ));
+        }
+        problems.extend(validation::schedule(
+            self.lr,
+            self.min_lr_ratio,
+            self.log_every,
+            self.checkpoint_every,
+        ));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

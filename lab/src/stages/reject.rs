@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::checkpointing::Checkpoint;
 use super::sft::SftExample;
-use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError};
+use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError, StageKind};
 use crate::evaluation::{render_prompt, Prompting};
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
@@ -64,26 +64,6 @@ impl Default for RejectConfig {
             min_non_reasoning: 0,
             seed: 0,
         }
-    }
-}
-
-impl RejectConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = validation::positive(&[
-            ("prompts", self.prompts),
-            ("samples_per_prompt", self.samples_per_prompt),
-            ("max_completion_length", self.max_completion_length),
-            ("keep_per_prompt", self.keep_per_prompt),
-        ]);
-        problems.extend(validation::sampling(self.temperature, self.top_p));
-        if !(0.0..=1.0).contains(&self.non_reasoning_share) {
-            problems.push(("non_reasoning_share".into(), "must be in [0, 1]".into()));
-        }
-        problems.extend(validation::operations(
-            self.min_operations,
-            self.max_operations,
-        ));
-        validation::finish(problems)
     }
 }
 
@@ -143,7 +123,7 @@ pub fn judge(
     Verdict::Kept
 }
 
-impl super::StageKind for RejectConfig {
+impl StageKind for RejectConfig {
     const KIND: &'static str = "reject";
     const INPUTS: &'static [&'static str] = &["model", "world"];
     /// 2: special tokens such as `<eos>` no longer count as English words in language scores.
@@ -151,8 +131,22 @@ impl super::StageKind for RejectConfig {
     /// 4: a decode step attends over the KV cache in place; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = validation::positive(&[
+            ("prompts", self.prompts),
+            ("samples_per_prompt", self.samples_per_prompt),
+            ("max_completion_length", self.max_completion_length),
+            ("keep_per_prompt", self.keep_per_prompt),
+        ]);
+        problems.extend(validation::sampling(self.temperature, self.top_p));
+        if !(0.0..=1.0).contains(&self.non_reasoning_share) {
+            problems.push(("non_reasoning_share".into(), "must be in [0, 1]".into()));
+        }
+        problems.extend(validation::operations(
+            self.min_operations,
+            self.max_operations,
+        ));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkpointing::{self, Checkpoint};
 use super::validation;
-use super::{prompt_ids, StageContext, StageError};
+use super::{prompt_ids, StageContext, StageError, StageKind};
 use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
@@ -60,27 +60,6 @@ impl Default for SftConfig {
             log_every: 10,
             checkpoint_every: 100,
         }
-    }
-}
-
-impl SftConfig {
-    pub fn validate(&self) -> Result<(), Vec<(String, String)>> {
-        let mut problems = Vec::new();
-        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
-        problems.extend(validation::positive(&[
-            ("steps", self.steps),
-            ("batch_size", self.batch_size),
-            ("micro_batch_size", self.micro_batch_size),
-            ("log_every", self.log_every),
-            ("checkpoint_every", self.checkpoint_every),
-        ]));
-        problems.extend(validation::schedule(
-            self.lr,
-            self.min_lr_ratio,
-            self.log_every,
-            self.checkpoint_every,
-        ));
-        validation::finish(problems)
     }
 }
 
@@ -142,15 +121,30 @@ struct Example {
     completion_start: usize,
 }
 
-impl super::StageKind for SftConfig {
+impl StageKind for SftConfig {
     const KIND: &'static str = "sft";
     const INPUTS: &'static [&'static str] = &["model", "data"];
     /// 2: burn-flex's SIMD and AVX-512 kernels round differently; a training step sums its
     /// micro-batches' gradients.
     const NUMERICS_VERSION: u32 = 2;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        self.validate().err().unwrap_or_default()
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        problems.extend(validation::nested("optimizer", self.optimizer.validate()));
+        problems.extend(validation::positive(&[
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("micro_batch_size", self.micro_batch_size),
+            ("log_every", self.log_every),
+            ("checkpoint_every", self.checkpoint_every),
+        ]));
+        problems.extend(validation::schedule(
+            self.lr,
+            self.min_lr_ratio,
+            self.log_every,
+            self.checkpoint_every,
+        ));
+        validation::finish(problems)
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {

@@ -25,11 +25,9 @@ impl super::StageKind for WorldConfig {
     /// setting those knobs to v1's values (see `experiments/world-v1.toml`).
     const NUMERICS_VERSION: u32 = 2;
 
-    fn problems(&self) -> Vec<(String, String)> {
-        match self.validate() {
-            Ok(()) => Vec::new(),
-            Err(problems) => problems.into_iter().map(|p| (p.field, p.reason)).collect(),
-        }
+    fn validate(&self) -> Result<(), Vec<(String, String)>> {
+        WorldConfig::validate(self)
+            .map_err(|problems| problems.into_iter().map(|p| (p.field, p.reason)).collect())
     }
 
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError> {
