@@ -86,16 +86,15 @@ pub enum Reproduction {
 }
 
 /// Renews an attempt's lease every [`crate::store::HEARTBEAT_EVERY`] from a thread of its own,
-/// so a long step never looks dead; stops when dropped.
+/// so a long step never looks dead; stops when dropped (its channel closes).
 struct Heartbeat {
-    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Heartbeat {
     fn start(store: Store, attempt: i64, every: std::time::Duration) -> Heartbeat {
-        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
-        let signal = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -103,23 +102,15 @@ impl Heartbeat {
             else {
                 return;
             };
-            let (stopped, wake) = &*signal;
-            let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                // Checks the flag before waiting: a drop that came first is not missed.
-                let (guard, _) = wake
-                    .wait_timeout_while(stopped, every, |stopped| !*stopped)
-                    .unwrap_or_else(|e| e.into_inner());
-                stopped = guard;
-                if *stopped {
-                    return;
-                }
-                // A missed beat is retried at the next; the lease allows many.
+            // Beats until the sender is dropped; a missed beat is retried at the next, and the
+            // lease allows many.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
                 let _ = runtime.block_on(store.heartbeat(attempt));
             }
         });
         Heartbeat {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         }
     }
@@ -127,9 +118,7 @@ impl Heartbeat {
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {
-        let (stopped, wake) = &*self.stop;
-        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        wake.notify_all();
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -673,6 +662,26 @@ mod tests {
         );
     }
 
+    /// A store in `dir` holding the tiny world's experiment with a running attempt of `origin`.
+    fn running_world(
+        runtime: &Runtime,
+        dir: &std::path::Path,
+        origin: &AttemptOrigin,
+    ) -> (Store, Spec, ExperimentId, i64) {
+        let store = runtime.block_on(Store::open(&dir.join("lab.db"))).unwrap();
+        let spec = tiny("world.toml");
+        let id = plan_id(&spec, runtime, None).unwrap();
+        let attempt = runtime
+            .block_on(async {
+                store
+                    .ensure_experiment(&id, "world", "w", &spec.resolved_json(), 2, &[])
+                    .await?;
+                store.start_attempt(&id, origin).await
+            })
+            .unwrap();
+        (store, spec, id, attempt)
+    }
+
     /// A running attempt with a fresh lease is live wherever it runs: a second run of its id is
     /// refused, naming the host. Once its lease runs out, the next run marks it interrupted and
     /// resumes it here.
@@ -680,23 +689,12 @@ mod tests {
     fn a_live_attempt_on_another_host_is_waited_for_until_its_lease_runs_out() {
         let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
-        let store = runtime
-            .block_on(Store::open(&dir.path().join("lab.db")))
-            .unwrap();
-        let spec = tiny("world.toml");
-        let id = plan_id(&spec, &runtime, None).unwrap();
         let elsewhere = AttemptOrigin {
             host: "node-7".into(),
             pid: 1,
             git_commit: None,
         };
-        let attempt = runtime.block_on(async {
-            store
-                .ensure_experiment(&id, "world", "w", &spec.resolved_json(), 2, &[])
-                .await?;
-            store.start_attempt(&id, &elsewhere).await
-        });
-        let attempt = attempt.unwrap();
+        let (store, spec, id, attempt) = running_world(&runtime, dir.path(), &elsewhere);
         let err = Runner::new(&runtime, &store, false).run(&spec).unwrap_err();
         assert!(err.to_string().contains("on node-7"), "{err}");
 
@@ -716,19 +714,7 @@ mod tests {
     fn a_heartbeat_renews_the_lease_until_dropped() {
         let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
-        let store = runtime
-            .block_on(Store::open(&dir.path().join("lab.db")))
-            .unwrap();
-        let spec = tiny("world.toml");
-        let id = plan_id(&spec, &runtime, None).unwrap();
-        let attempt = runtime
-            .block_on(async {
-                store
-                    .ensure_experiment(&id, "world", "w", &spec.resolved_json(), 2, &[])
-                    .await?;
-                store.start_attempt(&id, &this_origin()).await
-            })
-            .unwrap();
+        let (store, _, _, attempt) = running_world(&runtime, dir.path(), &this_origin());
         let aged = 2 * crate::store::LEASE;
         runtime
             .block_on(store.age_heartbeat_for_tests(attempt, aged))
