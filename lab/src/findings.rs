@@ -281,6 +281,22 @@ pub fn sections(evidence: &Evidence) -> Vec<(String, Vec<Check>)> {
     out
 }
 
+/// [`sections`] with only the checks that had something to judge by, and only the sections
+/// left with any: what the text, Markdown and HTML reports show.
+pub fn judged_sections(evidence: &Evidence) -> Vec<(String, Vec<Check>)> {
+    sections(evidence)
+        .into_iter()
+        .map(|(title, checks)| {
+            let judged: Vec<Check> = checks
+                .into_iter()
+                .filter(|c| c.verdict != Verdict::Missing)
+                .collect();
+            (title, judged)
+        })
+        .filter(|(_, checks)| !checks.is_empty())
+        .collect()
+}
+
 /// The RL gate of a base model (issue goals): can RL find signal from it?
 pub fn gate(evidence: &Evidence, model: &str) -> Vec<Check> {
     let cot = |benchmarks| evidence.estimate(model, "cot", benchmarks, "pass@1", Settings::Paper);

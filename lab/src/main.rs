@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::runtime::Runtime;
 
-use lab::findings::{self, Evidence, Verdict};
+use lab::findings::{self, Evidence};
 use lab::identity::ExperimentId;
 use lab::runner::{self, Reproduction, Runner};
 use lab::spec::Spec;
@@ -686,21 +686,13 @@ enum Render {
 /// The gate of each base model that has evaluations, then the findings; checks with nothing to
 /// judge by are left out of the text and Markdown (the CSV keeps every row).
 fn findings_report(evidence: &Evidence, render: Render) -> String {
-    let sections = findings::sections(evidence)
-        .into_iter()
-        .filter(|(_, checks)| {
-            render == Render::Csv || checks.iter().any(|c| c.verdict != Verdict::Missing)
-        });
+    let sections = if render == Render::Csv {
+        findings::sections(evidence)
+    } else {
+        findings::judged_sections(evidence)
+    };
     let mut out = String::new();
-    for (title, checks) in sections {
-        let shown: Vec<findings::Check> = if render == Render::Csv {
-            checks
-        } else {
-            checks
-                .into_iter()
-                .filter(|c| c.verdict != Verdict::Missing)
-                .collect()
-        };
+    for (title, shown) in sections {
         match render {
             Render::Text => {
                 out.push_str(&format!("{title}\n{}\n", findings::render_text(&shown)));

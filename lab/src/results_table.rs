@@ -34,23 +34,9 @@ pub const MODEL_ORDER: [&str; 8] = [
     "student-rl",
 ];
 
-/// One number of an evaluation with the model it measured: a row of `lab table --csv`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResultRow {
-    /// Model label (see [`MODEL_ORDER`] and the `model_labels` view).
-    pub model: String,
-    /// The eval experiment's id.
-    pub experiment: String,
-    pub benchmark: String,
-    pub prompting: String,
-    /// `pass@1`, `pass@8`, `cons@8`, `format_rate`, `mean_length`, `lang_consistency`,
-    /// `mixed_rate`.
-    pub metric: String,
-    /// Samples per problem.
-    pub k: i64,
-    pub value: f64,
-    pub stderr: Option<f64>,
-}
+/// One number of an evaluation with the model it measured: a row of `lab table --csv`, as the
+/// store reads it.
+pub use crate::store::ModelResult as ResultRow;
 
 /// The numbers of the chosen evaluations (see the module documentation), ordered by model,
 /// evaluation, prompting, benchmark and metric.
@@ -63,21 +49,7 @@ pub async fn load(store: &Store, eval_ids: &[String]) -> Result<Vec<ResultRow>, 
     if evals.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows: Vec<ResultRow> = store
-        .model_results(&evals)
-        .await?
-        .into_iter()
-        .map(|r| ResultRow {
-            model: r.model,
-            experiment: r.experiment,
-            benchmark: r.benchmark,
-            prompting: r.prompting,
-            metric: r.metric,
-            k: r.k,
-            value: r.value,
-            stderr: r.stderr,
-        })
-        .collect();
+    let mut rows: Vec<ResultRow> = store.model_results(&evals).await?;
     let position: HashMap<&str, usize> = evals
         .iter()
         .enumerate()

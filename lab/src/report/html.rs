@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{FindingsSection, Report, TraceExample};
-use crate::findings::{Check, Verdict};
+use crate::findings::Check;
 use crate::highlight::pieces;
 use crate::table::html_escape;
 
@@ -126,11 +126,7 @@ fn findings(section: &FindingsSection, out: &mut String) {
 }
 
 fn check_row(check: &Check, out: &mut String) {
-    let verdict = match check.verdict {
-        Verdict::Holds => "holds",
-        Verdict::Short => "short",
-        Verdict::Missing => "missing",
-    };
+    let verdict = check.verdict.as_str();
     let ids: Vec<String> = check
         .experiments
         .iter()

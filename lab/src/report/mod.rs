@@ -10,7 +10,7 @@ mod html;
 
 use std::path::{Path, PathBuf};
 
-use crate::findings::{self, Check, Evidence, Verdict};
+use crate::findings::{self, Check, Evidence};
 use crate::identity::ExperimentId;
 use crate::results_table::ResultRow;
 use crate::store::{StandingRun, Store, StoreError};
@@ -275,17 +275,7 @@ async fn findings_section(
     title: String,
 ) -> Result<FindingsSection, StoreError> {
     let evidence = Evidence::load(store, scope).await?;
-    let checks = findings::sections(&evidence)
-        .into_iter()
-        .map(|(title, checks)| {
-            let judged: Vec<Check> = checks
-                .into_iter()
-                .filter(|c| c.verdict != Verdict::Missing)
-                .collect();
-            (title, judged)
-        })
-        .filter(|(_, checks)| !checks.is_empty())
-        .collect();
+    let checks = findings::judged_sections(&evidence);
     let table = evidence.table_rows(store, scope.is_some()).await?;
     Ok(FindingsSection {
         title,

@@ -7,11 +7,16 @@ use super::{Result, Store};
 /// One number of an evaluation with the model it measured (the `model_results` view).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ModelResult {
+    /// Model label (see `results_table::MODEL_ORDER` and the `model_labels` view).
     pub model: String,
+    /// The eval experiment's id.
     pub experiment: String,
     pub benchmark: String,
     pub prompting: String,
+    /// `pass@1`, `pass@8`, `cons@8`, `format_rate`, `mean_length`, `lang_consistency`,
+    /// `mixed_rate`.
     pub metric: String,
+    /// Samples per problem.
     pub k: i64,
     pub value: f64,
     pub stderr: Option<f64>,
