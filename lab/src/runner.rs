@@ -720,7 +720,7 @@ mod tests {
             .block_on(store.age_heartbeat_for_tests(attempt, aged))
             .unwrap();
         let silent = || {
-            let overview = runtime.block_on(store.run_overview()).unwrap();
+            let overview = runtime.block_on(store.run_overview("here")).unwrap();
             overview[0].silent_seconds.unwrap()
         };
         assert!(silent() > aged.as_secs_f64() - 1.0);

@@ -2,39 +2,10 @@
 
 use std::path::PathBuf;
 
-use lab::store::{AttemptStatus, QueryResult, TraceRecord};
+use lab::store::{QueryResult, TraceRecord};
 
-/// One row of the Runs view: an experiment, its latest attempt and a few key numbers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunSummary {
-    pub id: String,
-    pub name: String,
-    pub kind: String,
-    pub attempt: Option<i64>,
-    pub attempts: i64,
-    pub status: Option<AttemptStatus>,
-    pub progress: Option<f64>,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub pid: Option<i64>,
-    pub host: Option<String>,
-    /// For a `running` attempt of this host: whether its process is still there.
-    pub alive: Option<bool>,
-    pub reward: Option<f64>,
-    pub loss: Option<f64>,
-    pub pass1: Option<f64>,
-    pub mixed: Option<f64>,
-}
-
-impl RunSummary {
-    pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(8)]
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.status == Some(AttemptStatus::Running)
-    }
-}
+/// One row of the Runs view: a run with its latest attempt, key numbers and liveness.
+pub use lab::store::RunOverview as RunSummary;
 
 /// A run as other views refer to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

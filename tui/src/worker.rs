@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{AttemptStatus, SqlLimits, Store, StoreError};
+use lab::store::{SqlLimits, Store, StoreError};
 
 use crate::data::*;
 
@@ -393,44 +393,8 @@ fn sql_limits() -> SqlLimits {
 }
 
 fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, String> {
-    let rows = rt
-        .block_on(store.run_overview())
-        .map_err(|e| error_chain(&e))?;
-    let here = this_host();
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            // A running attempt of this host is alive while its process is; one of another
-            // host while its lease is fresh.
-            let alive = match (r.status, r.pid, &r.host) {
-                (Some(AttemptStatus::Running), Some(pid), Some(h)) if *h == here => {
-                    Some(lab::runner::process_alive(pid))
-                }
-                (Some(AttemptStatus::Running), _, _) => r
-                    .silent_seconds
-                    .map(|s| s <= lab::store::LEASE.as_secs_f64()),
-                _ => None,
-            };
-            RunSummary {
-                id: r.id,
-                kind: r.kind,
-                name: r.name,
-                attempt: r.attempt,
-                attempts: r.attempts,
-                status: r.status,
-                progress: r.progress,
-                started_at: r.started_at,
-                ended_at: r.ended_at,
-                pid: r.pid,
-                host: r.host,
-                alive,
-                reward: r.reward,
-                loss: r.loss,
-                pass1: r.pass1,
-                mixed: r.mixed,
-            }
-        })
-        .collect())
+    rt.block_on(store.run_overview(&this_host()))
+        .map_err(|e| error_chain(&e))
 }
 
 fn metric_names(

@@ -1226,7 +1226,7 @@ mod tests {
             ["a_once", "lang/mixed_rate", "reward"]
         );
 
-        let overview = store.run_overview().await.unwrap();
+        let overview = store.run_overview("here").await.unwrap();
         let rl = overview.iter().find(|r| r.kind == "grpo").unwrap();
         assert_eq!(rl.status, Some(AttemptStatus::Completed));
         assert_eq!(

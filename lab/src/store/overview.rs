@@ -6,7 +6,7 @@
 use super::{AttemptStatus, Result, Store};
 
 /// A run with its latest attempt and the numbers a list of runs shows.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow)]
 pub struct RunOverview {
     pub id: String,
     pub kind: String,
@@ -22,6 +22,10 @@ pub struct RunOverview {
     pub host: Option<String>,
     /// Seconds since the latest attempt's last heartbeat (`None` before leases existed).
     pub silent_seconds: Option<f64>,
+    /// For a running attempt, whether it is alive as seen from the host that asked
+    /// ([`Store::run_overview`]): by its process on that host, by its lease elsewhere.
+    #[sqlx(skip)]
+    pub alive: Option<bool>,
     /// Last `reward` and `loss` logged.
     pub reward: Option<f64>,
     pub loss: Option<f64>,
@@ -88,13 +92,36 @@ SELECT * FROM (
   FROM runs r WHERE r.attempt IS NOT NULL)
 WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL";
 
+impl RunOverview {
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(8)]
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status == Some(AttemptStatus::Running)
+    }
+}
+
 impl Store {
-    /// Every experiment with its latest attempt and key numbers, the latest started first.
-    pub async fn run_overview(&self) -> Result<Vec<RunOverview>> {
-        sqlx::query_as(RUNS)
+    /// Every experiment with its latest attempt and key numbers, the latest started first,
+    /// with whether each running one is alive as seen from host `here`.
+    pub async fn run_overview(&self, here: &str) -> Result<Vec<RunOverview>> {
+        let mut rows: Vec<RunOverview> = sqlx::query_as(RUNS)
             .fetch_all(&self.pool)
             .await
-            .map_err(self.err())
+            .map_err(self.err())?;
+        for row in &mut rows {
+            row.alive = match (row.status, row.pid, &row.host) {
+                (Some(AttemptStatus::Running), Some(pid), Some(host)) if host == here => {
+                    Some(super::process_alive(pid))
+                }
+                (Some(AttemptStatus::Running), _, _) => {
+                    row.silent_seconds.map(|s| s <= super::LEASE.as_secs_f64())
+                }
+                _ => None,
+            };
+        }
+        Ok(rows)
     }
 
     /// Every run that measured language mixing in any way (training, evaluation, traces).
