@@ -341,10 +341,7 @@ fn eight_concurrent_runs_and_readers_all_succeed() {
     let writers = 8;
     // Each writer runs tiny worlds one after another for this long (at least one each);
     // `just soak` makes it minutes.
-    let seconds: u64 = std::env::var("LAB_CONCURRENCY_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let seconds: u64 = campaign_size("LAB_CONCURRENCY_SECONDS", 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
     let writer_threads: Vec<_> = (0..writers)
         .map(|writer| {
@@ -761,10 +758,7 @@ fn bytes_under(dir: &Path) -> u64 {
 /// digest of a run that never ran out. `LAB_DISK_ROUNDS` rounds (default 2).
 #[test]
 fn full_disk_campaign_r1_zero_recipe() {
-    let rounds: u64 = std::env::var("LAB_DISK_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let rounds: u64 = campaign_size("LAB_DISK_ROUNDS", 2);
     let spec = repo_root().join("experiments/tiny/r1-zero.toml");
     let spec = spec.display().to_string();
     let straight = Lab::new();
@@ -1140,11 +1134,16 @@ fn forced_crash_campaign(
     tally
 }
 
-fn crash_kills() -> usize {
-    std::env::var("LAB_CRASH_KILLS")
+/// A campaign's size from the environment variable `name` (`just soak` sets them), or `default`.
+fn campaign_size<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
+        .unwrap_or(default)
+}
+
+fn crash_kills() -> usize {
+    campaign_size("LAB_CRASH_KILLS", 4)
 }
 
 #[test]
@@ -1165,10 +1164,7 @@ fn crash_campaign_r1_zero_recipe() {
 #[test]
 fn forced_crash_campaign_r1_recipe() {
     let spec = repo_root().join("experiments/tiny/r1.toml");
-    let kills_per_kind = std::env::var("LAB_FORCED_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+    let kills_per_kind = campaign_size("LAB_FORCED_KILLS", 4);
     let tally = forced_crash_campaign(&spec.display().to_string(), kills_per_kind, 3);
     let kinds: std::collections::BTreeSet<&str> = tally.keys().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
