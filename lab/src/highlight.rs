@@ -78,15 +78,6 @@ pub fn pieces(text: &str) -> Vec<Piece> {
     out
 }
 
-/// The target language of a trace from its `meta.lang`.
-pub fn target_lang(meta: &serde_json::Value) -> Option<Lang> {
-    match meta.get("lang").and_then(|l| l.as_str()) {
-        Some("en") => Some(Lang::En),
-        Some("zh") => Some(Lang::Zh),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,14 +104,5 @@ mod tests {
             let joined: String = pieces(text).iter().map(|p| p.text.as_str()).collect();
             assert_eq!(joined, text);
         }
-    }
-
-    #[test]
-    fn target_language_from_meta() {
-        assert_eq!(
-            target_lang(&serde_json::json!({"lang": "zh"})),
-            Some(Lang::Zh)
-        );
-        assert_eq!(target_lang(&serde_json::json!({})), None);
     }
 }

@@ -27,5 +27,6 @@ pub mod stages;
 pub mod store;
 pub mod table;
 pub mod tokenizer;
+pub mod trace;
 pub mod train;
 pub mod world;

@@ -1021,9 +1021,9 @@ fn export(
                             t.sample.to_string(),
                             t.prompt.clone(),
                             t.completion.clone(),
-                            t.reward_parts.to_string(),
-                            t.language_scores.to_string(),
-                            t.meta.to_string(),
+                            lab::trace::part_json(&t.rewards),
+                            lab::trace::part_json(&t.language),
+                            lab::trace::part_json(&t.labels),
                         ])
                     )?,
                     ExportFormat::Jsonl => {

@@ -168,17 +168,13 @@ fn traces(traces: &[TraceExample], out: &mut String) {
                 completion.push_str(&text);
             }
         }
-        let parts = match trace.reward_parts.as_object() {
-            Some(map) => map
-                .iter()
-                .map(|(k, v)| match v.as_f64() {
-                    Some(f) if v.is_f64() => format!("{k} {f:.3}"),
-                    _ => format!("{k} {v}"),
-                })
-                .collect::<Vec<_>>()
-                .join(" · "),
-            None => String::new(),
-        };
+        let parts = trace
+            .rewards
+            .entries()
+            .iter()
+            .map(|(name, value)| format!("{name} {value:.3}"))
+            .collect::<Vec<_>>()
+            .join(" · ");
         let consistency = trace
             .consistency
             .map(|c| format!(" · language consistency {c:.2}"))

@@ -120,7 +120,7 @@ pub struct TraceExample {
     pub completion: String,
     /// The language the completion should be in, when the trace says.
     pub target: Option<crate::world::Lang>,
-    pub reward_parts: serde_json::Value,
+    pub rewards: crate::trace::TraceRewards,
     pub consistency: Option<f64>,
 }
 
@@ -292,17 +292,12 @@ async fn examples(store: &Store, runs: &[StandingRun]) -> Result<Vec<TraceExampl
         let Some(last) = traces.iter().map(|t| t.step).max() else {
             continue;
         };
-        let consistency = |t: &crate::store::TraceRecord| {
-            t.language_scores
-                .get("consistency")
-                .and_then(serde_json::Value::as_f64)
-        };
         let mut chosen: Vec<&crate::store::TraceRecord> =
             traces.iter().filter(|t| t.step == last).collect();
         chosen.sort_by(|a, b| {
-            consistency(a)
+            a.consistency()
                 .unwrap_or(1.0)
-                .total_cmp(&consistency(b).unwrap_or(1.0))
+                .total_cmp(&b.consistency().unwrap_or(1.0))
         });
         for t in chosen.into_iter().take(TRACES_PER_RUN) {
             out.push(TraceExample {
@@ -311,9 +306,9 @@ async fn examples(store: &Store, runs: &[StandingRun]) -> Result<Vec<TraceExampl
                 step: t.step,
                 prompt: t.prompt.clone(),
                 completion: t.completion.clone(),
-                target: crate::highlight::target_lang(&t.meta),
-                reward_parts: t.reward_parts.clone(),
-                consistency: consistency(t),
+                target: t.target(),
+                rewards: t.rewards,
+                consistency: t.consistency(),
             });
         }
     }

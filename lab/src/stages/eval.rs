@@ -7,7 +7,6 @@
 //! rate, mean response length, language consistency and mixed-language rate.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::checkpointing::Checkpoint;
 use super::{prompt_ids, validation, StageContext, StageError, StageKind};
@@ -20,6 +19,7 @@ use crate::language::{chain_of_thought, count_words};
 use crate::model::Transformer;
 use crate::store::{EvalRecord, TraceRecord};
 use crate::tokenizer::WorldTokenizer;
+use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
 use crate::world::Problem;
 
 /// Settings of an evaluation.
@@ -111,24 +111,24 @@ pub fn evaluate_benchmark(
         mixed.push(f64::from(u8::from(words.mixed(problem.lang))));
         if c.sample_index == 0 && c.prompt_index < traces {
             kept.push(TraceRecord {
-                step: 0,
-                sample: 0,
                 prompt: render_prompt(prompting, &problem.question, problem.lang),
                 completion: c.text.clone(),
-                reward_parts: json!({
-                    "correct": answer == Some(problem.answer),
-                    "format": format_ok(&response),
-                }),
-                language_scores: json!({
-                    "consistency": words.consistency(problem.lang),
-                    "mixed": words.mixed(problem.lang),
-                    "en_words": words.en, "zh_words": words.zh,
-                }),
-                meta: json!({
-                    "benchmark": bench, "prompting": prompting.name(),
-                    "lang": problem.lang.code(), "truth": problem.answer,
-                    "answer": answer, "finished": c.finished,
-                }),
+                rewards: TraceRewards {
+                    accuracy: Some(f64::from(u8::from(answer == Some(problem.answer)))),
+                    format: Some(f64::from(u8::from(format_ok(&response)))),
+                    ..Default::default()
+                },
+                language: LanguageScores::of(&words, problem.lang),
+                labels: TraceLabels {
+                    benchmark: Some(bench.to_string()),
+                    prompting: Some(prompting.name().to_string()),
+                    lang: Some(problem.lang),
+                    truth: Some(problem.answer),
+                    answer,
+                    finished: Some(c.finished),
+                    ..Default::default()
+                },
+                ..Default::default()
             });
         }
     }

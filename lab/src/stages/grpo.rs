@@ -12,7 +12,6 @@ use std::time::Instant;
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::checkpointing::{self, Checkpoint};
 use super::eval::evaluate_benchmark;
@@ -31,6 +30,7 @@ use crate::rng::Rng;
 use crate::store::TraceRecord;
 use crate::tokenizer::WorldTokenizer;
 use crate::tokenizer::PAD_ID;
+use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
 use crate::train::{accumulate, learning_rate};
 use crate::world::{Lang, Problem};
 
@@ -1030,19 +1030,22 @@ fn trace_step(
             sample: i as i64,
             prompt: render_prompt(config.prompting, &p.question, p.lang),
             completion: c.text.clone(),
-            reward_parts: json!({
-                "accuracy": parts.accuracy, "format": parts.format,
-                "language": parts.language, "total": batch.rewards[i],
-                "advantage": adv.values[i],
-            }),
-            language_scores: json!({
-                "consistency": words.consistency(p.lang), "mixed": words.mixed(p.lang),
-                "en_words": words.en, "zh_words": words.zh,
-            }),
-            meta: json!({
-                "lang": p.lang.code(), "truth": p.answer, "answer": parts.answer,
-                "operations": p.operations, "finished": c.finished,
-            }),
+            rewards: TraceRewards {
+                accuracy: Some(parts.accuracy),
+                format: Some(parts.format),
+                language: Some(parts.language),
+                total: Some(batch.rewards[i]),
+                advantage: Some(adv.values[i]),
+            },
+            language: LanguageScores::of(&words, p.lang),
+            labels: TraceLabels {
+                lang: Some(p.lang),
+                truth: Some(p.answer),
+                answer: parts.answer,
+                operations: Some(p.operations),
+                finished: Some(c.finished),
+                ..Default::default()
+            },
         });
     }
 }

@@ -8,7 +8,6 @@
 //! Inputs: `model` (the checkpoint to sample from) and `world` (its training problems).
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::checkpointing::Checkpoint;
 use super::sft::SftExample;
@@ -19,6 +18,7 @@ use crate::language::{chain_of_thought, count_words};
 use crate::rewards::{score, RewardConfig};
 use crate::rng::Rng;
 use crate::store::TraceRecord;
+use crate::trace::TraceLabels;
 use crate::world::{Lang, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,13 +215,16 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
             *counts.entry(verdict.name()).or_default() += 1;
             if sample < 16 {
                 ctx.trace(TraceRecord {
-                    step: 0,
                     sample,
                     prompt: render_prompt(config.prompting, &p.question, p.lang),
                     completion: c.text.clone(),
-                    reward_parts: json!({}),
-                    language_scores: json!({}),
-                    meta: json!({ "verdict": verdict.name(), "truth": p.answer, "lang": p.lang.code() }),
+                    labels: TraceLabels {
+                        verdict: Some(verdict.name().to_string()),
+                        truth: Some(p.answer),
+                        lang: Some(p.lang),
+                        ..Default::default()
+                    },
+                    ..Default::default()
                 });
                 sample += 1;
             }

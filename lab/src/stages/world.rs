@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde_json::json;
-
 use super::{StageContext, StageError};
 use crate::store::TraceRecord;
+use crate::trace::TraceLabels;
 use crate::world::{self, split_tokens, Problem, WebDocument, WorldConfig};
 
 /// Examples of each (style, language) stored as traces.
@@ -147,39 +146,42 @@ fn store_example_traces(
     let mut sample = 0i64;
     let mut taken: BTreeMap<(String, String), usize> = BTreeMap::new();
     for doc in web {
-        let key = (json_name(&doc.style), json_name(&doc.lang));
-        let count = taken.entry(key.clone()).or_default();
+        let count = taken
+            .entry((json_name(&doc.style), json_name(&doc.lang)))
+            .or_default();
         if *count >= TRACES_PER_STYLE_AND_LANGUAGE {
             continue;
         }
         *count += 1;
         ctx.trace(TraceRecord {
-            step: 0,
             sample,
-            prompt: String::new(),
             completion: doc.text.clone(),
-            reward_parts: json!({}),
-            language_scores: json!({}),
-            meta: json!({
-                "set": "web", "style": key.0, "lang": key.1,
-                "operations": doc.operations, "answer_correct": doc.answer_correct,
-            }),
+            labels: TraceLabels {
+                set: Some("web".into()),
+                style: Some(doc.style),
+                lang: Some(doc.lang),
+                operations: Some(doc.operations),
+                answer_correct: Some(doc.answer_correct),
+                ..Default::default()
+            },
+            ..Default::default()
         });
         sample += 1;
     }
     for bench in benchmarks {
         for problem in bench.problems.iter().take(2) {
             ctx.trace(TraceRecord {
-                step: 0,
                 sample,
                 prompt: problem.question.clone(),
                 completion: problem.solution.clone(),
-                reward_parts: json!({}),
-                language_scores: json!({}),
-                meta: json!({
-                    "set": format!("bench/{}", bench.name), "lang": json_name(&problem.lang),
-                    "operations": problem.operations, "answer": problem.answer,
-                }),
+                labels: TraceLabels {
+                    set: Some(format!("bench/{}", bench.name)),
+                    lang: Some(problem.lang),
+                    operations: Some(problem.operations),
+                    answer: Some(problem.answer),
+                    ..Default::default()
+                },
+                ..Default::default()
             });
             sample += 1;
         }

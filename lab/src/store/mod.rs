@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 use crate::identity::ExperimentId;
+use crate::trace::{parse_part, part_json};
 
 pub use curves::StandingRun;
 pub use objects::{ObjectError, ObjectStore, StoredObject};
@@ -77,6 +78,14 @@ pub enum StoreError {
     BadPrefix { prefix: String },
     #[error(transparent)]
     Object(#[from] ObjectError),
+    #[error("trace {step}/{sample} of attempt {attempt}: {source}")]
+    Trace {
+        attempt: i64,
+        step: i64,
+        sample: i64,
+        #[source]
+        source: crate::trace::TraceSchemaError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -110,17 +119,32 @@ impl MetricPoint {
     }
 }
 
-/// A sampled text with what was measured about it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TraceRecord {
-    pub step: i64,
-    pub sample: i64,
-    pub prompt: String,
-    pub completion: String,
-    pub reward_parts: serde_json::Value,
-    pub language_scores: serde_json::Value,
-    /// Labels such as language, style or benchmark.
-    pub meta: serde_json::Value,
+pub use crate::trace::TraceRecord;
+
+/// A trace as its row holds it: the three parts as JSON text.
+#[derive(sqlx::FromRow)]
+struct StoredTrace {
+    step: i64,
+    sample: i64,
+    prompt: String,
+    completion: String,
+    reward_parts: String,
+    language_scores: String,
+    meta: String,
+}
+
+impl StoredTrace {
+    fn parse(self) -> std::result::Result<TraceRecord, crate::trace::TraceSchemaError> {
+        Ok(TraceRecord {
+            step: self.step,
+            sample: self.sample,
+            prompt: self.prompt,
+            completion: self.completion,
+            rewards: parse_part("reward_parts", &self.reward_parts)?,
+            language: parse_part("language_scores", &self.language_scores)?,
+            labels: parse_part("meta", &self.meta)?,
+        })
+    }
 }
 
 /// One number of an evaluation.
@@ -337,7 +361,14 @@ impl Store {
         }
         let store = Store::connect(path, true).await?;
         if store.check_identity().await? != 0 {
-            return Ok(store);
+            if !store.schema_behind().await? {
+                return Ok(store);
+            }
+            // A database from an older lab: bring its schema up to date (migrations only add
+            // and convert, they lose nothing), then read it as asked.
+            store.pool.close().await;
+            Store::open(path).await?.close().await;
+            return Box::pin(Store::open_read_only(path)).await;
         }
         // No schema: either a first run is migrating it right now (it holds the lock), or the
         // first run died before it could. Holding the lock, the answer cannot change under us.
@@ -377,6 +408,17 @@ impl Store {
 
     /// Refuses SQLite files that belong to something else; returns the `application_id`, which
     /// is 0 for an empty file that the first migration has not marked yet.
+    /// Whether the database lacks migrations this lab has (it was made by an older lab).
+    async fn schema_behind(&self) -> Result<bool> {
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.err())?;
+        Ok(MIGRATOR
+            .iter()
+            .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version)))
+    }
+
     async fn check_identity(&self) -> Result<i64> {
         let classify = |e| classify_open_error(&self.path, e);
         // Both reads in one transaction, so they see one snapshot: read apart, a first run's
@@ -792,9 +834,9 @@ impl Store {
             .bind(t.sample)
             .bind(&t.prompt)
             .bind(&t.completion)
-            .bind(t.reward_parts.to_string())
-            .bind(t.language_scores.to_string())
-            .bind(t.meta.to_string())
+            .bind(part_json(&t.rewards))
+            .bind(part_json(&t.language))
+            .bind(part_json(&t.labels))
             .execute(&mut *tx)
             .await
             .map_err(self.err())?;
@@ -930,32 +972,27 @@ impl Store {
             .collect())
     }
 
+    /// An attempt's traces by step and sample, each read back into the one trace schema.
     pub async fn traces(&self, attempt: i64) -> Result<Vec<TraceRecord>> {
-        let rows = sqlx::query(
-            "SELECT step, sample, prompt, completion, reward_parts, language_scores, meta FROM traces \
-             WHERE attempt = ? ORDER BY step, sample",
+        let rows: Vec<StoredTrace> = sqlx::query_as(
+            "SELECT step, sample, prompt, completion, reward_parts, language_scores, meta \
+             FROM traces WHERE attempt = ? ORDER BY step, sample",
         )
         .bind(attempt)
         .fetch_all(&self.pool)
         .await
         .map_err(self.err())?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let parts: String = r.get("reward_parts");
-                let scores: String = r.get("language_scores");
-                let meta: String = r.get("meta");
-                TraceRecord {
-                    step: r.get("step"),
-                    sample: r.get("sample"),
-                    prompt: r.get("prompt"),
-                    completion: r.get("completion"),
-                    reward_parts: serde_json::from_str(&parts).unwrap_or_default(),
-                    language_scores: serde_json::from_str(&scores).unwrap_or_default(),
-                    meta: serde_json::from_str(&meta).unwrap_or_default(),
-                }
+        rows.into_iter()
+            .map(|row| {
+                let (step, sample) = (row.step, row.sample);
+                row.parse().map_err(|source| StoreError::Trace {
+                    attempt,
+                    step,
+                    sample,
+                    source,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn artifacts(&self, attempt: i64) -> Result<Vec<ArtifactRecord>> {
@@ -1244,5 +1281,88 @@ mod tests {
         assert!(mixing
             .iter()
             .all(|m| m.train_mixed == Some(0.25) && m.traces == 0));
+    }
+
+    /// Traces round-trip through the one schema; an evaluation trace in the form an older lab
+    /// wrote is converted when a reader opens the database, and a row outside the schema is an
+    /// error that names it.
+    #[tokio::test]
+    async fn traces_have_one_schema_and_old_ones_are_converted_on_open() {
+        use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.db");
+        let store = Store::open(&path).await.unwrap();
+        let origin = AttemptOrigin {
+            host: "here".into(),
+            pid: 1,
+            git_commit: None,
+        };
+        let eval = id("ee");
+        store
+            .ensure_experiment(&eval, "eval", "e", &serde_json::json!({}), 1, &[])
+            .await
+            .unwrap();
+        let attempt = store.start_attempt(&eval, &origin).await.unwrap();
+        let written = TraceRecord {
+            step: 3,
+            sample: 0,
+            prompt: "q".into(),
+            completion: "c".into(),
+            rewards: TraceRewards {
+                accuracy: Some(1.0),
+                advantage: Some(-0.5),
+                ..Default::default()
+            },
+            language: LanguageScores {
+                mixed: Some(false),
+                ..Default::default()
+            },
+            labels: TraceLabels {
+                lang: Some(crate::world::Lang::Zh),
+                answer: None,
+                ..Default::default()
+            },
+        };
+        store
+            .record_traces(attempt, std::slice::from_ref(&written))
+            .await
+            .unwrap();
+        assert_eq!(store.traces(attempt).await.unwrap(), [written]);
+
+        // As an older lab stored an evaluation's trace, before the schema's migration ran.
+        sqlx::query(
+            "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
+             language_scores, meta) VALUES (?, 0, 0, 'q', 'c', '{\"correct\":true,\"format\":false}', \
+             '{}', '{\"benchmark\":\"easy-en\",\"answer\":null}')",
+        )
+        .bind(attempt)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 5")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+
+        let reader = Store::open_read_only(&path).await.unwrap();
+        let old = &reader.traces(attempt).await.unwrap()[0];
+        assert_eq!(
+            (old.rewards.accuracy, old.rewards.format, old.correct()),
+            (Some(1.0), Some(0.0), Some(true))
+        );
+        assert_eq!(old.labels.benchmark.as_deref(), Some("easy-en"));
+        reader.close().await;
+
+        let store = Store::open(&path).await.unwrap();
+        sqlx::query("UPDATE traces SET meta = '{\"colour\":1}' WHERE step = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let err = store.traces(attempt).await.unwrap_err().to_string();
+        assert!(
+            err.contains("trace 3/0 of attempt") && err.contains("colour"),
+            "{err}"
+        );
     }
 }

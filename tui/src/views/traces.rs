@@ -14,7 +14,7 @@ use super::{dim, header, highlight, navigate};
 use crate::app::App;
 use crate::data::{Request, RunRef, RunSummary};
 use crate::input::{Edit, Input};
-use lab::highlight::{pieces, target_lang};
+use lab::highlight::pieces;
 
 pub const KEYS: &[(&str, &str)] = &[
     ("j k ↑ ↓ g G", "choose a trace"),
@@ -39,10 +39,7 @@ pub struct TracesView {
 
 /// The language consistency recorded with a trace (1 when unknown).
 fn consistency(t: &TraceRecord) -> f64 {
-    t.language_scores
-        .get("consistency")
-        .and_then(|v| v.as_f64())
-        .unwrap_or(1.0)
+    t.consistency().unwrap_or(1.0)
 }
 
 impl TracesView {
@@ -174,7 +171,9 @@ pub fn highlighted(text: &str, target: Option<Lang>) -> Vec<Line<'static>> {
     lines
 }
 
-fn json_line(label: &str, v: &serde_json::Value) -> Line<'static> {
+/// A trace part on one line, `name value` by field, numbers to three decimals.
+fn json_line(label: &str, part: &impl serde::Serialize) -> Line<'static> {
+    let v = serde_json::to_value(part).unwrap_or_default();
     let body = match v.as_object() {
         Some(map) if !map.is_empty() => map
             .iter()
@@ -222,23 +221,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let items: Vec<ListItem> = visible
         .iter()
         .map(|t| {
-            let correct = t
-                .reward_parts
-                .get("accuracy")
-                .and_then(|v| v.as_f64())
-                .map(|a| a > 0.0)
-                .or_else(|| t.reward_parts.get("correct").and_then(|v| v.as_bool()))
-                .or_else(|| t.meta.get("answer_correct").and_then(|v| v.as_bool()));
-            let mark = match correct {
+            let mark = match t.correct() {
                 Some(true) => Span::styled("✓", Style::new().fg(Color::Green)),
                 Some(false) => Span::styled("✗", Style::new().fg(Color::Red)),
                 None => Span::raw(" "),
             };
-            let lang = t.meta.get("lang").and_then(|l| l.as_str()).unwrap_or("");
-            let mixed = t
-                .language_scores
-                .get("consistency")
-                .and_then(|v| v.as_f64());
+            let lang = t.target().map(Lang::code).unwrap_or("");
+            let mixed = t.consistency();
             ListItem::new(Line::from(vec![
                 Span::raw(format!("s{:<4} #{:<3}", t.step, t.sample)),
                 mark,
@@ -278,7 +267,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame.render_widget(Paragraph::new(text).style(dim()).block(block), right);
         return;
     };
-    let target = target_lang(&t.meta);
+    let target = t.target();
     let mut text = Text::default();
     let target_name = match target {
         Some(Lang::En) => "target en: Chinese words highlighted",
@@ -289,14 +278,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!("step {} sample {}", t.step, t.sample), header()),
         Span::styled(format!("  ({target_name})"), dim()),
     ]));
-    text.push_line(json_line("reward", &t.reward_parts));
-    if let Some(adv) = t.reward_parts.get("advantage").and_then(|v| v.as_f64()) {
+    text.push_line(json_line("reward", &t.rewards));
+    if let Some(adv) = t.rewards.advantage {
         text.push_line(Line::from(vec![
             Span::styled(format!("{:<10}", "advantage"), header()),
             Span::raw(format!("{adv:+.3}")),
         ]));
     }
-    text.push_line(json_line("language", &t.language_scores));
+    text.push_line(json_line("language", &t.language));
     text.push_line(Line::styled("prompt", header()));
     for line in highlighted(&t.prompt, target) {
         text.push_line(line);
@@ -305,7 +294,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     for line in highlighted(&t.completion, target) {
         text.push_line(line);
     }
-    text.push_line(json_line("meta", &t.meta));
+    text.push_line(json_line("meta", &t.labels));
     frame.render_widget(
         Paragraph::new(text)
             .wrap(Wrap { trim: false })

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use lab::identity::ExperimentId;
 use lab::store::{EvalRecord, MetricPoint, Store, TraceRecord};
+use lab::trace::{LanguageScores, TraceLabels, TraceRewards};
+use lab::world::Lang;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -117,9 +119,23 @@ pub fn fixture() -> Fixture {
                 "User: 小明有 9 本书。他又买了 4 本。他有多少本书？ Assistant: <think>".into()
             },
             completion: completion.into(),
-            reward_parts: json!({"accuracy": if advantage > 0.0 { 1.0 } else { 0.0 }, "format": 1.0, "language": consistency, "advantage": advantage, "total": 1.0}),
-            language_scores: json!({"consistency": consistency, "mixed": consistency < 1.0}),
-            meta: json!({"lang": lang, "truth": 13}),
+            rewards: TraceRewards {
+                accuracy: Some(if advantage > 0.0 { 1.0 } else { 0.0 }),
+                format: Some(1.0),
+                language: Some(consistency),
+                total: Some(1.0),
+                advantage: Some(advantage),
+            },
+            language: LanguageScores {
+                consistency: Some(consistency),
+                mixed: Some(consistency < 1.0),
+                ..Default::default()
+            },
+            labels: TraceLabels {
+                lang: Some(if lang == "en" { Lang::En } else { Lang::Zh }),
+                truth: Some(13),
+                ..Default::default()
+            },
         };
         store
             .record_traces(
