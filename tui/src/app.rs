@@ -1,6 +1,9 @@
 //! The application state and `update(action)`: what happens on a key, a tick or an answer from
 //! the background worker. Drawing lives in [`crate::ui`] and the views; the store lives behind
 //! the worker. `update` only changes state and queues [`Request`]s in `outbox`.
+//!
+//! A view handles its keys on its own state and returns an [`Effect`] for anything beyond it
+//! (a request to the worker, another view, the status line); the app carries effects out.
 
 use std::path::PathBuf;
 
@@ -59,6 +62,23 @@ pub enum Action {
     Data(Response),
 }
 
+/// What a view's key asks of the rest of the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Ask the background worker.
+    Request(Request),
+    Switch(View),
+    OpenTraces {
+        run: RunRef,
+        most_mixed_first: bool,
+    },
+    OpenCompare(Vec<RunRef>),
+    /// The spec diff of the two marked runs (or the marked one and the selected one).
+    OpenDiff,
+    Notice(String),
+    Error(String),
+}
+
 /// Where the app reads from and what it starts.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -113,7 +133,7 @@ impl App {
             last_refresh: now,
             ticks: 0,
         };
-        app.launch.request_dry_run(&mut app.outbox);
+        app.outbox.extend(app.launch.request_dry_run());
         app
     }
 
@@ -163,10 +183,10 @@ impl App {
         self.request(Request::Runs);
         match self.view {
             View::Compare if self.compare.live(&self.runs.rows) => {
-                self.compare.refresh(&mut self.outbox)
+                self.outbox.extend(self.compare.refresh())
             }
             View::Traces if self.traces.live(&self.runs.rows) => {
-                self.traces.refresh(&mut self.outbox)
+                self.outbox.extend(self.traces.refresh())
             }
             View::Mixing if self.ticks.is_multiple_of(3) => self.request(Request::LangMix),
             _ => {}
@@ -179,12 +199,13 @@ impl App {
         match view {
             View::Mixing => self.request(Request::LangMix),
             View::Compare if self.compare.runs.is_empty() => {
-                let runs = self.runs.chosen();
-                self.compare.open(runs, &mut self.outbox);
+                let request = self.compare.open(self.runs.chosen());
+                self.request(request);
             }
             View::Traces if self.traces.run.is_none() => {
                 if let Some(run) = self.runs.selected_ref() {
-                    self.traces.open(run, false, &mut self.outbox);
+                    let request = self.traces.open(run, false);
+                    self.request(request);
                 }
             }
             View::Diff if self.diff.diff.is_none() => self.open_diff(),
@@ -214,8 +235,31 @@ impl App {
     }
 
     pub fn open_traces(&mut self, run: RunRef, most_mixed_first: bool) {
-        self.traces.open(run, most_mixed_first, &mut self.outbox);
+        let request = self.traces.open(run, most_mixed_first);
+        self.request(request);
         self.view = View::Traces;
+    }
+
+    pub fn open_compare(&mut self, runs: Vec<RunRef>) {
+        let request = self.compare.open(runs);
+        self.request(request);
+        self.view = View::Compare;
+    }
+
+    /// Carries out what a view asked for.
+    pub fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::Request(request) => self.request(request),
+            Effect::Switch(view) => self.switch(view),
+            Effect::OpenTraces {
+                run,
+                most_mixed_first,
+            } => self.open_traces(run, most_mixed_first),
+            Effect::OpenCompare(runs) => self.open_compare(runs),
+            Effect::OpenDiff => self.open_diff(),
+            Effect::Notice(message) => self.notice(message),
+            Effect::Error(message) => self.error(message),
+        }
     }
 
     fn key(&mut self, key: KeyEvent) {
@@ -254,21 +298,27 @@ impl App {
                 _ => {}
             }
         }
-        match self.view {
-            View::Runs => runs::key(self, key),
-            View::Launch => launch::key(self, key),
-            View::Compare => compare::key(self, key),
-            View::Mixing => mixing::key(self, key),
-            View::Traces => traces::key(self, key),
-            View::Diff => diff::key(self, key),
-            View::Sql => sql::key(self, key),
+        let effect = match self.view {
+            View::Runs => self.runs.key(key, self.now),
+            View::Launch => self.launch.key(key),
+            View::Compare => self.compare.key(key),
+            View::Mixing => self.mixing.key(key),
+            View::Traces => self.traces.key(key),
+            View::Diff => self.diff.key(key),
+            View::Sql => self.sql.key(key),
+        };
+        if let Some(effect) = effect {
+            self.apply(effect);
         }
     }
 
     fn data(&mut self, response: Response) {
         match response {
             Response::Runs(rows) => self.runs.set_rows(rows),
-            Response::MetricNames(names) => self.compare.set_metrics(names, &mut self.outbox),
+            Response::MetricNames(names) => {
+                let request = self.compare.set_metrics(names);
+                self.outbox.extend(request);
+            }
             Response::Series { metric, series } => self.compare.set_series(metric, series),
             Response::Traces { run, traces } => self.traces.set_traces(run, traces),
             Response::LangMix(rows) => self.mixing.set_rows(rows),
@@ -288,7 +338,7 @@ impl App {
                         .count();
                 self.launch.processes = p;
                 if finished {
-                    self.launch.request_dry_run(&mut self.outbox);
+                    self.outbox.extend(self.launch.request_dry_run());
                 }
             }
             Response::Notice(m) => self.notice(m),

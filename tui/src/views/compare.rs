@@ -11,7 +11,7 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::{dim, fit, highlight, navigate, PALETTE};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::chart;
 use crate::data::{Request, RunRef, RunSummary, Series};
 use crate::input::{Edit, Input};
@@ -45,12 +45,13 @@ pub struct CompareView {
 }
 
 impl CompareView {
-    pub fn open(&mut self, runs: Vec<RunRef>, outbox: &mut Vec<Request>) {
+    /// Shows `runs`; returns the request for their metric names.
+    pub fn open(&mut self, runs: Vec<RunRef>) -> Request {
         self.runs = runs;
         self.series.clear();
-        outbox.push(Request::MetricNames {
+        Request::MetricNames {
             attempts: self.runs.iter().map(|r| r.attempt).collect(),
-        });
+        }
     }
 
     pub fn visible_metrics(&self) -> Vec<&String> {
@@ -61,7 +62,8 @@ impl CompareView {
             .collect()
     }
 
-    pub fn set_metrics(&mut self, names: Vec<String>, outbox: &mut Vec<Request>) {
+    /// Takes the runs' metric names and chooses one; returns the request for its curves.
+    pub fn set_metrics(&mut self, names: Vec<String>) -> Option<Request> {
         self.metrics = names;
         let keep = self
             .metric
@@ -75,16 +77,15 @@ impl CompareView {
                 .find(|p| self.metrics.contains(p))
                 .or_else(|| self.metrics.first().cloned())
         });
-        self.refresh(outbox);
+        self.refresh()
     }
 
-    pub fn refresh(&self, outbox: &mut Vec<Request>) {
-        if let Some(metric) = &self.metric {
-            outbox.push(Request::Series {
-                runs: self.runs.clone(),
-                metric: metric.clone(),
-            });
-        }
+    /// The request for the chosen metric's curves of the shown runs.
+    pub fn refresh(&self) -> Option<Request> {
+        Some(Request::Series {
+            runs: self.runs.clone(),
+            metric: self.metric.clone()?,
+        })
     }
 
     pub fn set_series(&mut self, metric: String, series: Vec<Series>) {
@@ -138,48 +139,52 @@ impl CompareView {
     }
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.compare;
-    if view.filtering {
-        match view.filter.handle(key) {
-            Edit::Submit => view.filtering = false,
-            Edit::Cancel => {
-                view.filtering = false;
-                view.filter.set("");
+impl CompareView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if self.filtering {
+            match self.filter.handle(key) {
+                Edit::Submit => self.filtering = false,
+                Edit::Cancel => {
+                    self.filtering = false;
+                    self.filter.set("");
+                }
+                _ => {}
+            }
+            return None;
+        }
+        let visible = self.visible_metrics();
+        let index = self
+            .metric
+            .as_ref()
+            .and_then(|m| visible.iter().position(|v| *v == m))
+            .unwrap_or(0);
+        if let Some(i) = navigate(key, index, visible.len(), 10) {
+            let chosen = visible.get(i).map(|s| s.to_string());
+            if chosen != self.metric {
+                self.metric = chosen;
+                self.series.clear();
+                return self.refresh().map(Effect::Request);
+            }
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('/') => self.filtering = true,
+            KeyCode::Char('s') => self.smoothing = if self.smoothing > 0.0 { 0.0 } else { 0.6 },
+            KeyCode::Char('+') | KeyCode::Char('=') => {
+                self.smoothing = ((self.smoothing + 0.1).min(0.99) * 100.0).round() / 100.0
+            }
+            KeyCode::Char('-') => {
+                self.smoothing = ((self.smoothing - 0.1).max(0.0) * 100.0).round() / 100.0
+            }
+            KeyCode::Char('w') => {
+                return Some(match self.figure() {
+                    Some(figure) => Effect::Request(Request::ExportFigure(figure)),
+                    None => Effect::Notice("no curve on screen to write".into()),
+                })
             }
             _ => {}
         }
-        return;
-    }
-    let visible = view.visible_metrics();
-    let index = view
-        .metric
-        .as_ref()
-        .and_then(|m| visible.iter().position(|v| *v == m))
-        .unwrap_or(0);
-    if let Some(i) = navigate(key, index, visible.len(), 10) {
-        let chosen = visible.get(i).map(|s| s.to_string());
-        if chosen != view.metric {
-            view.metric = chosen;
-            view.series.clear();
-            view.refresh(&mut app.outbox);
-        }
-        return;
-    }
-    match key.code {
-        KeyCode::Char('/') => view.filtering = true,
-        KeyCode::Char('s') => view.smoothing = if view.smoothing > 0.0 { 0.0 } else { 0.6 },
-        KeyCode::Char('+') | KeyCode::Char('=') => {
-            view.smoothing = ((view.smoothing + 0.1).min(0.99) * 100.0).round() / 100.0
-        }
-        KeyCode::Char('-') => {
-            view.smoothing = ((view.smoothing - 0.1).max(0.0) * 100.0).round() / 100.0
-        }
-        KeyCode::Char('w') => match view.figure() {
-            Some(figure) => app.outbox.push(Request::ExportFigure(figure)),
-            None => app.notice("no curve on screen to write"),
-        },
-        _ => {}
+        None
     }
 }
 

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{dim, header, navigate};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::data::SpecDiff;
 
 pub const KEYS: &[(&str, &str)] = &[
@@ -21,10 +21,13 @@ pub struct DiffView {
     pub scroll: usize,
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let n = app.diff.diff.as_ref().map(|d| d.lines.len()).unwrap_or(0);
-    if let Some(i) = navigate(key, app.diff.scroll, n, 10) {
-        app.diff.scroll = i;
+impl DiffView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        let n = self.diff.as_ref().map(|d| d.lines.len()).unwrap_or(0);
+        if let Some(i) = navigate(key, self.scroll, n, 10) {
+            self.scroll = i;
+        }
+        None
     }
 }
 

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{dim, header, highlight, navigate};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::data::{DryRun, Launched, Request};
 use crate::input::{Edit, Input};
 
@@ -100,62 +100,64 @@ impl LaunchView {
             .collect()
     }
 
-    pub fn request_dry_run(&mut self, outbox: &mut Vec<Request>) {
-        if let Some(spec) = self.spec() {
-            self.dry = None;
-            outbox.push(Request::DryRun {
-                spec,
-                overrides: self.override_list(),
-            });
-        }
+    /// Asks for the dry run of the chosen spec with its overrides (none without a spec).
+    pub fn request_dry_run(&mut self) -> Option<Request> {
+        let spec = self.spec()?;
+        self.dry = None;
+        Some(Request::DryRun {
+            spec,
+            overrides: self.override_list(),
+        })
     }
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.launch;
-    if view.filtering {
-        let edit = view.filter.handle(key);
-        if edit == Edit::Cancel {
-            view.filter.set("");
-        }
-        if matches!(edit, Edit::Submit | Edit::Cancel) {
-            view.filtering = false;
-        }
-        if edit == Edit::Changed || edit == Edit::Cancel {
-            view.selected = 0;
-            view.request_dry_run(&mut app.outbox);
-        }
-        return;
-    }
-    if view.editing_overrides {
-        match view.overrides.handle(key) {
-            Edit::Submit => {
-                view.editing_overrides = false;
-                view.request_dry_run(&mut app.outbox);
+impl LaunchView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if self.filtering {
+            let edit = self.filter.handle(key);
+            if edit == Edit::Cancel {
+                self.filter.set("");
             }
-            Edit::Cancel => view.editing_overrides = false,
+            if matches!(edit, Edit::Submit | Edit::Cancel) {
+                self.filtering = false;
+            }
+            if edit == Edit::Changed || edit == Edit::Cancel {
+                self.selected = 0;
+                return self.request_dry_run().map(Effect::Request);
+            }
+            return None;
+        }
+        if self.editing_overrides {
+            match self.overrides.handle(key) {
+                Edit::Submit => {
+                    self.editing_overrides = false;
+                    return self.request_dry_run().map(Effect::Request);
+                }
+                Edit::Cancel => self.editing_overrides = false,
+                _ => {}
+            }
+            return None;
+        }
+        let n = self.visible().len();
+        if let Some(i) = navigate(key, self.selected, n, 10) {
+            if i != self.selected {
+                self.selected = i;
+                return self.request_dry_run().map(Effect::Request);
+            }
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('/') => self.filtering = true,
+            KeyCode::Char('o') => self.editing_overrides = true,
+            KeyCode::Enter => {
+                if let Some(spec) = self.spec() {
+                    let overrides = self.override_list();
+                    return Some(Effect::Request(Request::Launch { spec, overrides }));
+                }
+            }
             _ => {}
         }
-        return;
-    }
-    let n = view.visible().len();
-    if let Some(i) = navigate(key, view.selected, n, 10) {
-        if i != view.selected {
-            view.selected = i;
-            view.request_dry_run(&mut app.outbox);
-        }
-        return;
-    }
-    match key.code {
-        KeyCode::Char('/') => view.filtering = true,
-        KeyCode::Char('o') => view.editing_overrides = true,
-        KeyCode::Enter => {
-            if let Some(spec) = view.spec() {
-                let overrides = view.override_list();
-                app.request(Request::Launch { spec, overrides });
-            }
-        }
-        _ => {}
+        None
     }
 }
 

@@ -12,7 +12,7 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::{dim, header, highlight, navigate, num};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::data::LangRow;
 
 pub const KEYS: &[(&str, &str)] = &[
@@ -39,21 +39,20 @@ impl MixingView {
     }
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.mixing;
-    if let Some(i) = navigate(key, view.selected, view.rows.len(), 10) {
-        view.selected = i;
-        return;
-    }
-    match key.code {
-        KeyCode::Enter => {
-            if let Some(row) = view.rows.get(view.selected) {
-                let run = row.run.clone();
-                app.open_traces(run, true);
-            }
+impl MixingView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if let Some(i) = navigate(key, self.selected, self.rows.len(), 10) {
+            self.selected = i;
+            return None;
         }
-        KeyCode::Char('r') => app.request(crate::data::Request::LangMix),
-        _ => {}
+        match key.code {
+            KeyCode::Enter => self.rows.get(self.selected).map(|row| Effect::OpenTraces {
+                run: row.run.clone(),
+                most_mixed_first: true,
+            }),
+            KeyCode::Char('r') => Some(Effect::Request(crate::data::Request::LangMix)),
+            _ => None,
+        }
     }
 }
 

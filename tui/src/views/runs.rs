@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 use super::{dim, fit, header, highlight, navigate, num};
-use crate::app::{App, View};
+use crate::app::{App, Effect, View};
 use crate::data::{Request, RunRef, RunSummary};
 use crate::input::{Edit, Input};
 use crate::time;
@@ -209,91 +209,100 @@ pub fn run_ref(r: &RunSummary) -> Option<RunRef> {
     })
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.runs;
-    if view.filtering {
-        match view.filter.handle(key) {
-            Edit::Submit => view.filtering = false,
-            Edit::Cancel => {
-                view.filtering = false;
-                view.filter.set("");
-            }
-            _ => {}
-        }
-        let first = view.visible(app.now).first().map(|r| r.id.clone());
-        if view.selected().is_none()
-            || !view
-                .visible(app.now)
-                .iter()
-                .any(|r| Some(&r.id) == view.selected_id.as_ref())
-        {
-            view.selected_id = first;
-        }
-        return;
-    }
-    let pending = view.confirm.take();
-    let visible: Vec<String> = view.visible(app.now).iter().map(|r| r.id.clone()).collect();
-    let index = view
-        .selected_id
-        .as_ref()
-        .and_then(|id| visible.iter().position(|v| v == id))
-        .unwrap_or(0);
-    if let Some(i) = navigate(key, index, visible.len(), 10) {
-        view.selected_id = visible.get(i).cloned();
-        return;
-    }
-    let selected = view.selected().cloned();
-    match key.code {
-        KeyCode::Char(' ') => {
-            if let Some(r) = &selected {
-                if !view.marked.remove(&r.id) {
-                    view.marked.insert(r.id.clone());
+impl RunsView {
+    pub fn key(&mut self, key: KeyEvent, now: f64) -> Option<Effect> {
+        if self.filtering {
+            match self.filter.handle(key) {
+                Edit::Submit => self.filtering = false,
+                Edit::Cancel => {
+                    self.filtering = false;
+                    self.filter.set("");
                 }
-                let i = (index + 1).min(visible.len().saturating_sub(1));
-                view.selected_id = visible.get(i).cloned();
+                _ => {}
             }
+            let visible = self.visible(now);
+            if !visible
+                .iter()
+                .any(|r| Some(&r.id) == self.selected_id.as_ref())
+            {
+                self.selected_id = visible.first().map(|r| r.id.clone());
+            }
+            return None;
         }
-        KeyCode::Char('s') => view.sort = view.sort.next(),
-        KeyCode::Char('S') => view.reversed = !view.reversed,
-        KeyCode::Char('/') => view.filtering = true,
-        KeyCode::Esc => {
-            view.marked.clear();
-            view.filter.set("");
+        let pending = self.confirm.take();
+        let visible: Vec<String> = self.visible(now).iter().map(|r| r.id.clone()).collect();
+        let index = self
+            .selected_id
+            .as_ref()
+            .and_then(|id| visible.iter().position(|v| v == id))
+            .unwrap_or(0);
+        if let Some(i) = navigate(key, index, visible.len(), 10) {
+            self.selected_id = visible.get(i).cloned();
+            return None;
         }
-        KeyCode::Enter => match selected.as_ref().and_then(run_ref) {
-            Some(run) => app.open_traces(run, false),
-            None => app.error("this experiment has no attempt yet"),
-        },
-        KeyCode::Char('c') => {
-            let runs = view.chosen();
-            app.compare.open(runs, &mut app.outbox);
-            app.view = View::Compare;
-        }
-        KeyCode::Char('d') => app.open_diff(),
-        KeyCode::Char('l') => app.switch(View::Launch),
-        KeyCode::Char(c @ ('x' | 'r')) => {
-            let Some(r) = selected else { return };
-            let Some(run) = run_ref(&r) else { return };
-            let confirmed = pending.as_ref() == Some(&(c, r.id.clone()));
-            if c == 'x' && !r.is_running() {
-                app.error(format!("{} is not running", run.label()));
-            } else if c == 'r' && r.is_running() {
-                app.error(format!("{} is still running", run.label()));
-            } else if !confirmed {
-                let what = if c == 'x' { "cancel" } else { "rerun" };
-                app.runs.confirm = Some((c, r.id.clone()));
-                app.notice(format!("press {c} again to {what} {}", run.label()));
-            } else if c == 'x' {
-                app.request(Request::Cancel {
+        let selected = self.selected().cloned();
+        match key.code {
+            KeyCode::Char(' ') => {
+                if let Some(r) = &selected {
+                    if !self.marked.remove(&r.id) {
+                        self.marked.insert(r.id.clone());
+                    }
+                    let i = (index + 1).min(visible.len().saturating_sub(1));
+                    self.selected_id = visible.get(i).cloned();
+                }
+                None
+            }
+            KeyCode::Char('s') => {
+                self.sort = self.sort.next();
+                None
+            }
+            KeyCode::Char('S') => {
+                self.reversed = !self.reversed;
+                None
+            }
+            KeyCode::Char('/') => {
+                self.filtering = true;
+                None
+            }
+            KeyCode::Esc => {
+                self.marked.clear();
+                self.filter.set("");
+                None
+            }
+            KeyCode::Enter => Some(match selected.as_ref().and_then(run_ref) {
+                Some(run) => Effect::OpenTraces {
                     run,
-                    pid: r.pid.unwrap_or(0),
-                    host: r.host.clone().unwrap_or_default(),
-                });
-            } else {
-                app.request(Request::Rerun { run });
+                    most_mixed_first: false,
+                },
+                None => Effect::Error("this experiment has no attempt yet".into()),
+            }),
+            KeyCode::Char('c') => Some(Effect::OpenCompare(self.chosen())),
+            KeyCode::Char('d') => Some(Effect::OpenDiff),
+            KeyCode::Char('l') => Some(Effect::Switch(View::Launch)),
+            KeyCode::Char(c @ ('x' | 'r')) => {
+                let r = selected?;
+                let run = run_ref(&r)?;
+                let confirmed = pending.as_ref() == Some(&(c, r.id.clone()));
+                Some(if c == 'x' && !r.is_running() {
+                    Effect::Error(format!("{} is not running", run.label()))
+                } else if c == 'r' && r.is_running() {
+                    Effect::Error(format!("{} is still running", run.label()))
+                } else if !confirmed {
+                    let what = if c == 'x' { "cancel" } else { "rerun" };
+                    self.confirm = Some((c, r.id.clone()));
+                    Effect::Notice(format!("press {c} again to {what} {}", run.label()))
+                } else if c == 'x' {
+                    Effect::Request(Request::Cancel {
+                        run,
+                        pid: r.pid.unwrap_or(0),
+                        host: r.host.clone().unwrap_or_default(),
+                    })
+                } else {
+                    Effect::Request(Request::Rerun { run })
+                })
             }
+            _ => None,
         }
-        _ => {}
     }
 }
 
@@ -405,5 +414,67 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         };
         let inner = table_area.inner(ratatui::layout::Margin::new(2, 3));
         frame.render_widget(Paragraph::new(text).style(dim()), inner);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::crossterm::event::KeyModifiers;
+
+    fn press(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    fn run(id: &str, attempt: Option<i64>, status: AttemptStatus) -> RunSummary {
+        RunSummary {
+            id: id.into(),
+            kind: "grpo".into(),
+            name: format!("run-{id}"),
+            attempt,
+            status: Some(status),
+            pid: Some(42),
+            host: Some("here".into()),
+            ..Default::default()
+        }
+    }
+
+    /// The view changes only its own state; whatever reaches beyond it comes back as an effect,
+    /// so its keys are testable without an app, a worker or a terminal.
+    #[test]
+    fn keys_return_effects_and_destructive_ones_ask_twice() {
+        let mut view = RunsView::default();
+        view.set_rows(vec![
+            run("aa", Some(1), AttemptStatus::Running),
+            run("bb", None, AttemptStatus::Completed),
+        ]);
+        view.selected_id = Some("aa".into());
+
+        let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+        let Some(Effect::OpenTraces { run, .. }) = view.key(enter, 0.0) else {
+            panic!("Enter opens the traces");
+        };
+        assert_eq!((run.id.as_str(), run.attempt), ("aa", 1));
+
+        assert!(matches!(view.key(press('x'), 0.0), Some(Effect::Notice(_))));
+        assert_eq!(view.confirm, Some(('x', "aa".to_string())));
+        let Some(Effect::Request(Request::Cancel { pid, host, .. })) = view.key(press('x'), 0.0)
+        else {
+            panic!("the second x cancels");
+        };
+        assert_eq!((pid, host.as_str()), (42, "here"));
+        assert!(matches!(view.key(press('r'), 0.0), Some(Effect::Error(_))));
+
+        assert_eq!(view.key(press(' '), 0.0), None);
+        assert_eq!(view.marked.len(), 1);
+        assert!(
+            matches!(view.key(press('c'), 0.0), Some(Effect::OpenCompare(runs)) if runs.len() == 1)
+        );
+
+        view.selected_id = Some("bb".into());
+        assert!(
+            matches!(view.key(enter, 0.0), Some(Effect::Error(_))),
+            "no attempt yet"
+        );
     }
 }

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 use ratatui::Frame;
 
 use super::{dim, fit, header, highlight, navigate};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::data::Request;
 use crate::input::{Edit, Input};
 
@@ -71,62 +71,64 @@ impl Default for SqlView {
     }
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.sql;
-    if view.editing {
+impl SqlView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if self.editing {
+            match key.code {
+                KeyCode::Up | KeyCode::Down if !self.history.is_empty() => {
+                    let n = self.history.len();
+                    self.history_at = if key.code == KeyCode::Up {
+                        self.history_at.saturating_sub(1)
+                    } else {
+                        (self.history_at + 1).min(n)
+                    };
+                    let text = self
+                        .history
+                        .get(self.history_at)
+                        .cloned()
+                        .unwrap_or_default();
+                    self.input.set(&text);
+                    return None;
+                }
+                _ => {}
+            }
+            match self.input.handle(key) {
+                Edit::Submit => {
+                    let sql = self.input.text.trim().to_string();
+                    if sql.is_empty() {
+                        return None;
+                    }
+                    if self.history.last() != Some(&sql) {
+                        self.history.push(sql.clone());
+                    }
+                    self.history_at = self.history.len();
+                    self.running = true;
+                    return Some(Effect::Request(Request::Sql(sql)));
+                }
+                Edit::Cancel => self.editing = false,
+                _ => {}
+            }
+            return None;
+        }
+        let (rows, columns) = match &self.result {
+            Some(Ok(r)) => (r.rows.len(), r.columns.len()),
+            _ => (0, 0),
+        };
+        if let Some(i) = navigate(key, self.row, rows, 10) {
+            self.row = i;
+            return None;
+        }
         match key.code {
-            KeyCode::Up | KeyCode::Down if !view.history.is_empty() => {
-                let n = view.history.len();
-                view.history_at = if key.code == KeyCode::Up {
-                    view.history_at.saturating_sub(1)
-                } else {
-                    (view.history_at + 1).min(n)
-                };
-                let text = view
-                    .history
-                    .get(view.history_at)
-                    .cloned()
-                    .unwrap_or_default();
-                view.input.set(&text);
-                return;
+            KeyCode::Char('h') | KeyCode::Left => self.column = self.column.saturating_sub(1),
+            KeyCode::Char('l') | KeyCode::Right => {
+                self.column = (self.column + 1).min(columns.saturating_sub(1))
+            }
+            KeyCode::Char('e') | KeyCode::Char('i') | KeyCode::Enter | KeyCode::Char('/') => {
+                self.editing = true
             }
             _ => {}
         }
-        match view.input.handle(key) {
-            Edit::Submit => {
-                let sql = view.input.text.trim().to_string();
-                if sql.is_empty() {
-                    return;
-                }
-                if view.history.last() != Some(&sql) {
-                    view.history.push(sql.clone());
-                }
-                view.history_at = view.history.len();
-                view.running = true;
-                app.request(Request::Sql(sql));
-            }
-            Edit::Cancel => view.editing = false,
-            _ => {}
-        }
-        return;
-    }
-    let (rows, columns) = match &view.result {
-        Some(Ok(r)) => (r.rows.len(), r.columns.len()),
-        _ => (0, 0),
-    };
-    if let Some(i) = navigate(key, view.row, rows, 10) {
-        view.row = i;
-        return;
-    }
-    match key.code {
-        KeyCode::Char('h') | KeyCode::Left => view.column = view.column.saturating_sub(1),
-        KeyCode::Char('l') | KeyCode::Right => {
-            view.column = (view.column + 1).min(columns.saturating_sub(1))
-        }
-        KeyCode::Char('e') | KeyCode::Char('i') | KeyCode::Enter | KeyCode::Char('/') => {
-            view.editing = true
-        }
-        _ => {}
+        None
     }
 }
 

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{dim, header, highlight, navigate};
-use crate::app::App;
+use crate::app::{App, Effect};
 use crate::data::{Request, RunRef, RunSummary};
 use crate::input::{Edit, Input};
 use lab::highlight::pieces;
@@ -43,7 +43,8 @@ fn consistency(t: &TraceRecord) -> f64 {
 }
 
 impl TracesView {
-    pub fn open(&mut self, run: RunRef, most_mixed_first: bool, outbox: &mut Vec<Request>) {
+    /// Shows `run`'s traces; returns the request for them.
+    pub fn open(&mut self, run: RunRef, most_mixed_first: bool) -> Request {
         if self.run.as_ref() != Some(&run) {
             self.traces.clear();
             self.loaded = false;
@@ -52,13 +53,14 @@ impl TracesView {
         }
         self.most_mixed_first = most_mixed_first;
         self.run = Some(run.clone());
-        outbox.push(Request::Traces { run });
+        Request::Traces { run }
     }
 
-    pub fn refresh(&self, outbox: &mut Vec<Request>) {
-        if let Some(run) = &self.run {
-            outbox.push(Request::Traces { run: run.clone() });
-        }
+    /// The request for the shown run's traces, again.
+    pub fn refresh(&self) -> Option<Request> {
+        Some(Request::Traces {
+            run: self.run.clone()?,
+        })
     }
 
     pub fn live(&self, rows: &[RunSummary]) -> bool {
@@ -93,52 +95,52 @@ impl TracesView {
     }
 }
 
-pub fn key(app: &mut App, key: KeyEvent) {
-    let view = &mut app.traces;
-    if view.searching {
-        match view.search.handle(key) {
-            Edit::Submit => view.searching = false,
-            Edit::Cancel => {
-                view.searching = false;
-                view.search.set("");
+impl TracesView {
+    pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
+        if self.searching {
+            match self.search.handle(key) {
+                Edit::Submit => self.searching = false,
+                Edit::Cancel => {
+                    self.searching = false;
+                    self.search.set("");
+                }
+                _ => {}
             }
+            self.selected = 0;
+            return None;
+        }
+        let visible = self.visible();
+        if let Some(i) = navigate(key, self.selected, visible.len(), 10) {
+            self.selected = i;
+            self.scroll = 0;
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('[') | KeyCode::Char(']') => {
+                let current = visible.get(self.selected)?.step;
+                let target = if key.code == KeyCode::Char(']') {
+                    visible.iter().position(|t| t.step > current)
+                } else {
+                    visible.iter().rposition(|t| t.step < current).map(|last| {
+                        let step = visible[last].step;
+                        visible.iter().position(|t| t.step == step).unwrap_or(last)
+                    })
+                };
+                if let Some(i) = target {
+                    self.selected = i;
+                    self.scroll = 0;
+                }
+            }
+            KeyCode::Char('/') => self.searching = true,
+            KeyCode::Char('m') => {
+                self.most_mixed_first = !self.most_mixed_first;
+                self.selected = 0;
+            }
+            KeyCode::Char('J') => self.scroll = self.scroll.saturating_add(1),
+            KeyCode::Char('K') => self.scroll = self.scroll.saturating_sub(1),
             _ => {}
         }
-        view.selected = 0;
-        return;
-    }
-    let visible = view.visible();
-    if let Some(i) = navigate(key, view.selected, visible.len(), 10) {
-        view.selected = i;
-        view.scroll = 0;
-        return;
-    }
-    match key.code {
-        KeyCode::Char('[') | KeyCode::Char(']') => {
-            let Some(current) = visible.get(view.selected).map(|t| t.step) else {
-                return;
-            };
-            let target = if key.code == KeyCode::Char(']') {
-                visible.iter().position(|t| t.step > current)
-            } else {
-                visible.iter().rposition(|t| t.step < current).map(|last| {
-                    let step = visible[last].step;
-                    visible.iter().position(|t| t.step == step).unwrap_or(last)
-                })
-            };
-            if let Some(i) = target {
-                view.selected = i;
-                view.scroll = 0;
-            }
-        }
-        KeyCode::Char('/') => view.searching = true,
-        KeyCode::Char('m') => {
-            view.most_mixed_first = !view.most_mixed_first;
-            view.selected = 0;
-        }
-        KeyCode::Char('J') => view.scroll = view.scroll.saturating_add(1),
-        KeyCode::Char('K') => view.scroll = view.scroll.saturating_sub(1),
-        _ => {}
+        None
     }
 }
 
