@@ -1350,6 +1350,71 @@ fn dynamic_sampling_replaces_groups_and_reruns_exactly() {
     assert!(rerun.contains("reproduced"), "{rerun}");
 }
 
+/// A GRPO number logged every second step is the mean of the two steps' numbers, as TRL logs;
+/// the learning rate and gradient norm are the last step's. Training itself is the same run.
+#[test]
+fn grpo_metrics_are_averaged_over_the_log_interval() {
+    let lab = Lab::new();
+    let run = |log_every: &str| {
+        lab.ok(&[
+            "run",
+            "experiments/tiny/r1-zero.toml",
+            "--set",
+            &format!("stages.grpo.log_every={log_every}"),
+        ]);
+        let id = lab.sql(&format!(
+            "SELECT e.id FROM experiments e WHERE e.kind = 'grpo' AND \
+             json_extract(e.spec, '$.log_every') = {log_every}"
+        ));
+        let id = id.lines().nth(1).unwrap().to_string();
+        let rows = lab.sql(&format!(
+            "SELECT name, step, value FROM metric_points WHERE experiment = '{id}' \
+             AND name IN ('completions/mean_length', 'completions/max_length', \
+             'rewards/format/mean', 'learning_rate', 'grad_norm') ORDER BY name, step"
+        ));
+        let mut values: BTreeMap<(String, i64), f64> = BTreeMap::new();
+        for line in rows.lines().skip(1) {
+            let mut cells = line.split(',');
+            let name = cells.next().unwrap().to_string();
+            let step: i64 = cells.next().unwrap().parse().unwrap();
+            values.insert((name, step), cells.next().unwrap().parse().unwrap());
+        }
+        (id, values)
+    };
+    let (every_step, each) = run("1");
+    let (every_second, pairs) = run("2");
+    assert_ne!(every_step, every_second);
+    let at = |values: &BTreeMap<(String, i64), f64>, name: &str, step: i64| {
+        *values
+            .get(&(name.to_string(), step))
+            .unwrap_or_else(|| panic!("{name} at {step} missing: {values:?}"))
+    };
+    for step in [2, 4] {
+        for name in [
+            "completions/mean_length",
+            "completions/max_length",
+            "rewards/format/mean",
+        ] {
+            let mean = (at(&each, name, step - 1) + at(&each, name, step)) / 2.0;
+            assert_eq!(at(&pairs, name, step), mean, "{name} at step {step}");
+        }
+        for name in ["learning_rate", "grad_norm"] {
+            assert_eq!(at(&pairs, name, step), at(&each, name, step), "{name}");
+        }
+    }
+    assert!(
+        !pairs.keys().any(|(_, step)| step % 2 == 1),
+        "nothing is logged between logs"
+    );
+    let checkpoints = |id: &str| {
+        lab.sql(&format!(
+            "SELECT c.step, c.hash FROM checkpoints c JOIN attempts a ON a.id = c.attempt \
+             WHERE a.experiment = '{id}' ORDER BY c.step"
+        ))
+    };
+    assert_eq!(checkpoints(&every_step), checkpoints(&every_second));
+}
+
 #[test]
 fn thread_count_changes_no_metric_and_no_checkpoint() {
     // The tiny specs cut every training batch into micro-batches and every rollout into

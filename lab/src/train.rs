@@ -188,6 +188,91 @@ pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, min_ra
     peak * (min_ratio + (1.0 - min_ratio) * cosine)
 }
 
+/// A training loop's numbers between two logs. Logged at step `s`, a number is its mean over the
+/// steps since the previous log, as TRL's trainers log (the loss in HF Trainer, every GRPO
+/// metric in `GRPOTrainer`), not the value of step `s` alone; numbers given with
+/// [`IntervalMeter::last`] (a learning rate, HF Trainer's grad norm) are the last step's.
+#[derive(Debug)]
+pub struct IntervalMeter {
+    means: std::collections::BTreeMap<String, (f64, usize)>,
+    last: std::collections::BTreeMap<String, f64>,
+    steps: usize,
+    started: std::time::Instant,
+}
+
+/// One closed interval of an [`IntervalMeter`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    /// Training steps in the interval.
+    pub steps: usize,
+    /// Wall-clock seconds from the interval's start to its close.
+    pub seconds: f64,
+    sums: std::collections::BTreeMap<String, (f64, usize)>,
+    last: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for IntervalMeter {
+    fn default() -> Self {
+        IntervalMeter::new()
+    }
+}
+
+impl IntervalMeter {
+    pub fn new() -> IntervalMeter {
+        IntervalMeter {
+            means: Default::default(),
+            last: Default::default(),
+            steps: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// A value of this step, logged as its mean over the interval.
+    pub fn add(&mut self, name: impl Into<String>, value: f64) {
+        let entry = self.means.entry(name.into()).or_insert((0.0, 0));
+        entry.0 += value;
+        entry.1 += 1;
+    }
+
+    /// A value logged as the interval's last.
+    pub fn last(&mut self, name: impl Into<String>, value: f64) {
+        self.last.insert(name.into(), value);
+    }
+
+    /// Counts a training step.
+    pub fn end_step(&mut self) {
+        self.steps += 1;
+    }
+
+    /// Closes the interval and starts the next one.
+    pub fn close(&mut self) -> Interval {
+        let closed = Interval {
+            steps: self.steps,
+            seconds: self.started.elapsed().as_secs_f64(),
+            sums: std::mem::take(&mut self.means),
+            last: std::mem::take(&mut self.last),
+        };
+        self.steps = 0;
+        self.started = std::time::Instant::now();
+        closed
+    }
+}
+
+impl Interval {
+    /// The sum of a value over the interval (0 when never given).
+    pub fn sum(&self, name: &str) -> f64 {
+        self.sums.get(name).map_or(0.0, |(sum, _)| *sum)
+    }
+
+    /// Every number to log, by name: means of the added values, then the last ones.
+    pub fn values(&self) -> impl Iterator<Item = (&str, f64)> {
+        self.sums
+            .iter()
+            .map(|(name, (sum, count))| (name.as_str(), sum / *count as f64))
+            .chain(self.last.iter().map(|(name, v)| (name.as_str(), *v)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +324,32 @@ mod tests {
         assert_eq!(micro_batches(10, 4), vec![0..4, 4..8, 8..10]);
         assert_eq!(micro_batches(3, 8), vec![0..3]);
         assert_eq!(micro_batches(0, 8), Vec::<std::ops::Range<usize>>::new());
+    }
+
+    #[test]
+    fn an_interval_logs_means_of_added_values_and_the_last_of_the_others() {
+        let mut meter = IntervalMeter::new();
+        for (step, loss) in [3.0, 2.0, 1.0].into_iter().enumerate() {
+            meter.add("loss", loss);
+            meter.last("learning_rate", step as f64);
+            meter.end_step();
+        }
+        meter.add("tokens", 10.0);
+        meter.add("tokens", 5.0);
+        let interval = meter.close();
+        assert_eq!(interval.steps, 3);
+        assert_eq!(interval.sum("tokens"), 15.0);
+        assert_eq!(interval.sum("absent"), 0.0);
+        let values: Vec<(&str, f64)> = interval.values().collect();
+        assert_eq!(
+            values,
+            [("loss", 2.0), ("tokens", 7.5), ("learning_rate", 2.0)]
+        );
+        let next = meter.close();
+        assert_eq!(
+            (next.steps, next.values().count()),
+            (0, 0),
+            "a close starts afresh"
+        );
     }
 }

@@ -31,7 +31,7 @@ use crate::store::TraceRecord;
 use crate::tokenizer::WorldTokenizer;
 use crate::tokenizer::PAD_ID;
 use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
-use crate::train::{accumulate, learning_rate};
+use crate::train::{accumulate, learning_rate, Interval, IntervalMeter};
 use crate::world::{Lang, Problem};
 
 /// What happens to completions cut by the length limit.
@@ -718,9 +718,11 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         }
     }
 
+    let mut meter = IntervalMeter::new();
     for step in start..config.steps {
         let started = Instant::now();
         let done = step + 1;
+        let log_now = done.is_multiple_of(config.log_every) || done == config.steps;
         let lr = learning_rate(
             step,
             config.steps,
@@ -733,11 +735,15 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
         let policy = model.valid();
         let (batch, sampling) = rollout(config, &policy, &tokenizer, &pool, step);
         let sampling_seconds = started.elapsed().as_secs_f64();
-        if config.dynamic_sampling && done.is_multiple_of(config.log_every) {
-            sampling.log(ctx, done, batch.groups());
+        if config.dynamic_sampling {
+            sampling.measure(&mut meter, batch.groups());
         }
         if batch.completions.is_empty() {
             // Every group was filtered out (`dynamic_sampling/groups` is 0): nothing to learn.
+            meter.end_step();
+            if log_now {
+                log_interval(ctx, done, meter.close());
+            }
             finish_step(
                 config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
             )?;
@@ -770,13 +776,15 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             reference = model.valid();
         }
 
-        // 4. Record what happened.
-        if done.is_multiple_of(config.log_every) || done == config.steps {
-            let timing = StepTiming {
-                seconds: started.elapsed().as_secs_f64(),
-                sampling_seconds,
-            };
-            log_step(ctx, config, done, &batch, &adv, &update, lr, timing);
+        // 4. Record what happened, averaged over the log interval.
+        let timing = StepTiming {
+            seconds: started.elapsed().as_secs_f64(),
+            sampling_seconds,
+        };
+        measure_step(&mut meter, config, &batch, &adv, &update, lr, timing);
+        meter.end_step();
+        if log_now {
+            log_interval(ctx, done, meter.close());
         }
         if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {
             trace_step(ctx, config, done, &batch, &adv);
@@ -847,15 +855,13 @@ struct Sampling {
 }
 
 impl Sampling {
-    fn log(&self, ctx: &mut StageContext, done: usize, groups: usize) {
-        let s = done as i64;
-        ctx.log(
+    fn measure(&self, meter: &mut IntervalMeter, groups: usize) {
+        meter.add(
             "dynamic_sampling/first_zero_std_groups",
-            s,
             self.first_zero_std_groups as f64,
         );
-        ctx.log("dynamic_sampling/extra_rounds", s, self.extra_rounds as f64);
-        ctx.log("dynamic_sampling/groups", s, groups as f64);
+        meter.add("dynamic_sampling/extra_rounds", self.extra_rounds as f64);
+        meter.add("dynamic_sampling/groups", groups as f64);
     }
 }
 
@@ -913,12 +919,18 @@ struct StepTiming {
     sampling_seconds: f64,
 }
 
-/// The step's metrics, named as TRL's GRPOTrainer logs them where it has them.
-#[allow(clippy::too_many_arguments)]
-fn log_step(
-    ctx: &mut StageContext,
+/// Logs an interval's numbers at step `done`.
+fn log_interval(ctx: &mut StageContext, done: usize, interval: Interval) {
+    for (name, value) in interval.values() {
+        ctx.log(name, done as i64, value);
+    }
+}
+
+/// The step's metrics into the log interval's meter, named as TRL's GRPOTrainer logs them where
+/// it has them.
+fn measure_step(
+    meter: &mut IntervalMeter,
     config: &GrpoConfig,
-    done: usize,
     batch: &Rollout,
     adv: &Advantages,
     update: &PolicyUpdate,
@@ -933,7 +945,6 @@ fn log_step(
         ..
     } = batch;
     let prefix = config.prompting.response_prefix();
-    let s = done as i64;
     let rows = completions.len();
     let n = rows as f64;
     let mean = |f: &dyn Fn(usize) -> f64| (0..rows).map(f).sum::<f64>() / n;
@@ -950,64 +961,56 @@ fn log_step(
         })
         .collect();
     let answers: Vec<Option<i64>> = parts.iter().map(|p| p.answer).collect();
-    ctx.log("reward", s, reward_mean);
-    ctx.log("reward_std", s, reward_std);
-    ctx.log("rewards/accuracy/mean", s, mean(&|i| parts[i].accuracy));
-    ctx.log("rewards/format/mean", s, mean(&|i| parts[i].format));
-    ctx.log("rewards/language/mean", s, mean(&|i| parts[i].language));
-    ctx.log(
+    meter.add("reward", reward_mean);
+    meter.add("reward_std", reward_std);
+    meter.add("rewards/accuracy/mean", mean(&|i| parts[i].accuracy));
+    meter.add("rewards/format/mean", mean(&|i| parts[i].format));
+    meter.add("rewards/language/mean", mean(&|i| parts[i].language));
+    meter.add(
         "frac_reward_zero_std",
-        s,
         adv.zero_std_groups as f64 / (rows / config.group_size) as f64,
     );
-    ctx.log("completions/mean_length", s, mean(&|i| lengths[i]));
-    ctx.log(
+    meter.add("completions/mean_length", mean(&|i| lengths[i]));
+    meter.add(
         "completions/min_length",
-        s,
         lengths.iter().cloned().fold(f64::INFINITY, f64::min),
     );
-    ctx.log(
+    meter.add(
         "completions/max_length",
-        s,
         lengths.iter().cloned().fold(0.0, f64::max),
     );
-    ctx.log(
+    meter.add(
         "completions/clipped_ratio",
-        s,
         mean(&|i| f64::from(u8::from(!completions[i].finished))),
     );
-    ctx.log("kl", s, update.stats.kl_mean);
-    ctx.log("entropy", s, update.entropy);
-    ctx.log("clip_ratio/low_mean", s, update.stats.clip_ratio_low);
-    ctx.log("clip_ratio/high_mean", s, update.stats.clip_ratio_high);
-    ctx.log("clip_ratio/region_mean", s, update.stats.clip_ratio_region);
-    ctx.log("lang/consistency", s, mean(&|i| languages[i].0));
-    ctx.log(
+    meter.add("kl", update.stats.kl_mean);
+    meter.add("entropy", update.entropy);
+    meter.add("clip_ratio/low_mean", update.stats.clip_ratio_low);
+    meter.add("clip_ratio/high_mean", update.stats.clip_ratio_high);
+    meter.add("clip_ratio/region_mean", update.stats.clip_ratio_region);
+    meter.add("lang/consistency", mean(&|i| languages[i].0));
+    meter.add(
         "lang/mixed_rate",
-        s,
         mean(&|i| f64::from(u8::from(languages[i].1))),
     );
-    ctx.log(
+    meter.add(
         "collapse/top_answer_share",
-        s,
         most_common_answer_share(&answers),
     );
-    ctx.log("loss", s, update.loss);
-    ctx.log("grad_norm", s, update.grad_norm);
-    ctx.log("learning_rate", s, lr);
-    ctx.log("perf/step_seconds", s, timing.seconds);
-    ctx.log("perf/sampling_seconds", s, timing.sampling_seconds);
-    ctx.log(
+    meter.add("loss", update.loss);
+    meter.last("grad_norm", update.grad_norm);
+    meter.last("learning_rate", lr);
+    meter.add("perf/step_seconds", timing.seconds);
+    meter.add("perf/sampling_seconds", timing.sampling_seconds);
+    meter.add(
         "perf/tokens_per_second",
-        s,
         update.scored_tokens as f64 / timing.seconds,
     );
     // Compute budget of this step: tokens sampled plus tokens through the policy's training
     // forward (a run's budget is SUM(tokens/step) × log_every).
     let sampled: usize = completions.iter().map(|c| c.tokens.len()).sum();
-    ctx.log(
+    meter.add(
         "tokens/step",
-        s,
         (sampled + update.trained_positions * config.mu) as f64,
     );
 }

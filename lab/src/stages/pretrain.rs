@@ -5,8 +5,6 @@
 //! into windows of `seq_len + 1` tokens; step `s` takes windows `s·B … s·B + B - 1` (cycling), so
 //! a resumed run sees exactly the batches an uninterrupted one would.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 
 use super::{checkpointing, validation, StageKind};
@@ -15,7 +13,7 @@ use crate::evaluation::template_texts;
 use crate::model::{AdamWConfig, ModelConfig};
 use crate::rng::Rng;
 use crate::tokenizer::{Tokenizer, WorldTokenizer};
-use crate::train::{accumulate, learning_rate, micro_batches, next_token_loss};
+use crate::train::{accumulate, learning_rate, micro_batches, next_token_loss, IntervalMeter};
 use crate::world::{Problem, WebDocument};
 
 /// Settings of a pretraining run.
@@ -198,9 +196,7 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
         })?;
 
     let flops_per_token = model_config.flops_per_token_training(config.seq_len);
-    let mut interval_loss = 0.0;
-    let mut interval_steps = 0usize;
-    let mut interval_started = Instant::now();
+    let mut meter = IntervalMeter::new();
     for step in start..config.steps {
         let lr = learning_rate(
             step,
@@ -221,19 +217,22 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
                 (),
             )
         });
-        interval_loss += step_result.loss;
+        meter.add("loss", step_result.loss);
         let (next, stats) = optimizer.step_named(lr, model, step_result.grads);
         model = next;
-        interval_steps += 1;
+        meter.last("learning_rate", lr);
+        meter.last("grad_norm", stats.grad_norm);
+        meter.end_step();
 
         let done = step + 1;
         if done % config.log_every == 0 || done == config.steps {
-            let seconds = interval_started.elapsed().as_secs_f64();
-            let tokens = (interval_steps * config.batch_size * config.seq_len) as f64;
+            let interval = meter.close();
+            let seconds = interval.seconds;
+            let tokens = (interval.steps * config.batch_size * config.seq_len) as f64;
             let step_id = done as i64;
-            ctx.log("loss", step_id, interval_loss / interval_steps as f64);
-            ctx.log("learning_rate", step_id, lr);
-            ctx.log("grad_norm", step_id, stats.grad_norm);
+            for (name, value) in interval.values() {
+                ctx.log(name, step_id, value);
+            }
             ctx.log(
                 "tokens",
                 step_id,
@@ -248,11 +247,8 @@ pub fn run(config: &PretrainConfig, ctx: &mut StageContext) -> Result<(), StageE
             ctx.log(
                 "perf/step_seconds",
                 step_id,
-                seconds / interval_steps as f64,
+                seconds / interval.steps as f64,
             );
-            interval_loss = 0.0;
-            interval_steps = 0;
-            interval_started = Instant::now();
             ctx.progress(
                 done as f64 / config.steps as f64,
                 &format!("step {done}/{}", config.steps),

@@ -8,8 +8,6 @@
 //! and "The answer is" → the number). Later stages (cold start, rejection sampling,
 //! distillation) feed their own data sets through the same stage.
 
-use std::time::Instant;
-
 use serde::{Deserialize, Serialize};
 
 use super::checkpointing::{self, Checkpoint};
@@ -19,7 +17,7 @@ use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
 use crate::tokenizer::Tokenizer;
-use crate::train::{accumulate, learning_rate, micro_batches, LossBatch, ScoredRow};
+use crate::train::{accumulate, learning_rate, micro_batches, IntervalMeter, LossBatch, ScoredRow};
 use crate::world::{self, Problem};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,10 +190,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
             start_checkpoint.model(&device)
         })?;
 
-    let mut interval_loss = 0.0;
-    let mut interval_steps = 0usize;
-    let mut interval_tokens = 0usize;
-    let mut interval_started = Instant::now();
+    let mut meter = IntervalMeter::new();
     for step in start..config.steps {
         let lr = learning_rate(
             step,
@@ -231,40 +226,40 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
                 .div_scalar(completion_tokens.max(1) as f64);
             (loss, ())
         });
-        interval_loss += step_result.loss;
+        meter.add("loss", step_result.loss);
         let (next, stats) = optimizer.step_named(lr, model, step_result.grads);
         model = next;
-        interval_tokens += parts.iter().map(|p| p.rows() * p.width).sum::<usize>();
-        interval_steps += 1;
+        meter.last("learning_rate", lr);
+        meter.last("grad_norm", stats.grad_norm);
+        let tokens: usize = parts.iter().map(|p| p.rows() * p.width).sum();
+        meter.add("tokens", tokens as f64);
+        meter.end_step();
 
         let done = step + 1;
         if done % config.log_every == 0 || done == config.steps {
-            let seconds = interval_started.elapsed().as_secs_f64();
+            let interval = meter.close();
             let step_id = done as i64;
-            ctx.log("loss", step_id, interval_loss / interval_steps as f64);
-            ctx.log("learning_rate", step_id, lr);
-            ctx.log("grad_norm", step_id, stats.grad_norm);
+            let interval_tokens = interval.sum("tokens") as usize;
+            for (name, value) in interval.values().filter(|(name, _)| *name != "tokens") {
+                ctx.log(name, step_id, value);
+            }
             ctx.log(
                 "perf/tokens_per_second",
                 step_id,
-                interval_tokens as f64 / seconds,
+                interval_tokens as f64 / interval.seconds,
             );
             ctx.log(
                 "perf/step_seconds",
                 step_id,
-                seconds / interval_steps as f64,
+                interval.seconds / interval.steps as f64,
             );
-            // Tokens per step, averaged over the log interval: a run's budget is
+            // Whole tokens per step over the log interval: a run's budget is
             // SUM(tokens/step) × log_every.
             ctx.log(
                 "tokens/step",
                 step_id,
-                (interval_tokens / interval_steps) as f64,
+                (interval_tokens / interval.steps) as f64,
             );
-            interval_loss = 0.0;
-            interval_steps = 0;
-            interval_tokens = 0;
-            interval_started = Instant::now();
             ctx.progress(
                 done as f64 / config.steps as f64,
                 &format!("step {done}/{}", config.steps),
