@@ -690,7 +690,6 @@ impl Store {
         Ok(())
     }
 
-    /// Marks `running` attempts on `host` whose process is gone as `interrupted`.
     /// Marks dead running attempts interrupted: on any host, those whose lease ran out
     /// ([`LEASE`] without a heartbeat); on `host`, also those whose process is gone (at once,
     /// without waiting for the lease). Returns how many it marked.
@@ -709,12 +708,11 @@ impl Store {
         .map_err(self.err())?;
         let mut marked = 0;
         for (attempt, pid, attempt_host, silent_seconds) in running {
-            let lease_ran_out = silent_seconds.is_some_and(|s| s > LEASE.as_secs_f64());
-            let process_gone = attempt_host == host && !process_alive(pid);
-            if !(lease_ran_out || process_gone) {
+            let here = attempt_host == host;
+            if liveness(here, silent_seconds, || process_alive(pid)) != Some(false) {
                 continue;
             }
-            let reason = if process_gone {
+            let reason = if here && !process_alive(pid) {
                 "the process ended without finishing the attempt".to_string()
             } else {
                 format!(
@@ -1133,6 +1131,29 @@ fn classify_open_error(path: &Path, source: sqlx::Error) -> StoreError {
     }
 }
 
+/// Whether a running attempt is alive: the one rule behind marking attempts interrupted and
+/// the Runs view. `here`: it runs on the host that asks; `silent_seconds`: time since its last
+/// heartbeat (`None` before leases existed); `process_alive`: whether its pid lives (asked only
+/// on its own host, where a pid means something).
+///
+/// - A lease that ran out means dead wherever it ran, even with its pid alive here: a process
+///   that stopped renewing it (stopped, hung) holds its attempt no longer.
+/// - On its own host, a gone process means dead at once, without waiting for the lease.
+/// - Elsewhere, a fresh lease means alive; without a lease nothing can be told (`None`).
+pub fn liveness(
+    here: bool,
+    silent_seconds: Option<f64>,
+    process_alive: impl FnOnce() -> bool,
+) -> Option<bool> {
+    if silent_seconds.is_some_and(|s| s > LEASE.as_secs_f64()) {
+        return Some(false);
+    }
+    if here {
+        return Some(process_alive());
+    }
+    silent_seconds.map(|_| true)
+}
+
 /// Accepts the `--db` value or a `sqlite:` URL.
 pub fn db_path_from_arg(arg: &str) -> PathBuf {
     let trimmed = arg
@@ -1184,6 +1205,22 @@ mod tests {
         // Once a run has created the schema, readers get in.
         Store::open(&path).await.unwrap().close().await;
         Store::open_read_only(&path).await.unwrap().close().await;
+    }
+
+    #[test]
+    fn liveness_is_one_rule_for_every_host() {
+        let lease = LEASE.as_secs_f64();
+        let hung = Some(lease + 1.0);
+        // A lease that ran out is dead, even with its process alive here.
+        assert_eq!(liveness(true, hung, || true), Some(false));
+        assert_eq!(liveness(false, hung, || unreachable!()), Some(false));
+        // Here, the process decides at once.
+        assert_eq!(liveness(true, Some(1.0), || false), Some(false));
+        assert_eq!(liveness(true, Some(1.0), || true), Some(true));
+        assert_eq!(liveness(true, None, || true), Some(true));
+        // Elsewhere, the lease decides; without one nothing can be told.
+        assert_eq!(liveness(false, Some(1.0), || unreachable!()), Some(true));
+        assert_eq!(liveness(false, None, || unreachable!()), None);
     }
 
     fn id(byte: &str) -> ExperimentId {

@@ -23,7 +23,8 @@ pub struct RunOverview {
     /// Seconds since the latest attempt's last heartbeat (`None` before leases existed).
     pub silent_seconds: Option<f64>,
     /// For a running attempt, whether it is alive as seen from the host that asked
-    /// ([`Store::run_overview`]): by its process on that host, by its lease elsewhere.
+    /// ([`Store::run_overview`]), by the rule that marks attempts interrupted
+    /// ([`super::liveness`]); `None` when nothing can be told.
     #[sqlx(skip)]
     pub alive: Option<bool>,
     /// Last `reward` and `loss` logged.
@@ -111,15 +112,15 @@ impl Store {
             .await
             .map_err(self.err())?;
         for row in &mut rows {
-            row.alive = match (row.status, row.pid, &row.host) {
-                (Some(AttemptStatus::Running), Some(pid), Some(host)) if host == here => {
-                    Some(super::process_alive(pid))
-                }
-                (Some(AttemptStatus::Running), _, _) => {
-                    row.silent_seconds.map(|s| s <= super::LEASE.as_secs_f64())
-                }
-                _ => None,
-            };
+            if row.status != Some(AttemptStatus::Running) {
+                continue;
+            }
+            let pid = row.pid;
+            row.alive = super::liveness(
+                row.host.as_deref() == Some(here),
+                row.silent_seconds,
+                || pid.is_some_and(super::process_alive),
+            );
         }
         Ok(rows)
     }
