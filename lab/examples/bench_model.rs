@@ -12,6 +12,8 @@
 //!   (`../shared/peers/trl_grpo_bench.py`), when the peer venv and the script exist.
 //!
 //! Peers run from `PEER_PYTHON` (default `.peer-venv/bin/python`, made by `just bench-peers`).
+//! `bench_model grpo` (or `train`, `generate`) runs only those sections; the sgemm peak always
+//! runs, as the training figure's baseline.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +34,10 @@ use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 use lab::world::Lang;
 
 fn main() {
+    // As the `lab` binary runs its stages.
+    lab::alloc::keep_freed_memory();
+    let sections: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |name: &str| sections.is_empty() || sections.iter().any(|s| s == name);
     let threads = parallel::threads();
     println!("threads: {threads} ({THREADS_ENV} or every core); kernels single-threaded, work split by item");
 
@@ -58,6 +64,24 @@ fn main() {
         config.n_heads,
         config.d_ff
     );
+    if wanted("train") {
+        training(&config, threads, peak_all);
+    }
+
+    // 3. Generation: cached against full re-forward, 1 prompt x 8 samples, 128 new tokens.
+    if wanted("generate") {
+        generation_speedup(&config.init(&Device::flex()), &tokenizer);
+    }
+
+    // 4. A GRPO step against TRL at the same settings.
+    if wanted("grpo") {
+        grpo_against_trl(threads);
+    }
+}
+
+/// The training step at the base size on one thread and on all, and against PyTorch eager.
+fn training(config: &ModelConfig, threads: usize, peak_all: f64) {
+    let config = config.clone();
     let (batch, seq) = (16usize, 128usize);
     let single = with_threads(1, || train_step_rate(&config, batch, seq));
     let all = with_threads(threads, || train_step_rate(&config, batch, seq));
@@ -113,12 +137,6 @@ fn main() {
             }
         }
     }
-
-    // 3. Generation: cached against full re-forward, 1 prompt x 8 samples, 128 new tokens.
-    generation_speedup(&config.init(&Device::flex()), &tokenizer);
-
-    // 4. A GRPO step against TRL at the same settings.
-    grpo_against_trl(threads);
 }
 
 /// Runs `f` with `LAB_THREADS` set to `threads` (the bench is the only thread of the process).

@@ -15,6 +15,8 @@ use lab::stages::grpo::policy_update;
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
 
 fn main() {
+    // As the `lab` binary runs its stages.
+    lab::alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("train");
     let count: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(5);

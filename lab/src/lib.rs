@@ -4,6 +4,7 @@
 //! [`stages`], and results land in the [`store`]. The generated [`world`] supplies the data; the
 //! [`tokenizer`], [`sampling`] and [`evaluation`] are pure functions any model can use.
 
+pub mod alloc;
 pub mod curves;
 pub mod evaluation;
 pub mod faults;

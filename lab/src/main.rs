@@ -220,6 +220,7 @@ enum ExportFormat {
 }
 
 fn main() {
+    lab::alloc::keep_freed_memory();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         let mut message = format!("error: {e}");

@@ -73,11 +73,24 @@ impl LayerKv {
 
     fn select(&self, index: Tensor<1, Int>) -> LayerKv {
         LayerKv {
-            k: self.k.clone().select(0, index.clone()),
-            v: self.v.clone().select(0, index),
+            k: select_rows_2d(&self.k, index.clone()),
+            v: select_rows_2d(&self.v, index),
             len: self.len,
         }
     }
+}
+
+/// Rows of `t` `[batch, heads, positions, head_dim]` along the batch, selected as rows of a
+/// `[batch, heads · positions · head_dim]` matrix. burn-flex selects (and, for gradients,
+/// scatter-adds) a matrix's rows as whole slices, but walks a 4-D tensor element by element with
+/// an index computation each; the values and their order of addition are the same.
+fn select_rows_2d(t: &Tensor<4>, index: Tensor<1, Int>) -> Tensor<4> {
+    let [batch, heads, positions, head_dim] = t.dims();
+    let rows = index.dims()[0];
+    t.clone()
+        .reshape([batch, heads * positions * head_dim])
+        .select(0, index)
+        .reshape([rows, heads, positions, head_dim])
 }
 
 /// Keys and values of every layer for the positions `0..len()` of each row in a batch.
