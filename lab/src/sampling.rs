@@ -73,9 +73,10 @@ impl LogitsProcessor {
         for (_, p) in &mut probs {
             *p /= total;
         }
+        // Highest probability first; equal probabilities keep the lower id first (the order a
+        // stable sort of the id-ordered list gives, at an unstable sort's speed).
+        probs.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if self.top_p < 1.0 {
-            // Stable sort: equal probabilities keep the lower id first.
-            probs.sort_by(|a, b| b.1.total_cmp(&a.1));
             let mut mass = 0.0;
             let mut keep = 0;
             for (_, p) in &probs {
@@ -90,8 +91,6 @@ impl LogitsProcessor {
             for (_, p) in &mut probs {
                 *p /= kept;
             }
-        } else {
-            probs.sort_by(|a, b| b.1.total_cmp(&a.1));
         }
         probs
     }
