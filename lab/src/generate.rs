@@ -413,7 +413,13 @@ impl Job<'_> {
     fn forward_cached(&self, rows: &[Vec<u32>], cache: &mut KvCache) -> Vec<f32> {
         let batch = self.padded(rows.to_vec(), rows[0].len());
         let tokens = tokens_tensor(&batch, &self.device);
-        let logits = last_logits(self.model.forward_cached(tokens, cache));
+        // Only the last positions go through the output projection, enough of them that it
+        // keeps the rows it needs for batch-independence.
+        let tail = self
+            .min_positions()
+            .div_ceil(batch.len())
+            .min(rows[0].len());
+        let logits = last_logits(self.model.forward_cached_tail(tokens, cache, tail));
         truncated(logits, rows.len() * self.vocab)
     }
 
@@ -438,8 +444,15 @@ impl Job<'_> {
     /// all of them on the common path: a sample's logits, log-probabilities and tokens are then
     /// bit-identical whether it was decoded alone or in any batch.
     fn min_positions(&self) -> usize {
-        (GEMM_SMALL_OUTPUTS / self.vocab + 1).max(2)
+        min_positions(self.vocab)
     }
+}
+
+/// The fewest positions a forward pass over a model with `vocab` tokens runs so that every
+/// matmul stays on gemm's common path, where a row rounds alike in any product (see
+/// `Job::min_positions`).
+pub fn min_positions(vocab: usize) -> usize {
+    (GEMM_SMALL_OUTPUTS / vocab + 1).max(2)
 }
 
 /// Products with at most this many outputs take `gemm`'s horizontal kernel (see

@@ -110,6 +110,34 @@ fn kv_cache_matches_full_forward() {
     assert!(diff < CACHE_TOLERANCE, "max abs diff {diff}");
 }
 
+/// Projecting only the last positions of a prefill gives those positions' logits bit for bit,
+/// with as few rows as batch-independence needs, for a vocabulary small and large.
+#[test]
+fn a_prefill_tail_has_the_full_prefills_logits_exactly() {
+    let device = Device::flex();
+    for vocab in [37, 1021] {
+        let config = ModelConfig {
+            vocab_size: vocab,
+            ..tiny()
+        };
+        let model = config.init(&device);
+        for batch in [1, 3] {
+            let rows = random_rows(5, batch, 20, vocab);
+            let full = model.forward_cached(tokens_tensor(&rows, &device), &mut model.new_cache());
+            let tail = crate::generate::min_positions(vocab).div_ceil(batch);
+            let mut cache = model.new_cache();
+            let last = model.forward_cached_tail(tokens_tensor(&rows, &device), &mut cache, tail);
+            assert_eq!(last.dims(), [batch, tail, vocab]);
+            assert_eq!(cache.len(), 20, "the cache holds every position");
+            assert_eq!(
+                values(last),
+                values(full.narrow(1, 20 - tail, tail)),
+                "vocab {vocab}, batch {batch}"
+            );
+        }
+    }
+}
+
 #[test]
 fn kv_cache_repeat_each_matches_full_forward() {
     let device = Device::flex();

@@ -290,7 +290,8 @@ impl Transformer {
     /// # Panics
     /// If `seq` is 0 or above `max_seq_len`.
     pub fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
-        self.run(tokens, 0, None)
+        let seq = tokens.dims()[1];
+        self.run(tokens, 0, None, seq)
     }
 
     /// Logits `[batch, new, vocab]` for `tokens` `[batch, new]` placed after the positions already
@@ -301,7 +302,30 @@ impl Transformer {
     /// If the cache was made for another layer count or batch size, or the total length would
     /// exceed `max_seq_len`.
     pub fn forward_cached(&self, tokens: Tensor<2, Int>, cache: &mut KvCache) -> Tensor<3> {
+        let new = tokens.dims()[1];
+        self.forward_cached_tail(tokens, cache, new)
+    }
+
+    /// As [`Transformer::forward_cached`], but the logits `[batch, tail, vocab]` of the last
+    /// `tail` new positions only: a prefill needs the last position's, and the output
+    /// projection of the others (a `vocab`-wide product per position) is most of its cost. Each
+    /// returned logit is bit-identical to `forward_cached`'s as long as the projection keeps at
+    /// least two rows (`batch · tail ≥ 2`; gemm rounds a row alike in any product of two or more
+    /// rows, see `generate`'s batch-independence).
+    ///
+    /// # Panics
+    /// As [`Transformer::forward_cached`], or if `tail` is 0 or above the new positions.
+    pub fn forward_cached_tail(
+        &self,
+        tokens: Tensor<2, Int>,
+        cache: &mut KvCache,
+        tail: usize,
+    ) -> Tensor<3> {
         let [batch, new] = tokens.dims();
+        assert!(
+            tail > 0 && tail <= new,
+            "tail of {tail} positions out of {new} new ones"
+        );
         assert_eq!(
             cache.layers.len(),
             self.blocks.len(),
@@ -318,7 +342,7 @@ impl Transformer {
             );
         }
         let start = cache.len();
-        let logits = self.run(tokens, start, Some(&mut cache.layers));
+        let logits = self.run(tokens, start, Some(&mut cache.layers), tail);
         cache.len = start + new;
         cache.batch = batch;
         logits
@@ -334,6 +358,7 @@ impl Transformer {
         tokens: Tensor<2, Int>,
         start: usize,
         mut cache: Option<&mut Vec<Option<LayerKv>>>,
+        tail: usize,
     ) -> Tensor<3> {
         let [batch, seq] = tokens.dims();
         assert!(seq > 0, "forward on an empty sequence");
@@ -352,12 +377,17 @@ impl Transformer {
             let slot = cache.as_deref_mut().map(|layers| &mut layers[layer]);
             x = block.forward(x, &rope, slot);
         }
+        let x = if tail < seq {
+            x.narrow(1, seq - tail, tail)
+        } else {
+            x
+        };
         let x = self.norm_final.forward(x);
         let [_, _, d_model] = x.dims();
         let vocab = weight.dims()[0];
-        x.reshape([batch * seq, d_model])
+        x.reshape([batch * tail, d_model])
             .matmul(weight.transpose())
-            .reshape([batch, seq, vocab])
+            .reshape([batch, tail, vocab])
     }
 }
 

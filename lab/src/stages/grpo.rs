@@ -218,15 +218,17 @@ impl GroupPart {
         let device = model.device();
         let g = self.rows();
         let mut cache = model.new_cache();
-        let prompt_logits = model.forward_cached(
+        // The last prompt position predicts every completion's first token. A few before it
+        // keep the output projection on gemm's common path, so its logits are bit for bit those
+        // of a projection of every prompt position.
+        let vocab = model.config().vocab_size;
+        let tail = crate::generate::min_positions(vocab).min(self.prompt.len());
+        let prompt_logits = model.forward_cached_tail(
             tokens_tensor(std::slice::from_ref(&self.prompt), &device),
             &mut cache,
+            tail,
         );
-        let [_, prompt_len, vocab] = prompt_logits.dims();
-        // The last prompt position predicts every completion's first token.
-        let first = prompt_logits
-            .narrow(1, prompt_len - 1, 1)
-            .expand([g, 1, vocab]);
+        let first = prompt_logits.narrow(1, tail - 1, 1).expand([g, 1, vocab]);
         let logits = if self.width > 1 {
             let mut cache = cache.repeat_each(g);
             let inputs: Vec<Vec<u32>> = self
