@@ -11,6 +11,7 @@ pub mod faults;
 pub mod findings;
 pub mod generate;
 pub mod grpo;
+pub mod hf;
 pub mod highlight;
 pub mod identity;
 pub mod language;
