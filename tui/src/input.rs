@@ -31,6 +31,21 @@ impl Input {
         *self = Input::new(text);
     }
 
+    /// A key for this input as a filter box that has the keyboard while `active`: Enter keeps
+    /// the text and leaves the box, Esc clears it and leaves; other keys edit.
+    pub fn filter_key(&mut self, active: &mut bool, key: KeyEvent) -> Edit {
+        let edit = self.handle(key);
+        match edit {
+            Edit::Submit => *active = false,
+            Edit::Cancel => {
+                *active = false;
+                self.set("");
+            }
+            _ => {}
+        }
+        edit
+    }
+
     fn byte_at(&self, cursor: usize) -> usize {
         self.text
             .char_indices()

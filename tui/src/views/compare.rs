@@ -14,7 +14,7 @@ use super::{dim, fit, highlight, navigate, PALETTE};
 use crate::app::{App, Effect};
 use crate::chart;
 use crate::data::{Request, RunRef, RunSummary, Series};
-use crate::input::{Edit, Input};
+use crate::input::Input;
 use lab::report::figure::{Curve as FigureCurve, Figure};
 
 pub const KEYS: &[(&str, &str)] = &[
@@ -142,14 +142,7 @@ impl CompareView {
 impl CompareView {
     pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
         if self.filtering {
-            match self.filter.handle(key) {
-                Edit::Submit => self.filtering = false,
-                Edit::Cancel => {
-                    self.filtering = false;
-                    self.filter.set("");
-                }
-                _ => {}
-            }
+            self.filter.filter_key(&mut self.filtering, key);
             return None;
         }
         let visible = self.visible_metrics();

@@ -114,13 +114,7 @@ impl LaunchView {
 impl LaunchView {
     pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
         if self.filtering {
-            let edit = self.filter.handle(key);
-            if edit == Edit::Cancel {
-                self.filter.set("");
-            }
-            if matches!(edit, Edit::Submit | Edit::Cancel) {
-                self.filtering = false;
-            }
+            let edit = self.filter.filter_key(&mut self.filtering, key);
             if edit == Edit::Changed || edit == Edit::Cancel {
                 self.selected = 0;
                 return self.request_dry_run().map(Effect::Request);

@@ -12,7 +12,7 @@ use ratatui::Frame;
 use super::{dim, fit, header, highlight, navigate, num};
 use crate::app::{App, Effect, View};
 use crate::data::{Request, RunRef, RunSummary};
-use crate::input::{Edit, Input};
+use crate::input::Input;
 use crate::time;
 use lab::store::AttemptStatus;
 
@@ -212,14 +212,7 @@ pub fn run_ref(r: &RunSummary) -> Option<RunRef> {
 impl RunsView {
     pub fn key(&mut self, key: KeyEvent, now: f64) -> Option<Effect> {
         if self.filtering {
-            match self.filter.handle(key) {
-                Edit::Submit => self.filtering = false,
-                Edit::Cancel => {
-                    self.filtering = false;
-                    self.filter.set("");
-                }
-                _ => {}
-            }
+            self.filter.filter_key(&mut self.filtering, key);
             let visible = self.visible(now);
             if !visible
                 .iter()

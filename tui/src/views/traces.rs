@@ -13,7 +13,7 @@ use ratatui::Frame;
 use super::{dim, header, highlight, navigate};
 use crate::app::{App, Effect};
 use crate::data::{Request, RunRef, RunSummary};
-use crate::input::{Edit, Input};
+use crate::input::Input;
 use lab::highlight::pieces;
 
 pub const KEYS: &[(&str, &str)] = &[
@@ -98,14 +98,7 @@ impl TracesView {
 impl TracesView {
     pub fn key(&mut self, key: KeyEvent) -> Option<Effect> {
         if self.searching {
-            match self.search.handle(key) {
-                Edit::Submit => self.searching = false,
-                Edit::Cancel => {
-                    self.searching = false;
-                    self.search.set("");
-                }
-                _ => {}
-            }
+            self.search.filter_key(&mut self.searching, key);
             self.selected = 0;
             return None;
         }
