@@ -2,16 +2,19 @@
 //! `model.safetensors` or its shards), with their forward pass checked against transformers'
 //! logits (`tests/fixtures/hf`, made by `../shared/peers/make_tiny_qwen2.py`).
 //!
-//! This is the loading and numerics half of real-model support. Not here yet: the Hugging Face
-//! tokenizer and chat template, a model interface that the stages share with the toy
+//! Chat templates render as transformers renders them ([`ChatTemplate`]).
+//!
+//! Not here yet: the Hugging Face tokenizer, a model interface that the stages share with the toy
 //! transformer, training these models, and burn-tch.
 
+mod chat;
 mod config;
 mod model;
 mod weights;
 
 use std::path::PathBuf;
 
+pub use chat::{ChatTemplate, Message};
 pub use config::{Architecture, HfConfig};
 pub use model::HfModel;
 pub use weights::{HfTensor, HfWeights};
