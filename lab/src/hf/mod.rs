@@ -2,14 +2,16 @@
 //! `model.safetensors` or its shards), with their forward pass checked against transformers'
 //! logits (`tests/fixtures/hf`, made by `../shared/peers/make_tiny_qwen2.py`).
 //!
-//! Chat templates render as transformers renders them ([`ChatTemplate`]).
+//! Chat templates render as transformers renders them ([`ChatTemplate`]); byte-level BPE
+//! tokenizers encode as the `tokenizers` library does ([`HfTokenizer`]).
 //!
-//! Not here yet: the Hugging Face tokenizer, a model interface that the stages share with the toy
-//! transformer, training these models, and burn-tch.
+//! Not here yet: a model interface that the stages share with the toy transformer, training
+//! these models, and burn-tch.
 
 mod chat;
 mod config;
 mod model;
+mod tokenizer;
 mod weights;
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 pub use chat::{ChatTemplate, Message};
 pub use config::{Architecture, HfConfig};
 pub use model::HfModel;
+pub use tokenizer::HfTokenizer;
 pub use weights::{HfTensor, HfWeights};
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +202,52 @@ mod tests {
         assert!(
             err.contains("model.layers.1.self_attn.q_proj.bias"),
             "{err}"
+        );
+    }
+
+    /// The pieces together, as a stage will use them: a question rendered with the model's chat
+    /// template and the R1 `<think>` opening, encoded by the model's tokenizer, gives the ids
+    /// transformers ran, and greedy decoding from them continues with transformers' tokens.
+    #[test]
+    fn chat_template_tokenizer_and_model_together() {
+        let dir = fixtures().join("qwen2");
+        let template = ChatTemplate::read(&dir).unwrap();
+        let tokenizer = HfTokenizer::read(&dir).unwrap();
+        let model = HfModel::read(&dir, &Device::flex()).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
+        )
+        .unwrap();
+        let question = [Message {
+            role: "user".into(),
+            content: "Solve 3*x = 12.".into(),
+        }];
+        let prompt = template
+            .render(&question, true, &Default::default())
+            .unwrap()
+            + "<think>\n";
+        assert_eq!(prompt, json["prompts"][1].as_str().unwrap());
+        let ids = tokenizer.encode(&prompt).unwrap();
+        let expected_ids: Vec<u32> = json["tokenizer"]["encodings"][1]["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(ids, expected_ids);
+        let greedy: Vec<u32> = json["models"]["qwen2"]["outputs"][1]["greedy_new_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let continuation = model.greedy(&ids, greedy.len());
+        assert_eq!(continuation, greedy);
+        assert_eq!(
+            tokenizer.decode(&continuation),
+            json["models"]["qwen2"]["outputs"][1]["greedy_new_text"]
+                .as_str()
+                .unwrap()
         );
     }
 }
