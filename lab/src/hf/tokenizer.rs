@@ -11,10 +11,11 @@
 //!
 //! Decoding maps ids back to their strings and the byte-level characters back to bytes.
 //!
-//! The split pattern of Qwen2 and Llama 3 ends `\s+(?!\S)|\s+`: a run of white space not
-//! followed by a non-space. The `regex` crate has no look-ahead, so that alternative is matched
-//! by hand, in its place between the others (leftmost-first, as `tokenizers`' backtracking
-//! engine prefers alternatives).
+//! The split is a `Split` step's pattern (Qwen2, Llama 3) or, for a `ByteLevel` pre-tokenizer
+//! with `use_regex` (GPT-2, SmolLM2), GPT-2's pattern. Both end `\s+(?!\S)|\s+`: a run of
+//! white space not followed by a non-space. The `regex` crate has no look-ahead, so that
+//! alternative is matched by hand, in its place between the others (leftmost-first, as
+//! `tokenizers`' backtracking engine prefers alternatives).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,6 +25,10 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
 use super::HfError;
+
+/// The split of a `ByteLevel` pre-tokenizer with `use_regex` (GPT-2's, as `tokenizers` has it).
+const GPT2_PATTERN: &str =
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
 /// The pattern's alternative that needs look-ahead, as `tokenizers` writes it.
 const LOOKAHEAD_ALTERNATIVE: &str = r"|\s+(?!\S)|\s+";
@@ -331,10 +336,17 @@ fn split_pattern(pre: &Value) -> Result<String, String> {
                 );
             }
             Some("ByteLevel") => {
-                if step["use_regex"].as_bool() != Some(false)
-                    || step["add_prefix_space"].as_bool() == Some(true)
-                {
-                    return Err("only a ByteLevel pre-tokenizer without its own regex or prefix space is read".into());
+                if step["add_prefix_space"].as_bool() == Some(true) {
+                    return Err(
+                        "a ByteLevel pre-tokenizer that adds a prefix space is not read".into(),
+                    );
+                }
+                // Its own split (GPT-2's pattern), unless a Split step did the splitting.
+                if step["use_regex"].as_bool() != Some(false) {
+                    if pattern.is_some() {
+                        return Err("a Split followed by a splitting ByteLevel is not read".into());
+                    }
+                    pattern = Some(GPT2_PATTERN.to_string());
                 }
             }
             other => return Err(format!("pre-tokenizer {other:?} is not implemented")),
