@@ -1238,6 +1238,44 @@ fn sft_fine_tunes_a_checkpoint_on_world_problems() {
     assert!(lab.stdout(&["rerun", &sft[..12]]).contains("reproduced"));
 }
 
+/// `lab generate --hf` samples from a Hugging Face model directory without a database: the
+/// prompt as a user turn of the model's chat template, opened with `<think>`. Greedy decoding
+/// gives transformers' continuation (`tests/fixtures/hf/reference.json`, prompt 1) and stops
+/// after `</answer>`.
+#[test]
+fn generate_from_a_hugging_face_directory() {
+    let lab = Lab::new();
+    let out = lab.stdout(&[
+        "generate",
+        "--hf",
+        "tests/fixtures/hf/qwen2",
+        "--prompt",
+        "Solve 3*x = 12.",
+        "--think",
+        "--temperature",
+        "0",
+        "-n",
+        "1",
+        "--max-new-tokens",
+        "8",
+    ]);
+    assert_eq!(out, "--- sample 0\n减四</answer>\n");
+    assert!(!lab.db().exists(), "no database is made");
+    let err = lab.fails(&[
+        "generate",
+        "--hf",
+        "tests/fixtures/hf/missing",
+        "--prompt",
+        "x",
+    ]);
+    assert!(
+        err.contains("tests/fixtures/hf/missing/config.json"),
+        "{err}"
+    );
+    let err = lab.fails(&["generate", "--prompt", "x"]);
+    assert!(err.contains("<ID>"), "{err}");
+}
+
 #[test]
 fn langmix_scores_messy_outputs_without_crashing() {
     let lab = Lab::new();

@@ -41,7 +41,15 @@ enum Command {
     /// Sample completions from a stored model (its last checkpoint), to poke at it by hand.
     Generate {
         /// Experiment id or prefix of a run with checkpoints (pretrain, sft, grpo).
-        id: String,
+        #[arg(required_unless_present = "hf")]
+        id: Option<String>,
+        /// A Hugging Face model directory (Llama or Qwen2) instead of a stored run: the prompt
+        /// becomes a user turn of the model's chat template.
+        #[arg(long, conflicts_with_all = ["id", "prompting"])]
+        hf: Option<PathBuf>,
+        /// With --hf: open the assistant's turn with `<think>` and a newline, as R1 does.
+        #[arg(long, requires = "hf")]
+        think: bool,
         /// The prompt text; rendered as is (use the templates yourself, or --prompting).
         #[arg(long)]
         prompt: String,
@@ -367,6 +375,36 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Generate {
+            hf: Some(dir),
+            think,
+            prompt,
+            samples,
+            temperature,
+            top_p,
+            seed,
+            max_new_tokens,
+            ..
+        } => {
+            for (i, text) in generate_hf(
+                &dir,
+                &prompt,
+                think,
+                samples,
+                &lab::generate::GenerationConfig {
+                    max_new_tokens,
+                    temperature,
+                    top_p,
+                    seed,
+                },
+            )?
+            .iter()
+            .enumerate()
+            {
+                writeln!(out, "--- sample {i}")?;
+                writeln!(out, "{text}")?;
+            }
+        }
+        Command::Generate {
             id,
             prompt,
             prompting,
@@ -375,7 +413,9 @@ fn run(cli: Cli) -> Result<()> {
             top_p,
             seed,
             max_new_tokens,
+            ..
         } => {
+            let id = id.context("an experiment id or --hf is needed")?;
             let store = open_existing(&runtime, &db)?;
             let id = runtime.block_on(store.resolve_id(&id))?;
             let prompting = prompting
@@ -1056,4 +1096,59 @@ fn indent(text: &str, by: usize) -> String {
         .trim_end_matches('\n')
         .to_string()
         + "\n"
+}
+
+/// Samples from a Hugging Face model directory: the prompt as a user turn of its chat template,
+/// each sample from its own stream (`sample_seed(seed, i)`), stopping at the end-of-sequence
+/// token or after `</answer>`.
+fn generate_hf(
+    dir: &std::path::Path,
+    prompt: &str,
+    think: bool,
+    samples: usize,
+    generation: &lab::generate::GenerationConfig,
+) -> Result<Vec<String>> {
+    use lab::hf::{ChatTemplate, HfModel, HfTokenizer, Message};
+    let model = HfModel::read(dir, &burn::prelude::Device::flex())?;
+    let tokenizer = HfTokenizer::read(dir)?;
+    let template = ChatTemplate::read(dir)?;
+    let turn = [Message {
+        role: "user".into(),
+        content: prompt.to_string(),
+    }];
+    let mut text = template
+        .render(&turn, true, &Default::default())
+        .map_err(|e| anyhow::anyhow!("{}: the chat template failed: {e}", dir.display()))?;
+    if think {
+        text.push_str("<think>\n");
+    }
+    let ids = tokenizer
+        .encode(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let stop_ids: Vec<u32> = template
+        .special_token("eos_token")
+        .and_then(|eos| tokenizer.encode(eos).ok())
+        .filter(|ids| ids.len() == 1)
+        .unwrap_or_default();
+    let processor = lab::sampling::LogitsProcessor::new(generation.temperature, generation.top_p);
+    let answered = |tokens: &[u32]| {
+        tokenizer
+            .decode(tokens)
+            .trim_end()
+            .ends_with(lab::response::ANSWER_CLOSE)
+    };
+    Ok((0..samples)
+        .map(|i| {
+            let mut rng = lab::sampling::sample_seed(generation.seed, i as u64);
+            let tokens = model.sample(
+                &ids,
+                generation.max_new_tokens,
+                &processor,
+                &mut rng,
+                &stop_ids,
+                &answered,
+            );
+            tokenizer.decode(&tokens)
+        })
+        .collect())
 }

@@ -18,6 +18,13 @@ pub struct Message {
     pub content: String,
 }
 
+impl ChatTemplate {
+    /// A special token of `tokenizer_config.json` (`eos_token`, …), where set.
+    pub fn special_token(&self, name: &str) -> Option<&str> {
+        self.special_tokens.get(name).and_then(Value::as_str)
+    }
+}
+
 /// A chat template with the special tokens it may name.
 #[derive(Debug)]
 pub struct ChatTemplate {

@@ -280,6 +280,41 @@ impl HfModel {
         self.norm.forward(x).matmul(self.lm_head_t.clone())
     }
 
+    /// A sampled continuation of `prompt`: up to `max_new_tokens` tokens drawn by `processor`
+    /// from `rng` (full re-forward each step), ending early after a token of `stop_ids` or once
+    /// `stop_text(tokens so far)` says so. The stop token is kept.
+    pub fn sample(
+        &self,
+        prompt: &[u32],
+        max_new_tokens: usize,
+        processor: &crate::sampling::LogitsProcessor,
+        rng: &mut crate::rng::Rng,
+        stop_ids: &[u32],
+        stop_text: &dyn Fn(&[u32]) -> bool,
+    ) -> Vec<u32> {
+        let mut sequence = prompt.to_vec();
+        let limit = max_new_tokens.min(
+            self.config
+                .max_position_embeddings
+                .saturating_sub(prompt.len()),
+        );
+        for _ in 0..limit {
+            let seq = sequence.len();
+            let last: Vec<f32> = self
+                .forward(&sequence)
+                .narrow(0, seq - 1, 1)
+                .into_data()
+                .try_into_vec_as::<f32>()
+                .expect("float logits");
+            let token = processor.sample(&last, rng);
+            sequence.push(token);
+            if stop_ids.contains(&token) || stop_text(&sequence[prompt.len()..]) {
+                break;
+            }
+        }
+        sequence[prompt.len()..].to_vec()
+    }
+
     /// The `new` tokens greedy decoding appends to `prompt` (full re-forward each step; no
     /// stop token).
     pub fn greedy(&self, prompt: &[u32], new: usize) -> Vec<u32> {
