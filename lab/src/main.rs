@@ -375,37 +375,9 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Generate {
-            hf: Some(dir),
-            think,
-            prompt,
-            samples,
-            temperature,
-            top_p,
-            seed,
-            max_new_tokens,
-            ..
-        } => {
-            for (i, text) in generate_hf(
-                &dir,
-                &prompt,
-                think,
-                samples,
-                &lab::generate::GenerationConfig {
-                    max_new_tokens,
-                    temperature,
-                    top_p,
-                    seed,
-                },
-            )?
-            .iter()
-            .enumerate()
-            {
-                writeln!(out, "--- sample {i}")?;
-                writeln!(out, "{text}")?;
-            }
-        }
-        Command::Generate {
             id,
+            hf,
+            think,
             prompt,
             prompting,
             samples,
@@ -413,35 +385,40 @@ fn run(cli: Cli) -> Result<()> {
             top_p,
             seed,
             max_new_tokens,
-            ..
         } => {
-            let id = id.context("an experiment id or --hf is needed")?;
-            let store = open_existing(&runtime, &db)?;
-            let id = runtime.block_on(store.resolve_id(&id))?;
-            let prompting = prompting
-                .map(|p| {
-                    serde_json::from_value::<lab::evaluation::Prompting>(serde_json::Value::String(
-                        p.clone(),
-                    ))
-                    .with_context(|| {
-                        format!("--prompting {p}: use r1-zero, compact, cot or direct")
-                    })
-                })
-                .transpose()?;
-            let texts = lab::stages::sample_from(
-                &runtime,
-                &store,
-                &id,
-                &prompt,
-                prompting,
-                &lab::generate::GenerationConfig {
-                    max_new_tokens,
-                    temperature,
-                    top_p,
-                    seed,
-                },
-                samples,
-            )?;
+            let generation = lab::generate::GenerationConfig {
+                max_new_tokens,
+                temperature,
+                top_p,
+                seed,
+            };
+            let texts = match hf {
+                Some(dir) => generate_hf(&dir, &prompt, think, samples, &generation)?,
+                None => {
+                    let id = id.context("an experiment id or --hf is needed")?;
+                    let store = open_existing(&runtime, &db)?;
+                    let id = runtime.block_on(store.resolve_id(&id))?;
+                    let prompting = prompting
+                        .map(|p| {
+                            serde_json::from_value::<lab::evaluation::Prompting>(
+                                serde_json::Value::String(p.clone()),
+                            )
+                            .with_context(|| {
+                                format!("--prompting {p}: use r1-zero, compact, cot or direct")
+                            })
+                        })
+                        .transpose()?;
+                    lab::stages::sample_from(
+                        &runtime,
+                        &store,
+                        &id,
+                        &prompt,
+                        prompting,
+                        &generation,
+                        samples,
+                    )?
+                }
+            };
             for (i, text) in texts.iter().enumerate() {
                 writeln!(out, "--- sample {i}")?;
                 writeln!(out, "{text}")?;
