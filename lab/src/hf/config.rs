@@ -41,16 +41,7 @@ pub struct HfConfig {
 impl HfConfig {
     /// Reads `dir/config.json`.
     pub fn read(dir: &Path) -> Result<HfConfig, HfError> {
-        let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| HfError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| HfError::Config {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        HfConfig::from_json(&json).map_err(|message| HfError::Config { path, message })
+        super::read_json(dir.join("config.json"), HfConfig::from_json)
     }
 
     /// The config of a parsed `config.json`; the error names the key.

@@ -22,6 +22,22 @@ pub use model::HfModel;
 pub use tokenizer::HfTokenizer;
 pub use weights::{HfTensor, HfWeights};
 
+/// Reads the JSON file `path` and takes what `parse` makes of it; every error names the file.
+fn read_json<T>(
+    path: PathBuf,
+    parse: impl FnOnce(&serde_json::Value) -> Result<T, String>,
+) -> Result<T, HfError> {
+    let text = std::fs::read_to_string(&path).map_err(|source| HfError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let json = serde_json::from_str(&text).map_err(|e| HfError::Config {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    parse(&json).map_err(|message| HfError::Config { path, message })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
     #[error("{path}: {source}")]
@@ -62,9 +78,46 @@ mod tests {
     /// transformers' logits are matched to this (max abs, f32), as the issue asks.
     const TOLERANCE: f32 = 1e-4;
 
-    fn reference_tensor(file: &SafeTensors, name: &str) -> (Vec<usize>, Dtype, Vec<u8>) {
+    /// The token ids `name` (stored as i64) of a reference file.
+    fn reference_ids(file: &SafeTensors, name: &str) -> Vec<u32> {
         let view = file.tensor(name).unwrap();
-        (view.shape().to_vec(), view.dtype(), view.data().to_vec())
+        assert_eq!(view.dtype(), Dtype::I64, "{name}");
+        view.data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect()
+    }
+
+    /// The shape and f32 values of the tensor `name` of a reference file.
+    fn reference_floats(file: &SafeTensors, name: &str) -> (Vec<usize>, Vec<f32>) {
+        let view = file.tensor(name).unwrap();
+        assert_eq!(view.dtype(), Dtype::F32, "{name}");
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (view.shape().to_vec(), values)
+    }
+
+    /// Token ids written as a JSON list.
+    fn json_ids(value: &serde_json::Value) -> Vec<u32> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    }
+
+    /// The largest absolute difference between `logits` and `want`, whose shape it must have.
+    fn max_abs_diff(logits: Tensor<2>, shape: &[usize], want: &[f32]) -> f32 {
+        assert_eq!(logits.dims().as_slice(), shape);
+        let got = logits.into_data().try_into_vec_as::<f32>().unwrap();
+        got.iter()
+            .zip(want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
     }
 
     /// Every fixture model's logits on the three reference prompts (English with an R1 tag, a
@@ -83,38 +136,16 @@ mod tests {
             let model = HfModel::read(&fixtures().join(name), &device).unwrap();
             let outputs = json["models"][name]["outputs"].as_array().unwrap();
             for (i, expected) in outputs.iter().enumerate() {
-                let (_, dtype, ids) = reference_tensor(&reference, &format!("input_ids.{i}"));
-                assert_eq!(dtype, Dtype::I64);
-                let ids: Vec<u32> = ids
-                    .chunks_exact(8)
-                    .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-                    .collect();
-                let (shape, _, logits) =
-                    reference_tensor(&reference, &format!("{name}.logits.{i}"));
-                let want: Vec<f32> = logits
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                    .collect();
-                let got = model.forward(&ids);
-                assert_eq!(got.dims().to_vec(), shape);
-                let got = got.into_data().try_into_vec_as::<f32>().unwrap();
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0f32, f32::max);
+                let ids = reference_ids(&reference, &format!("input_ids.{i}"));
+                let (shape, want) = reference_floats(&reference, &format!("{name}.logits.{i}"));
+                let worst = max_abs_diff(model.forward(&ids), &shape, &want);
                 eprintln!("{name} prompt {i}: max abs logit difference {worst:.1e}");
                 assert!(
                     worst <= TOLERANCE,
                     "{name} prompt {i}: max abs diff {worst}"
                 );
 
-                let greedy: Vec<u32> = expected["greedy_new_ids"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_u64().unwrap() as u32)
-                    .collect();
+                let greedy = json_ids(&expected["greedy_new_ids"]);
                 assert_eq!(
                     model.greedy(&ids, greedy.len()),
                     greedy,
@@ -228,19 +259,8 @@ mod tests {
             + "<think>\n";
         assert_eq!(prompt, json["prompts"][1].as_str().unwrap());
         let ids = tokenizer.encode(&prompt).unwrap();
-        let expected_ids: Vec<u32> = json["tokenizer"]["encodings"][1]["ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        assert_eq!(ids, expected_ids);
-        let greedy: Vec<u32> = json["models"]["qwen2"]["outputs"][1]["greedy_new_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
+        assert_eq!(ids, json_ids(&json["tokenizer"]["encodings"][1]["ids"]));
+        let greedy = json_ids(&json["models"]["qwen2"]["outputs"][1]["greedy_new_ids"]);
         let continuation = model.greedy(&ids, greedy.len());
         assert_eq!(continuation, greedy);
         assert_eq!(
@@ -284,41 +304,19 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("lab-reference.json")).unwrap())
                 .unwrap();
         for (i, expected) in json["outputs"].as_array().unwrap().iter().enumerate() {
-            let (_, _, ids) = reference_tensor(&reference, &format!("input_ids.{i}"));
-            let ids: Vec<u32> = ids
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
-                .collect();
+            let ids = reference_ids(&reference, &format!("input_ids.{i}"));
             if let Some(tokenizer) = &tokenizer {
                 let text = expected["text"].as_str().unwrap();
                 assert_eq!(tokenizer.encode(text).unwrap(), ids, "ids of prompt {i}");
             }
-            let (_, _, logits) = reference_tensor(&reference, &format!("logits.{i}"));
-            let want: Vec<f32> = logits
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            let got = model
-                .forward(&ids)
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .unwrap();
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let (shape, want) = reference_floats(&reference, &format!("logits.{i}"));
+            let worst = max_abs_diff(model.forward(&ids), &shape, &want);
             eprintln!(
                 "prompt {i} ({} tokens): max abs logit difference {worst:.1e}",
                 ids.len()
             );
             assert!(worst <= TOLERANCE, "prompt {i}: max abs diff {worst}");
-            let greedy: Vec<u32> = expected["greedy_new_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect();
+            let greedy = json_ids(&expected["greedy_new_ids"]);
             assert_eq!(model.greedy(&ids, greedy.len()), greedy, "prompt {i}");
         }
     }

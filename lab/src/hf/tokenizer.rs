@@ -54,16 +54,7 @@ impl HfTokenizer {
     /// Reads `dir/tokenizer.json`. What this reader does not implement (another model type,
     /// normalizer or pre-tokenizer) is refused by name.
     pub fn read(dir: &Path) -> Result<HfTokenizer, HfError> {
-        let path = dir.join("tokenizer.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| HfError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| HfError::Config {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        HfTokenizer::from_json(&json).map_err(|message| HfError::Config { path, message })
+        super::read_json(dir.join("tokenizer.json"), HfTokenizer::from_json)
     }
 
     pub fn from_json(json: &Value) -> Result<HfTokenizer, String> {
