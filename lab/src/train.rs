@@ -196,6 +196,7 @@ pub fn learning_rate(step: usize, total: usize, peak: f64, warmup: usize, min_ra
 pub struct IntervalMeter {
     means: std::collections::BTreeMap<String, (f64, usize)>,
     last: std::collections::BTreeMap<String, f64>,
+    totals: std::collections::BTreeMap<String, f64>,
     steps: usize,
     started: std::time::Instant,
 }
@@ -209,6 +210,7 @@ pub struct Interval {
     pub seconds: f64,
     sums: std::collections::BTreeMap<String, (f64, usize)>,
     last: std::collections::BTreeMap<String, f64>,
+    totals: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for IntervalMeter {
@@ -222,6 +224,7 @@ impl IntervalMeter {
         IntervalMeter {
             means: Default::default(),
             last: Default::default(),
+            totals: Default::default(),
             steps: 0,
             started: std::time::Instant::now(),
         }
@@ -239,6 +242,12 @@ impl IntervalMeter {
         self.last.insert(name.into(), value);
     }
 
+    /// A quantity counted over the interval and not logged itself (the stage derives rates
+    /// from its [`Interval::total`]).
+    pub fn count(&mut self, name: impl Into<String>, amount: f64) {
+        *self.totals.entry(name.into()).or_insert(0.0) += amount;
+    }
+
     /// Counts a training step.
     pub fn end_step(&mut self) {
         self.steps += 1;
@@ -251,6 +260,7 @@ impl IntervalMeter {
             seconds: self.started.elapsed().as_secs_f64(),
             sums: std::mem::take(&mut self.means),
             last: std::mem::take(&mut self.last),
+            totals: std::mem::take(&mut self.totals),
         };
         self.steps = 0;
         self.started = std::time::Instant::now();
@@ -262,6 +272,11 @@ impl Interval {
     /// The sum of a value over the interval (0 when never given).
     pub fn sum(&self, name: &str) -> f64 {
         self.sums.get(name).map_or(0.0, |(sum, _)| *sum)
+    }
+
+    /// The total of a counted quantity ([`IntervalMeter::count`]; 0 when never counted).
+    pub fn total(&self, name: &str) -> f64 {
+        self.totals.get(name).copied().unwrap_or(0.0)
     }
 
     /// Every number to log, by name: means of the added values, then the last ones.
@@ -345,6 +360,11 @@ mod tests {
             values,
             [("loss", 2.0), ("tokens", 7.5), ("learning_rate", 2.0)]
         );
+        meter.count("tokens", 4.0);
+        meter.count("tokens", 6.0);
+        let counted = meter.close();
+        assert_eq!(counted.total("tokens"), 10.0);
+        assert_eq!(counted.values().count(), 0, "counts are not logged");
         let next = meter.close();
         assert_eq!(
             (next.steps, next.values().count()),

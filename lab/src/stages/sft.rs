@@ -232,15 +232,15 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
         meter.last("learning_rate", lr);
         meter.last("grad_norm", stats.grad_norm);
         let tokens: usize = parts.iter().map(|p| p.rows() * p.width).sum();
-        meter.add("tokens", tokens as f64);
+        meter.count("tokens", tokens as f64);
         meter.end_step();
 
         let done = step + 1;
         if done % config.log_every == 0 || done == config.steps {
             let interval = meter.close();
             let step_id = done as i64;
-            let interval_tokens = interval.sum("tokens") as usize;
-            for (name, value) in interval.values().filter(|(name, _)| *name != "tokens") {
+            let interval_tokens = interval.total("tokens") as usize;
+            for (name, value) in interval.values() {
                 ctx.log(name, step_id, value);
             }
             ctx.log(
