@@ -315,21 +315,12 @@ impl HfModel {
         sequence[prompt.len()..].to_vec()
     }
 
-    /// The `new` tokens greedy decoding appends to `prompt` (full re-forward each step; no
-    /// stop token).
+    /// The `new` tokens greedy decoding appends to `prompt` (no stop token).
     pub fn greedy(&self, prompt: &[u32], new: usize) -> Vec<u32> {
-        let mut sequence = prompt.to_vec();
-        for _ in 0..new {
-            let logits = self.forward(&sequence);
-            let seq = sequence.len();
-            let last: Vec<f32> = logits
-                .narrow(0, seq - 1, 1)
-                .into_data()
-                .try_into_vec_as::<f32>()
-                .expect("float logits");
-            sequence.push(crate::sampling::argmax(&last));
-        }
-        sequence[prompt.len()..].to_vec()
+        // Greedy decoding draws nothing from the stream.
+        let greedy = crate::sampling::LogitsProcessor::new(0.0, 1.0);
+        let mut unused = crate::rng::Rng::new(0);
+        self.sample(prompt, new, &greedy, &mut unused, &[], &|_| false)
     }
 }
 
