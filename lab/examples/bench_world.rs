@@ -47,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         host: "bench".into(),
         pid: std::process::id() as i64,
         git_commit: None,
+        job: None,
     };
     let attempt = runtime.block_on(async {
         store

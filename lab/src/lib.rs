@@ -24,6 +24,7 @@ pub mod rewards;
 pub mod rng;
 pub mod runner;
 pub mod sampling;
+pub mod slurm;
 pub mod spec;
 pub mod stages;
 pub mod store;

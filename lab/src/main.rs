@@ -18,11 +18,22 @@ use lab::table;
 #[derive(Parser)]
 #[command(name = "lab", version, about, long_about = None)]
 struct Cli {
-    /// SQLite database file (or sqlite: URL); created on first use.
+    /// The store's database: an SQLite file (or sqlite: URL), created on first use, or a
+    /// PostgreSQL URL (postgres://user@host/db), which needs --objects.
     #[arg(long, global = true, env = "LAB_DB", default_value = ".lab/lab.db")]
     db: String,
+    /// The folder of checkpoints and data sets: beside an SQLite file by default (lab.db →
+    /// lab.objects); for PostgreSQL, a folder every host that runs stages reaches.
+    #[arg(long, global = true, env = "LAB_OBJECTS")]
+    objects: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Executor {
+    Local,
+    Slurm,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +48,23 @@ enum Command {
         /// Print the id the spec would get and whether it is done, without running.
         #[arg(long)]
         dry_run: bool,
+        /// Where stages run: here, one after another (local), or each as a Slurm job that
+        /// runs `lab exec ID` after its inputs' jobs (slurm).
+        #[arg(long, value_enum, default_value_t = Executor::Local)]
+        executor: Executor,
+        /// With --executor slurm: wait until the jobs have finished, and fail if the spec's
+        /// experiment did not complete.
+        #[arg(long)]
+        wait: bool,
+        /// With --executor slurm: an extra sbatch argument (repeatable): --sbatch=--partition=gpu.
+        #[arg(long = "sbatch", value_name = "ARG", allow_hyphen_values = true)]
+        sbatch_args: Vec<String>,
+    },
+    /// Stop what runs for an experiment: its Slurm job (scancel) and any job still queued for
+    /// it, or its process on this host (SIGTERM). The next run resumes it.
+    Cancel {
+        /// Experiment id or unique prefix.
+        id: String,
     },
     /// Sample completions from a stored model (its last checkpoint), to poke at it by hand.
     Generate {
@@ -249,13 +277,16 @@ fn run(cli: Cli) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let db = store::db_path_from_arg(&cli.db);
+    let db = store::Location::parse(&cli.db, cli.objects.as_deref())?;
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Command::Run {
             spec,
             overrides,
             dry_run,
+            executor,
+            wait,
+            sbatch_args,
         } => {
             // Parse and validate before opening anything, so a bad spec writes nothing.
             let spec = Spec::load(&spec, &overrides)?;
@@ -296,6 +327,11 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let store = runtime.block_on(Store::open(&db))?;
+            if executor == Executor::Slurm {
+                let id = run_on_slurm(&runtime, &store, &spec, sbatch_args, wait)?;
+                writeln!(out, "{id}")?;
+                return Ok(());
+            }
             let show = std::io::stderr().is_terminal();
             let mut runner = Runner::new(&runtime, &store, show);
             let result = runner.run(&spec);
@@ -352,6 +388,13 @@ fn run(cli: Cli) -> Result<()> {
             let outcome = runner.exec(&id)?;
             writeln!(out, "{id}")?;
             eprintln!("{}", outcome.as_str());
+        }
+        Command::Cancel { id } => {
+            let store = runtime.block_on(Store::open(&db))?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            for line in cancel(&runtime, &store, &id)? {
+                writeln!(out, "{line}")?;
+            }
         }
         Command::Rerun { id } => {
             let store = runtime.block_on(Store::open(&db))?;
@@ -843,14 +886,153 @@ fn write_results(
     Ok(())
 }
 
-fn open_existing(runtime: &Runtime, db: &std::path::Path) -> Result<Store> {
+fn open_existing(runtime: &Runtime, db: &store::Location) -> Result<Store> {
     if !db.exists() {
         bail!(
             "database {} does not exist yet: run an experiment first (lab run SPEC), or pass --db",
-            db.display()
+            db.database
         );
     }
     Ok(runtime.block_on(Store::open_read_only(db))?)
+}
+
+/// `lab run --executor slurm`: stores the plan, submits what is neither completed nor queued,
+/// and prints each experiment's fate; with `wait`, follows the jobs until the spec's
+/// experiment completed (or its jobs ended without completing it).
+fn run_on_slurm(
+    runtime: &Runtime,
+    store: &Store,
+    spec: &Spec,
+    sbatch_args: Vec<String>,
+    wait: bool,
+) -> Result<ExperimentId> {
+    use lab::slurm::{self, Submission};
+    let plan = runner::plan(spec, runtime, Some(store))?;
+    Runner::new(runtime, store, false).register(&plan)?;
+    let mut options = slurm::SlurmOptions::for_store(store.location())
+        .context("finding this lab binary for the jobs to run")?;
+    options.sbatch_args = sbatch_args;
+    let submitted = slurm::submit(runtime, store, &plan, &options)?;
+    for ((id, submission), node) in submitted.iter().zip(&plan.nodes) {
+        let what = match submission {
+            Submission::Reused => "completed, reused".to_string(),
+            Submission::Queued { job } => format!("already queued as job {job}"),
+            Submission::Submitted { job, after } if after.is_empty() => format!("job {job}"),
+            Submission::Submitted { job, after } => {
+                format!("job {job} after {}", after.join(", "))
+            }
+        };
+        eprintln!(
+            "{}  {:<9} {}: {what}",
+            id.short(),
+            node.spec.kind(),
+            node.spec.name
+        );
+    }
+    eprintln!("job logs: {}", options.log_dir.display());
+    if !wait {
+        return Ok(plan.root);
+    }
+    let jobs: Vec<String> = submitted
+        .iter()
+        .filter_map(|(_, s)| match s {
+            Submission::Reused => None,
+            Submission::Queued { job } | Submission::Submitted { job, .. } => Some(job.clone()),
+        })
+        .collect();
+    loop {
+        if runtime
+            .block_on(store.standing_attempt(&plan.root))?
+            .is_some()
+        {
+            return Ok(plan.root);
+        }
+        let mut queued = false;
+        for job in &jobs {
+            queued |= slurm::job_state(job)?.is_some_and(|s| s.is_queued());
+        }
+        if !queued {
+            // One last look: the root's job may have completed it since the first one.
+            if runtime
+                .block_on(store.standing_attempt(&plan.root))?
+                .is_some()
+            {
+                return Ok(plan.root);
+            }
+            let mut failed = Vec::new();
+            for node in &plan.nodes {
+                if runtime
+                    .block_on(store.standing_attempt(&node.id))?
+                    .is_none()
+                {
+                    let attempts = runtime.block_on(store.attempts(&node.id))?;
+                    let why = attempts
+                        .last()
+                        .map(|a| match &a.error {
+                            Some(e) => format!("{}: {e}", a.status),
+                            None => a.status.to_string(),
+                        })
+                        .unwrap_or_else(|| "never started (an input failed)".into());
+                    failed.push(format!("  {} {}: {why}", node.id.short(), node.spec.name));
+                }
+            }
+            bail!(
+                "the jobs ended without completing {}:\n{}\n(logs in {})",
+                plan.root.short(),
+                failed.join("\n"),
+                options.log_dir.display()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// `lab cancel`: through Slurm for what runs or waits there, else the process on this host.
+fn cancel(runtime: &Runtime, store: &Store, id: &ExperimentId) -> Result<Vec<String>> {
+    use lab::slurm::{self, Cancelled};
+    let mut lines: Vec<String> = slurm::cancel_experiment(runtime, store, id)?
+        .into_iter()
+        .map(|c| match c {
+            Cancelled::Job { attempt, job } => {
+                format!("cancelled Slurm job {job} (attempt {attempt})")
+            }
+            Cancelled::Pending { jobs } => {
+                format!("withdrew queued Slurm job(s) {}", jobs.join(", "))
+            }
+        })
+        .collect();
+    let here = runner::this_origin().host;
+    for attempt in runtime.block_on(store.attempts(id))? {
+        if attempt.status != store::AttemptStatus::Running || attempt.job.is_some() {
+            continue;
+        }
+        if attempt.host != here {
+            bail!(
+                "{} runs on {} (pid {}), not here: cancel it there",
+                id.short(),
+                attempt.host,
+                attempt.pid
+            );
+        }
+        if !store::process_alive(attempt.pid) {
+            continue;
+        }
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &attempt.pid.to_string()])
+            .status()
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -TERM {} failed: {status}", attempt.pid);
+        }
+        lines.push(format!(
+            "sent SIGTERM to pid {} (attempt {})",
+            attempt.pid, attempt.id
+        ));
+    }
+    if lines.is_empty() {
+        bail!("nothing runs or waits for {}", id.short());
+    }
+    Ok(lines)
 }
 
 fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Write) -> Result<()> {

@@ -431,6 +431,7 @@ mod tests {
             host: "test".into(),
             pid: 1,
             git_commit: None,
+            job: None,
         }
     }
 

@@ -137,6 +137,11 @@ pub fn this_origin() -> AttemptOrigin {
         host,
         pid: std::process::id() as i64,
         git_commit: option_env!("LAB_GIT_COMMIT").map(str::to_string),
+        // A scheduler's job says so in its environment.
+        job: std::env::var("SLURM_JOB_ID")
+            .ok()
+            .filter(|id| !id.is_empty())
+            .map(|id| format!("slurm:{id}")),
     }
 }
 
@@ -693,6 +698,7 @@ mod tests {
             host: "node-7".into(),
             pid: 1,
             git_commit: None,
+            job: None,
         };
         let (store, spec, id, attempt) = running_world(&runtime, dir.path(), &elsewhere);
         let err = Runner::new(&runtime, &store, false).run(&spec).unwrap_err();

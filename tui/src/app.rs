@@ -82,7 +82,8 @@ pub enum Effect {
 /// Where the app reads from and what it starts.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
-    pub db: PathBuf,
+    /// The store's database as messages name it (a path, or a URL without its password).
+    pub db: String,
     /// Folder of experiment specs offered by the Launch view.
     pub experiments: PathBuf,
 }

@@ -125,10 +125,9 @@ pub enum Request {
     },
     /// Write a chart as SVG and PNG into the `figures` folder beside the database.
     ExportFigure(lab::report::figure::Figure),
+    /// Stop a running run, as `lab cancel` does (its Slurm job, or its process here).
     Cancel {
         run: RunRef,
-        pid: i64,
-        host: String,
     },
 }
 

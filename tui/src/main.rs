@@ -12,9 +12,12 @@ use tui::{Action, App, AppConfig, Worker, WorkerConfig};
 #[derive(Parser)]
 #[command(name = "lab-tui", version, about)]
 struct Cli {
-    /// SQLite database file (or sqlite: URL).
+    /// The store's database: an SQLite file (or sqlite: URL), or a PostgreSQL URL.
     #[arg(long, env = "LAB_DB", default_value = ".lab/lab.db")]
     db: String,
+    /// The store's object folder (beside an SQLite file by default; needed for PostgreSQL).
+    #[arg(long, env = "LAB_OBJECTS")]
+    objects: Option<PathBuf>,
     /// Folder of experiment specs for the Launch view.
     #[arg(long, default_value = "experiments")]
     experiments: PathBuf,
@@ -33,8 +36,10 @@ fn default_lab_bin() -> PathBuf {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let db = lab::store::db_path_from_arg(&cli.db);
+    let db = lab::store::Location::parse(&cli.db, cli.objects.as_deref())?;
+    // Beside the object folder: `.lab/logs` for the default `.lab/lab.db`.
     let log_dir = db
+        .objects
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
@@ -46,7 +51,7 @@ fn main() -> Result<()> {
     });
     let mut app = App::new(
         AppConfig {
-            db,
+            db: db.database.to_string(),
             experiments: cli.experiments,
         },
         tui::time::now(),

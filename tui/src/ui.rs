@@ -55,7 +55,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
         Some((message, false)) => Line::styled(message.clone(), Style::new().fg(Color::Green)),
         None => Line::from(vec![
             Span::styled("? keys  Tab views  q quit", dim()),
-            Span::styled(format!("   {}", app.config.db.display()), dim()),
+            Span::styled(format!("   {}", app.config.db), dim()),
         ]),
     };
     frame.render_widget(Paragraph::new(line), status);

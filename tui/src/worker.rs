@@ -10,14 +10,14 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use lab::identity::ExperimentId;
-use lab::store::{SqlLimits, Store, StoreError};
+use lab::store::{Location, SqlLimits, Store, StoreError};
 
 use crate::data::*;
 
 /// Where the worker finds the database and the `lab` binary.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    pub db: PathBuf,
+    pub db: Location,
     pub lab_bin: PathBuf,
     /// Folder for launched processes' output.
     pub log_dir: PathBuf,
@@ -147,7 +147,7 @@ impl Backend {
                     self.processes(),
                 ]
             }
-            Request::Cancel { run, pid, host } => vec![cancel(&run, pid, &host)],
+            Request::Cancel { run, .. } => vec![self.cancel(&run)],
             Request::ExportFigure(figure) => vec![self.export_figure(&figure)],
             Request::DryRun { spec, overrides } => {
                 vec![Response::DryRun(self.dry_run(&spec, &overrides))]
@@ -204,12 +204,13 @@ impl Backend {
         self.open_store().map_err(|e| e.to_string())
     }
 
-    /// Writes `figure` as `figures/NAME.svg` and `.png` beside the database; the notice names
-    /// both files.
+    /// Writes `figure` as `figures/NAME.svg` and `.png` beside the object folder (beside an
+    /// SQLite database); the notice names both files.
     fn export_figure(&self, figure: &lab::report::figure::Figure) -> Response {
         let dir = self
             .config
             .db
+            .objects
             .parent()
             .unwrap_or(std::path::Path::new("."))
             .join("figures");
@@ -254,8 +255,28 @@ impl Backend {
 
     fn lab(&self) -> Command {
         let mut cmd = Command::new(&self.config.lab_bin);
-        cmd.arg("--db").arg(&self.config.db);
+        cmd.args(self.config.db.cli_args());
         cmd
+    }
+
+    /// Cancels a run as `lab cancel ID` does: its Slurm job, or its process on this host.
+    fn cancel(&self, run: &RunRef) -> Response {
+        match self.lab().arg("cancel").arg(&run.id).output() {
+            Ok(out) if out.status.success() => Response::Notice(format!(
+                "{}: {}",
+                run.label(),
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .replace('\n', "; ")
+            )),
+            Ok(out) => Response::Error(
+                String::from_utf8_lossy(&out.stderr)
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_string(),
+            ),
+            Err(e) => Response::Error(format!("{}: {e}", self.config.lab_bin.display())),
+        }
     }
 
     /// The id a spec would get and whether it is done, planned in-process against the store
@@ -357,29 +378,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn this_host() -> String {
     lab::runner::this_origin().host
-}
-
-fn cancel(run: &RunRef, pid: i64, host: &str) -> Response {
-    if host != this_host() {
-        return Response::Error(format!(
-            "{} runs on {host}, not here: cancel it there",
-            run.label()
-        ));
-    }
-    if !lab::runner::process_alive(pid) {
-        return Response::Error(format!("{} (pid {pid}) is not running", run.label()));
-    }
-    match Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status()
-    {
-        Ok(s) if s.success() => {
-            Response::Notice(format!("sent SIGTERM to {} (pid {pid})", run.label()))
-        }
-        Ok(s) => Response::Error(format!("kill {pid} failed: {s}")),
-        Err(e) => Response::Error(format!("kill {pid}: {e}")),
-    }
 }
 
 /// Bounds on the SQL view's queries: a screen shows far fewer rows than `lab sql` writes out,

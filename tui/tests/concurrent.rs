@@ -60,7 +60,7 @@ fn the_tui_reads_while_eight_runs_write() {
         .collect();
 
     let mut backend = Backend::new(WorkerConfig {
-        db: db.clone(),
+        db: db.clone().into(),
         lab_bin: lab_bin.clone(),
         log_dir: dir.path().join("logs"),
     })

@@ -281,7 +281,7 @@ fn every_view_draws_at_any_size() {
 fn threaded_worker_answers_over_channels() {
     let fixture = fixture();
     let worker = tui::Worker::spawn(tui::WorkerConfig {
-        db: fixture.db.clone(),
+        db: fixture.db.clone().into(),
         lab_bin: "/nonexistent/lab".into(),
         log_dir: fixture.dir.path().join("logs"),
     });

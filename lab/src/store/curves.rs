@@ -1,8 +1,7 @@
 //! Reads for curves and reports: which runs a scope holds, which metrics each logged, and a
 //! metric's points in step order.
 
-use sqlx::Row;
-
+use super::backend::id_list;
 use super::{Result, Store};
 use crate::identity::ExperimentId;
 
@@ -20,53 +19,52 @@ impl Store {
     /// stage inside it (at any depth, the recipe itself included), or all of them. In the order
     /// they finished.
     pub async fn standing_runs(&self, scope: &[ExperimentId]) -> Result<Vec<StandingRun>> {
-        let scope: Vec<&str> = scope.iter().map(ExperimentId::as_str).collect();
-        let scope = serde_json::to_string(&scope).expect("strings serialise");
         // An empty scope is everything; otherwise the closure of the ids over the lineage of
         // recipes (a recipe's inputs are its stages).
-        let rows = sqlx::query(
+        let sql = format!(
             "WITH RECURSIVE chosen(id) AS ( \
-               SELECT value FROM json_each(?1) \
+               SELECT id FROM experiments WHERE id IN ({ids}) \
                UNION SELECT l.parent FROM lineage l JOIN chosen c ON l.child = c.id \
                JOIN experiments e ON e.id = c.id AND e.kind = 'recipe') \
              SELECT r.experiment, r.kind, r.name, r.attempt FROM results r \
              JOIN attempts a ON a.id = r.attempt \
-             WHERE json_array_length(?1) = 0 OR r.experiment IN (SELECT id FROM chosen) \
+             WHERE {everything} OR r.experiment IN (SELECT id FROM chosen) \
              ORDER BY a.ended_at, r.experiment",
-        )
-        .bind(scope)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
+            ids = id_list(scope.iter().map(ExperimentId::as_str)),
+            everything = if scope.is_empty() { "1 = 1" } else { "1 = 0" },
+        );
+        let rows: Vec<(String, String, String, i64)> =
+            on_pool!(&self.pool, pool => sqlx::query_as(&sql).fetch_all(pool).await)
+                .map_err(self.err())?;
         Ok(rows
-            .iter()
-            .map(|r| StandingRun {
-                experiment: r.get("experiment"),
-                kind: r.get("kind"),
-                name: r.get("name"),
-                attempt: r.get("attempt"),
+            .into_iter()
+            .map(|(experiment, kind, name, attempt)| StandingRun {
+                experiment,
+                kind,
+                name,
+                attempt,
             })
             .collect())
     }
 
     /// The names of the metrics an attempt logged, sorted.
     pub async fn metric_names(&self, attempt: i64) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT name FROM metrics WHERE attempt = ? ORDER BY name")
+        on_pool!(&self.pool, pool => sqlx::query_scalar("SELECT DISTINCT name FROM metrics WHERE attempt = $1 ORDER BY name")
             .bind(attempt)
-            .fetch_all(&self.pool)
-            .await
+            .fetch_all(pool)
+            .await)
             .map_err(self.err())
     }
 
     /// One metric of an attempt as `(step, value)`, by step.
     pub async fn metric_series(&self, attempt: i64, name: &str) -> Result<Vec<(i64, f64)>> {
-        sqlx::query_as(
-            "SELECT step, value FROM metrics WHERE attempt = ? AND name = ? ORDER BY step",
+        on_pool!(&self.pool, pool => sqlx::query_as(
+            "SELECT step, value FROM metrics WHERE attempt = $1 AND name = $2 ORDER BY step",
         )
         .bind(attempt)
         .bind(name)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 }

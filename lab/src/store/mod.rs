@@ -1,30 +1,47 @@
-//! The experiment store: one SQLite file, its migrations, and the object folder beside it.
+//! The experiment store: a database (an SQLite file by default, or a PostgreSQL server that a
+//! cluster shares), its migrations, and the object folder for checkpoints and data sets.
 //!
-//! Connection settings live in one place ([`connect_options`]): WAL, `synchronous=NORMAL`, a busy
-//! timeout and foreign keys. Writes are batched in `BEGIN IMMEDIATE` transactions so several
-//! `lab run` processes can write to one file at once. The store knows nothing of models or
-//! tensors: it keeps rows and files addressed by hash.
+//! Connection settings live in one place per database ([`sqlite_options`],
+//! [`backend::postgres_options`]). On SQLite, writes are batched in `BEGIN IMMEDIATE`
+//! transactions so several `lab run` processes can write to one file at once. Queries are
+//! written once for both databases ([`on_pool!`], [`Dialect`]). The store knows nothing of
+//! models or tensors: it keeps rows and files addressed by hash.
 
+/// Runs `$body` with `$pool` bound to the store's concrete pool: the body is written once and
+/// compiled for each driver.
+macro_rules! on_pool {
+    ($pool_enum:expr, $pool:ident => $body:expr) => {
+        match $pool_enum {
+            $crate::store::backend::Pool::Sqlite($pool) => $body,
+            $crate::store::backend::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod backend;
 mod curves;
 mod guard;
+mod jobs;
 mod objects;
 mod overview;
 mod query;
 mod results;
+#[doc(hidden)]
+pub mod testing;
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::identity::ExperimentId;
 use crate::trace::{parse_part, part_json};
+use backend::{sqlstate, Pool, PG_DUPLICATE_DATABASE, PG_NO_SUCH_DATABASE};
 
+pub use backend::{objects_folder, Database, Dialect, Location, LocationError};
 pub use curves::StandingRun;
+pub use jobs::JobRecord;
 pub use objects::{ObjectError, ObjectStore, StoredObject};
 pub use overview::{MixingOverview, RunOverview};
 pub use query::{QueryResult, SqlError, SqlLimits, SqlValue};
@@ -42,31 +59,34 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// Twelve missed heartbeats, so a machine busy on both cores never loses a live attempt.
 pub const LEASE: Duration = Duration::from_secs(60);
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
+    #[error("database {db}: {source}")]
+    Db {
+        db: String,
         #[source]
         source: sqlx::Error,
     },
-    #[error("database {path}: migrating the schema failed: {source}")]
+    #[error("database {db}: migrating the schema failed: {source}")]
     Migrate {
-        path: PathBuf,
+        db: String,
         #[source]
         source: sqlx::migrate::MigrateError,
     },
-    #[error("{path} is not an R1 Lab database ({reason}); refusing to touch it")]
-    Foreign { path: PathBuf, reason: String },
-    #[error("database {path} does not exist")]
-    Missing { path: PathBuf },
-    /// The file exists but has no schema yet. `creating`: a first run holds the migration lock
-    /// and is creating it now (a moment's state); otherwise the first run stopped before it
-    /// created the schema (it was killed), and the next run will create it.
-    #[error("{}", not_ready_message(path, *creating))]
-    NotReady { path: PathBuf, creating: bool },
+    #[error("{db} is not an R1 Lab database ({reason}); refusing to touch it")]
+    Foreign { db: String, reason: String },
+    #[error("database {db} does not exist")]
+    Missing { db: String },
+    /// The database exists but has no schema yet. `creating`: a first run holds the migration
+    /// lock and is creating it now (a moment's state); otherwise the first run stopped before
+    /// it created the schema (it was killed), and the next run will create it.
+    #[error("{}", not_ready_message(db, *creating))]
+    NotReady { db: String, creating: bool },
+    #[error(transparent)]
+    Location(#[from] LocationError),
     #[error("no experiment id starts with `{prefix}`")]
     UnknownId { prefix: String },
     #[error("id prefix `{prefix}` is ambiguous; it matches:\n{}", candidates.join("\n"))]
@@ -180,8 +200,7 @@ pub struct ExperimentRow {
 }
 
 /// Where an attempt stands. Stored as its lowercase name (`'completed'`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, sqlx::Type, serde::Serialize)]
-#[sqlx(type_name = "TEXT", rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttemptStatus {
     /// Its process is running it (or died without a word: see [`Store::mark_interrupted`]).
@@ -201,6 +220,53 @@ impl AttemptStatus {
             AttemptStatus::Failed => "failed",
             AttemptStatus::Interrupted => "interrupted",
         }
+    }
+}
+
+/// A status column that holds none of [`AttemptStatus`]'s names.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an attempt status")]
+pub struct UnknownStatus(String);
+
+/// Read from its column as text, so one decoding serves every database.
+impl TryFrom<String> for AttemptStatus {
+    type Error = UnknownStatus;
+
+    fn try_from(name: String) -> std::result::Result<Self, UnknownStatus> {
+        [
+            AttemptStatus::Running,
+            AttemptStatus::Completed,
+            AttemptStatus::Failed,
+            AttemptStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+        .ok_or(UnknownStatus(name))
+    }
+}
+
+/// Stored as text: decodes from whatever text column the database has.
+impl<DB: sqlx::Database> sqlx::Type<DB> for AttemptStatus
+where
+    String: sqlx::Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <String as sqlx::Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <String as sqlx::Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for AttemptStatus
+where
+    String: sqlx::Decode<'r, DB>,
+{
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> std::result::Result<Self, sqlx::error::BoxDynError> {
+        Ok(AttemptStatus::try_from(String::decode(value)?)?)
     }
 }
 
@@ -225,6 +291,8 @@ pub struct AttemptRow {
     pub result_digest: Option<String>,
     /// When its process last renewed its lease (`None` before leases existed).
     pub heartbeat_at: Option<String>,
+    /// The scheduler's job that ran it (`slurm:1234`); `None` for a process started by hand.
+    pub job: Option<String>,
 }
 
 impl AttemptRow {
@@ -270,18 +338,20 @@ pub struct AttemptOrigin {
     pub host: String,
     pub pid: i64,
     pub git_commit: Option<String>,
+    /// The scheduler's job this process runs in (`slurm:1234`), if any.
+    pub job: Option<String>,
 }
 
 /// The experiment store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: Pool,
+    location: Location,
     objects: ObjectStore,
 }
 
-/// The one place connection settings are chosen.
-fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
+/// The one place SQLite connection settings are chosen.
+fn sqlite_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(!read_only)
@@ -301,22 +371,43 @@ fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
         .pragma("query_only", if read_only { "ON" } else { "OFF" })
 }
 
-/// The object folder of a database: `lab.db` → `lab.objects/` beside it.
-pub fn objects_folder(db_path: &Path) -> PathBuf {
-    let stem = db_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "lab".into());
-    db_path
-        .parent()
-        .unwrap_or_else(|| Path::new("."))
-        .join(format!("{stem}.objects"))
-}
-
 impl Store {
-    /// Opens (creating if needed) a database for reading and writing, migrating it to the
-    /// current schema. A file that is not an R1 Lab database is refused untouched.
-    pub async fn open(path: &Path) -> Result<Store> {
+    /// Opens (creating if needed) a store for reading and writing, migrating it to the current
+    /// schema: an SQLite path, or a [`Location`] (SQLite or PostgreSQL). A database that is not
+    /// an R1 Lab store is refused untouched.
+    pub async fn open(location: impl Into<Location>) -> Result<Store> {
+        let location = location.into();
+        match &location.database {
+            Database::Sqlite(path) => Store::open_sqlite(path, &location).await,
+            Database::Postgres(url) => {
+                let store = match Store::connect(&location, false).await {
+                    Err(StoreError::Db { source, .. })
+                        if sqlstate(&source).as_deref() == Some(PG_NO_SUCH_DATABASE) =>
+                    {
+                        // As SQLite creates a missing file, a writer creates a missing database.
+                        // Two first runs may race to it: the loser finds it made.
+                        match sqlx::Postgres::create_database(url).await {
+                            Err(e) if sqlstate(&e).as_deref() != Some(PG_DUPLICATE_DATABASE) => {
+                                return Err(StoreError::Db {
+                                    db: location.database.to_string(),
+                                    source: e,
+                                });
+                            }
+                            _ => Store::connect(&location, false).await?,
+                        }
+                    }
+                    other => other?,
+                };
+                store.check_identity().await?;
+                // sqlx holds a PostgreSQL advisory lock while it migrates, so hosts that open
+                // a new database at once migrate it exactly once.
+                store.migrate().await?;
+                Ok(store)
+            }
+        }
+    }
+
+    async fn open_sqlite(path: &Path, location: &Location) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
                 path: dir.to_path_buf(),
@@ -339,37 +430,68 @@ impl Store {
             path: lock_path.clone(),
             source,
         })?;
-        let store = Store::connect(path, false).await?;
+        let store = Store::connect(location, false).await?;
         store.check_identity().await?;
-        MIGRATOR
-            .run(&store.pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        store.migrate().await?;
         drop(lock);
         Ok(store)
     }
 
-    /// Opens an existing database read-only: every write is refused by SQLite itself.
-    pub async fn open_read_only(path: &Path) -> Result<Store> {
-        if !path.exists() {
+    async fn migrate(&self) -> Result<()> {
+        let migrated = match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
+            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
+        };
+        migrated.map_err(|source| StoreError::Migrate {
+            db: self.location.database.to_string(),
+            source,
+        })
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATOR,
+            Pool::Postgres(_) => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// Opens an existing store read-only: every write is refused by the database itself
+    /// (SQLite's read-only connection; PostgreSQL's read-only transactions).
+    pub async fn open_read_only(location: impl Into<Location>) -> Result<Store> {
+        let location = location.into();
+        if !location.exists() {
             return Err(StoreError::Missing {
-                path: path.to_path_buf(),
+                db: location.database.to_string(),
             });
         }
-        let store = Store::connect(path, true).await?;
+        let store = match Store::connect(&location, true).await {
+            Err(StoreError::Db { source, .. })
+                if sqlstate(&source).as_deref() == Some(PG_NO_SUCH_DATABASE) =>
+            {
+                return Err(StoreError::Missing {
+                    db: location.database.to_string(),
+                })
+            }
+            other => other?,
+        };
         if store.check_identity().await? != 0 {
             if !store.schema_behind().await? {
                 return Ok(store);
             }
             // A database from an older lab: bring its schema up to date (migrations only add
             // and convert, they lose nothing), then read it as asked.
-            store.pool.close().await;
-            Store::open(path).await?.close().await;
-            return Box::pin(Store::open_read_only(path)).await;
+            store.close().await;
+            Store::open(&location).await?.close().await;
+            return Box::pin(Store::open_read_only(location)).await;
         }
+        let Database::Sqlite(path) = &location.database else {
+            // A PostgreSQL migration is one transaction: its tables appear all at once.
+            store.close().await;
+            return Err(StoreError::NotReady {
+                db: location.database.to_string(),
+                creating: false,
+            });
+        };
         // No schema: either a first run is migrating it right now (it holds the lock), or the
         // first run died before it could. Holding the lock, the answer cannot change under us.
         let creating = match std::fs::File::open(migration_lock_path(path)) {
@@ -386,81 +508,128 @@ impl Store {
                 Err(_) => true,
             },
         };
-        store.pool.close().await;
+        store.close().await;
         Err(StoreError::NotReady {
-            path: path.to_path_buf(),
+            db: location.database.to_string(),
             creating,
         })
     }
 
-    async fn connect(path: &Path, read_only: bool) -> Result<Store> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(connect_options(path, read_only))
-            .await
-            .map_err(|source| classify_open_error(path, source))?;
+    async fn connect(location: &Location, read_only: bool) -> Result<Store> {
+        let classify = |source| classify_open_error(&location.database, source);
+        let pool = match &location.database {
+            Database::Sqlite(path) => Pool::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(sqlite_options(path, read_only))
+                    .await
+                    .map_err(classify)?,
+            ),
+            Database::Postgres(url) => Pool::Postgres(
+                backend::postgres_pool(
+                    backend::postgres_options(url, read_only).map_err(classify)?,
+                )
+                .await
+                .map_err(classify)?,
+            ),
+        };
         Ok(Store {
             pool,
-            path: path.to_path_buf(),
-            objects: ObjectStore::new(objects_folder(path)),
+            objects: ObjectStore::new(location.objects.clone()),
+            location: location.clone(),
         })
     }
 
-    /// Refuses SQLite files that belong to something else; returns the `application_id`, which
-    /// is 0 for an empty file that the first migration has not marked yet.
     /// Whether the database lacks migrations this lab has (it was made by an older lab).
     async fn schema_behind(&self) -> Result<bool> {
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
-            .fetch_all(&self.pool)
-            .await
+        let applied: Vec<i64> =
+            on_pool!(&self.pool, pool => sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(pool)
+            .await)
             .map_err(self.err())?;
-        Ok(MIGRATOR
+        Ok(self
+            .migrator()
             .iter()
             .any(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version)))
     }
 
+    /// Refuses databases that belong to something else; returns the application id, which is 0
+    /// for an empty database that the first migration has not marked yet.
     async fn check_identity(&self) -> Result<i64> {
-        let classify = |e| classify_open_error(&self.path, e);
-        // Both reads in one transaction, so they see one snapshot: read apart, a first run's
-        // migration could commit between them (no id yet, then its tables), and a lab database
-        // being created would look like another program's.
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(classify)?;
-        let foreign_tables: Vec<String> = if app_id == APPLICATION_ID {
-            Vec::new()
-        } else {
-            sqlx::query_scalar(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
-                 AND name <> '_sqlx_migrations' ORDER BY name LIMIT 5",
-            )
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(classify)?
+        let classify = |e| classify_open_error(&self.location.database, e);
+        let (app_id, foreign_tables) = match &self.pool {
+            Pool::Sqlite(pool) => {
+                // Both reads in one transaction, so they see one snapshot: read apart, a first
+                // run's migration could commit between them (no id yet, then its tables), and
+                // a lab database being created would look like another program's.
+                let mut tx = pool.begin().await.map_err(classify)?;
+                let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let foreign_tables: Vec<String> = if app_id == APPLICATION_ID {
+                    Vec::new()
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' \
+                         AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' \
+                         ORDER BY name LIMIT 5",
+                    )
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                };
+                tx.rollback().await.map_err(classify)?;
+                (app_id, foreign_tables)
+            }
+            Pool::Postgres(pool) => {
+                // The first migration creates `lab_identity` in the same transaction as every
+                // other table, so one read of the catalogue sees all or none of them.
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations' \
+                     ORDER BY table_name",
+                )
+                .fetch_all(pool)
+                .await
+                .map_err(classify)?;
+                if tables.iter().any(|t| t == "lab_identity") {
+                    let app_id: Option<i64> =
+                        sqlx::query_scalar("SELECT max(application_id) FROM lab_identity")
+                            .fetch_one(pool)
+                            .await
+                            .map_err(classify)?;
+                    (app_id.unwrap_or(-1), Vec::new())
+                } else {
+                    (0, tables.into_iter().take(5).collect())
+                }
+            }
         };
-        tx.rollback().await.map_err(classify)?;
         if app_id == APPLICATION_ID {
             return Ok(app_id);
         }
         if app_id != 0 {
             return Err(StoreError::Foreign {
-                path: self.path.clone(),
+                db: self.location.database.to_string(),
                 reason: format!("application_id is {app_id:#x}"),
             });
         }
         if !foreign_tables.is_empty() {
             return Err(StoreError::Foreign {
-                path: self.path.clone(),
+                db: self.location.database.to_string(),
                 reason: format!("it holds other tables: {}", foreign_tables.join(", ")),
             });
         }
         Ok(app_id)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store lives: its database and object folder.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.location.dialect()
     }
 
     pub fn objects(&self) -> &ObjectStore {
@@ -468,14 +637,14 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(sqlx::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
+        move |source| StoreError::Db {
+            db: self.location.database.to_string(),
             source,
         }
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        on_pool!(&self.pool, pool => pool.close().await)
     }
 
     // ---- identity -------------------------------------------------------------------------
@@ -486,13 +655,13 @@ impl Store {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(StoreError::BadPrefix { prefix });
         }
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT id, kind, name FROM experiments WHERE substr(id, 1, length(?1)) = ?1 \
+        let rows: Vec<(String, String, String)> = on_pool!(&self.pool, pool => sqlx::query_as(
+            "SELECT id, kind, name FROM experiments WHERE substr(id, 1, length($1)) = $1 \
              ORDER BY id LIMIT 21",
         )
         .bind(&prefix)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())?;
         match rows.len() {
             0 => Err(StoreError::UnknownId { prefix }),
@@ -519,175 +688,178 @@ impl Store {
         numerics_version: u32,
         inputs: &[(String, ExperimentId)],
     ) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err())?;
-        sqlx::query(
+        let dialect = self.dialect();
+        let insert = format!(
             "INSERT INTO experiments (id, kind, name, spec, numerics_version, created_at) \
-             VALUES (?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(kind)
-        .bind(name)
-        .bind(crate::identity::canonical_json(spec))
-        .bind(numerics_version as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(self.err())?;
-        for (role, parent) in inputs {
-            sqlx::query(
-                "INSERT INTO lineage (child, parent, role) VALUES (?, ?, ?) \
-                 ON CONFLICT (child, role) DO NOTHING",
-            )
-            .bind(id.as_str())
-            .bind(parent.as_str())
-            .bind(role)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
+             VALUES ($1, $2, $3, $4, $5, {now}) ON CONFLICT (id) DO NOTHING",
+            now = dialect.now()
+        );
+        let spec = crate::identity::canonical_json(spec);
+        on_pool!(&self.pool, pool => async {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            sqlx::query(&insert)
+                .bind(id.as_str())
+                .bind(kind)
+                .bind(name)
+                .bind(&spec)
+                .bind(numerics_version as i64)
+                .execute(&mut *tx)
+                .await?;
+            for (role, parent) in inputs {
+                sqlx::query(
+                    "INSERT INTO lineage (child, parent, role) VALUES ($1, $2, $3) \
+                     ON CONFLICT (child, role) DO NOTHING",
+                )
+                .bind(id.as_str())
+                .bind(parent.as_str())
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
         }
-        tx.commit().await.map_err(self.err())?;
-        Ok(())
+        .await)
+        .map_err(self.err())
     }
 
     pub async fn experiment(&self, id: &ExperimentId) -> Result<ExperimentRow> {
-        let row = sqlx::query(
-            "SELECT id, kind, name, spec, numerics_version, created_at FROM experiments WHERE id = ?",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(self.err())?
-        .ok_or_else(|| StoreError::UnknownId {
-            prefix: id.to_string(),
-        })?;
-        let spec_text: String = row.get("spec");
+        let row: Option<(String, String, String, i64, String)> = on_pool!(&self.pool, pool =>
+            sqlx::query_as(
+                "SELECT kind, name, spec, numerics_version, created_at FROM experiments \
+                 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .fetch_optional(pool)
+            .await)
+        .map_err(self.err())?;
+        let (kind, name, spec_text, numerics_version, created_at) =
+            row.ok_or_else(|| StoreError::UnknownId {
+                prefix: id.to_string(),
+            })?;
         Ok(ExperimentRow {
             id: id.clone(),
-            kind: row.get("kind"),
-            name: row.get("name"),
+            kind,
+            name,
             spec: serde_json::from_str(&spec_text).expect("specs are stored as valid JSON"),
-            numerics_version: row.get("numerics_version"),
-            created_at: row.get("created_at"),
+            numerics_version,
+            created_at,
         })
     }
 
     /// Inputs of an experiment: (role, parent id, parent name).
     pub async fn lineage(&self, id: &ExperimentId) -> Result<Vec<(String, String, String)>> {
-        sqlx::query_as(
+        on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT l.role, l.parent, e.name FROM lineage l JOIN experiments e ON e.id = l.parent \
-             WHERE l.child = ? ORDER BY l.role",
+             WHERE l.child = $1 ORDER BY l.role",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
     pub async fn start_attempt(&self, id: &ExperimentId, origin: &AttemptOrigin) -> Result<i64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err())?;
-        let attempt: i64 = sqlx::query_scalar(
+        let sql = format!(
             "INSERT INTO attempts (experiment, status, started_at, host, pid, git_commit, progress, \
-             heartbeat_at) VALUES (?, 'running', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?, ?, ?, 0, \
-             strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) RETURNING id",
-        )
-        .bind(id.as_str())
-        .bind(&origin.host)
-        .bind(origin.pid)
-        .bind(&origin.git_commit)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(self.err())?;
-        tx.commit().await.map_err(self.err())?;
-        Ok(attempt)
+             heartbeat_at, job) VALUES ($1, 'running', {now}, $2, $3, $4, 0, {now}, $5) RETURNING id",
+            now = self.dialect().now()
+        );
+        on_pool!(&self.pool, pool => sqlx::query_scalar(&sql)
+            .bind(id.as_str())
+            .bind(&origin.host)
+            .bind(origin.pid)
+            .bind(&origin.git_commit)
+            .bind(&origin.job)
+            .fetch_one(pool)
+            .await)
+        .map_err(self.err())
     }
 
     /// Takes over an interrupted attempt in this process, to continue it from its checkpoint.
     pub async fn resume_attempt(&self, attempt: i64, origin: &AttemptOrigin) -> Result<()> {
-        sqlx::query(
-            "UPDATE attempts SET status = 'running', host = ?, pid = ?, git_commit = ?, \
-             error = NULL, ended_at = NULL, heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id = ?",
-        )
-        .bind(&origin.host)
-        .bind(origin.pid)
-        .bind(&origin.git_commit)
-        .bind(attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
+        let sql = format!(
+            "UPDATE attempts SET status = 'running', host = $1, pid = $2, git_commit = $3, \
+             job = $4, error = NULL, ended_at = NULL, heartbeat_at = {now} WHERE id = $5",
+            now = self.dialect().now()
+        );
+        on_pool!(&self.pool, pool => sqlx::query(&sql)
+            .bind(&origin.host)
+            .bind(origin.pid)
+            .bind(&origin.git_commit)
+            .bind(&origin.job)
+            .bind(attempt)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     /// Renews a running attempt's lease.
     pub async fn heartbeat(&self, attempt: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE attempts SET heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
-             WHERE id = ? AND status = 'running'",
-        )
-        .bind(attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
+        let sql = format!(
+            "UPDATE attempts SET heartbeat_at = {now} WHERE id = $1 AND status = 'running'",
+            now = self.dialect().now()
+        );
+        on_pool!(&self.pool, pool => sqlx::query(&sql)
+            .bind(attempt)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     /// Sets an attempt's last heartbeat `age` ago: what a process that stopped beating leaves.
-    #[cfg(test)]
+    #[doc(hidden)]
     pub async fn age_heartbeat_for_tests(&self, attempt: i64, age: Duration) -> Result<()> {
-        sqlx::query(
-            "UPDATE attempts SET heartbeat_at = \
-             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ? || ' seconds') WHERE id = ?",
-        )
-        .bind(age.as_secs() as i64)
-        .bind(attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
+        let sql = format!(
+            "UPDATE attempts SET heartbeat_at = {ago} WHERE id = $1",
+            ago = self.dialect().seconds_ago(&age.as_secs().to_string())
+        );
+        on_pool!(&self.pool, pool => sqlx::query(&sql)
+            .bind(attempt)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     pub async fn set_progress(&self, attempt: i64, progress: f64) -> Result<()> {
-        sqlx::query("UPDATE attempts SET progress = ? WHERE id = ?")
+        on_pool!(&self.pool, pool => sqlx::query("UPDATE attempts SET progress = $1 WHERE id = $2")
             .bind(progress.clamp(0.0, 1.0))
             .bind(attempt)
-            .execute(&self.pool)
+            .execute(pool)
             .await
-            .map_err(self.err())?;
-        Ok(())
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     pub async fn finish_attempt(&self, attempt: i64, result_digest: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE attempts SET status = 'completed', progress = 1, result_digest = ?, \
-             ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        )
-        .bind(result_digest)
-        .bind(attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
+        let sql = format!(
+            "UPDATE attempts SET status = 'completed', progress = 1, result_digest = $1, \
+             ended_at = {now} WHERE id = $2",
+            now = self.dialect().now()
+        );
+        on_pool!(&self.pool, pool => sqlx::query(&sql)
+            .bind(result_digest)
+            .bind(attempt)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     pub async fn fail_attempt(&self, attempt: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE attempts SET status = 'failed', error = ?, \
-             ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        )
-        .bind(error)
-        .bind(attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(self.err())?;
-        Ok(())
+        let sql = format!(
+            "UPDATE attempts SET status = 'failed', error = $1, ended_at = {now} WHERE id = $2",
+            now = self.dialect().now()
+        );
+        on_pool!(&self.pool, pool => sqlx::query(&sql)
+            .bind(error)
+            .bind(attempt)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(self.err())
     }
 
     /// Marks dead running attempts interrupted: on any host, those whose lease ran out
@@ -698,14 +870,13 @@ impl Store {
         host: &str,
         process_alive: impl Fn(i64) -> bool,
     ) -> Result<usize> {
-        let running: Vec<(i64, i64, String, Option<f64>)> = sqlx::query_as(
-            "SELECT id, pid, host, \
-             CAST((julianday('now') - julianday(heartbeat_at)) * 86400.0 AS REAL) \
-             FROM attempts WHERE status = 'running'",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
+        let sql = format!(
+            "SELECT id, pid, host, {silent} FROM attempts WHERE status = 'running'",
+            silent = self.dialect().seconds_since("heartbeat_at")
+        );
+        let running: Vec<(i64, i64, String, Option<f64>)> =
+            on_pool!(&self.pool, pool => sqlx::query_as(&sql).fetch_all(pool).await)
+                .map_err(self.err())?;
         let mut marked = 0;
         for (attempt, pid, attempt_host, silent_seconds) in running {
             let here = attempt_host == host;
@@ -720,14 +891,15 @@ impl Store {
                     LEASE.as_secs()
                 )
             };
-            sqlx::query(
-                "UPDATE attempts SET status = 'interrupted', error = ? \
-                 WHERE id = ? AND status = 'running'",
+            on_pool!(&self.pool, pool => sqlx::query(
+                "UPDATE attempts SET status = 'interrupted', error = $1 \
+                 WHERE id = $2 AND status = 'running'",
             )
             .bind(reason)
             .bind(attempt)
-            .execute(&self.pool)
+            .execute(pool)
             .await
+            .map(|_| ()))
             .map_err(self.err())?;
             marked += 1;
         }
@@ -735,13 +907,13 @@ impl Store {
     }
 
     pub async fn attempts(&self, id: &ExperimentId) -> Result<Vec<AttemptRow>> {
-        sqlx::query_as(
+        on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT id, experiment, status, started_at, ended_at, host, pid, git_commit, progress, \
-             error, result_digest, heartbeat_at FROM attempts WHERE experiment = ? ORDER BY id",
+             error, result_digest, heartbeat_at, job FROM attempts WHERE experiment = $1 ORDER BY id",
         )
         .bind(id.as_str())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
@@ -751,33 +923,50 @@ impl Store {
     }
 
     pub async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRow>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT id, kind, name, attempt, status, progress, started_at, ended_at, attempts \
              FROM runs \
-             WHERE (?1 IS NULL OR kind = ?1) \
-               AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0) \
-               AND (?3 IS NULL OR status = ?3) \
+             WHERE ($1 IS NULL OR kind = $1) \
+               AND ($2 IS NULL OR {contains}) \
+               AND ($3 IS NULL OR status = $3) \
              ORDER BY coalesce(started_at, created_at) DESC, id",
-        )
-        .bind(&filter.kind)
-        .bind(&filter.name_contains)
-        .bind(&filter.status)
-        .fetch_all(&self.pool)
-        .await
+            contains = self.dialect().contains("name", "$2")
+        );
+        type Row = (
+            String,
+            String,
+            String,
+            Option<i64>,
+            Option<AttemptStatus>,
+            Option<f64>,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let rows: Vec<Row> = on_pool!(&self.pool, pool => sqlx::query_as(&sql)
+            .bind(&filter.kind)
+            .bind(&filter.name_contains)
+            .bind(&filter.status)
+            .fetch_all(pool)
+            .await)
         .map_err(self.err())?;
         Ok(rows
-            .iter()
-            .map(|r| RunRow {
-                id: r.get("id"),
-                kind: r.get("kind"),
-                name: r.get("name"),
-                attempt: r.get("attempt"),
-                status: r.get("status"),
-                progress: r.get("progress"),
-                started_at: r.get("started_at"),
-                ended_at: r.get("ended_at"),
-                attempts: r.get("attempts"),
-            })
+            .into_iter()
+            .map(
+                |(id, kind, name, attempt, status, progress, started_at, ended_at, attempts)| {
+                    RunRow {
+                        status,
+                        id,
+                        kind,
+                        name,
+                        attempt,
+                        progress,
+                        started_at,
+                        ended_at,
+                        attempts,
+                    }
+                },
+            )
             .collect())
     }
 
@@ -789,65 +978,63 @@ impl Store {
         if points.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err())?;
-        for p in points {
-            sqlx::query(
-                "INSERT INTO metrics (attempt, name, step, value) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (attempt, name, step) DO UPDATE SET value = excluded.value",
-            )
-            .bind(attempt)
-            .bind(&p.name)
-            .bind(p.step)
-            .bind(p.value)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
+        let dialect = self.dialect();
+        on_pool!(&self.pool, pool => async {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            for p in points {
+                sqlx::query(
+                    "INSERT INTO metrics (attempt, name, step, value) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (attempt, name, step) DO UPDATE SET value = excluded.value",
+                )
+                .bind(attempt)
+                .bind(&p.name)
+                .bind(p.step)
+                .bind(p.value)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::faults::point("metrics-flush");
+            tx.commit().await
         }
-        crate::faults::point("metrics-flush");
-        tx.commit().await.map_err(self.err())?;
-        Ok(())
+        .await)
+        .map_err(self.err())
     }
 
     pub async fn record_traces(&self, attempt: i64, traces: &[TraceRecord]) -> Result<()> {
         if traces.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err())?;
-        for t in traces {
-            sqlx::query(
-                "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
-                 language_scores, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (attempt, step, sample) DO NOTHING",
-            )
-            .bind(attempt)
-            .bind(t.step)
-            .bind(t.sample)
-            .bind(&t.prompt)
-            .bind(&t.completion)
-            .bind(part_json(&t.rewards))
-            .bind(part_json(&t.language))
-            .bind(part_json(&t.labels))
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
+        let dialect = self.dialect();
+        on_pool!(&self.pool, pool => async {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            for t in traces {
+                sqlx::query(
+                    "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
+                     language_scores, meta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                     ON CONFLICT (attempt, step, sample) DO NOTHING",
+                )
+                .bind(attempt)
+                .bind(t.step)
+                .bind(t.sample)
+                .bind(&t.prompt)
+                .bind(&t.completion)
+                .bind(part_json(&t.rewards))
+                .bind(part_json(&t.language))
+                .bind(part_json(&t.labels))
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::faults::point("traces-flush");
+            tx.commit().await
         }
-        crate::faults::point("traces-flush");
-        tx.commit().await.map_err(self.err())?;
-        Ok(())
+        .await)
+        .map_err(self.err())
     }
 
     pub async fn record_artifact(&self, attempt: i64, artifact: &ArtifactRecord) -> Result<()> {
-        sqlx::query(
+        on_pool!(&self.pool, pool => sqlx::query(
             "INSERT INTO artifacts (attempt, name, kind, hash, path, rows, bytes) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (attempt, name) DO UPDATE SET kind = excluded.kind, hash = excluded.hash, \
              path = excluded.path, rows = excluded.rows, bytes = excluded.bytes",
         )
@@ -858,8 +1045,8 @@ impl Store {
         .bind(&artifact.path)
         .bind(artifact.rows)
         .bind(artifact.bytes)
-        .execute(&self.pool)
-        .await
+        .execute(pool)
+        .await.map(|_| ()))
         .map_err(self.err())?;
         Ok(())
     }
@@ -870,8 +1057,8 @@ impl Store {
         step: i64,
         object: &StoredObject,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES (?, ?, ?, ?, ?) \
+        on_pool!(&self.pool, pool => sqlx::query(
+            "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (attempt, step) DO UPDATE SET hash = excluded.hash, path = excluded.path, \
              bytes = excluded.bytes",
         )
@@ -880,50 +1067,51 @@ impl Store {
         .bind(&object.hash)
         .bind(&object.relative_path)
         .bind(object.bytes as i64)
-        .execute(&self.pool)
-        .await
+        .execute(pool)
+        .await.map(|_| ()))
         .map_err(self.err())?;
         crate::faults::point("checkpoint-recorded");
         Ok(())
     }
 
     pub async fn record_evaluations(&self, attempt: i64, records: &[EvalRecord]) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(self.err())?;
-        for r in records {
-            sqlx::query(
-                "INSERT INTO evaluations (attempt, benchmark, prompting, metric, k, value, stderr) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (attempt, benchmark, prompting, metric, k) \
-                 DO UPDATE SET value = excluded.value, stderr = excluded.stderr",
-            )
-            .bind(attempt)
-            .bind(&r.benchmark)
-            .bind(&r.prompting)
-            .bind(&r.metric)
-            .bind(r.k)
-            .bind(r.value)
-            .bind(r.stderr)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
+        let dialect = self.dialect();
+        on_pool!(&self.pool, pool => async {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            for r in records {
+                sqlx::query(
+                    "INSERT INTO evaluations (attempt, benchmark, prompting, metric, k, value, \
+                     stderr) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (attempt, benchmark, prompting, metric, k) \
+                     DO UPDATE SET value = excluded.value, stderr = excluded.stderr",
+                )
+                .bind(attempt)
+                .bind(&r.benchmark)
+                .bind(&r.prompting)
+                .bind(&r.metric)
+                .bind(r.k)
+                .bind(r.value)
+                .bind(r.stderr)
+                .execute(&mut *tx)
+                .await?;
+            }
+            crate::faults::point("evaluations-flush");
+            tx.commit().await
         }
-        crate::faults::point("evaluations-flush");
-        tx.commit().await.map_err(self.err())?;
-        Ok(())
+        .await)
+        .map_err(self.err())
     }
 
     pub async fn evaluations(&self, attempt: i64) -> Result<Vec<EvalRecord>> {
-        let rows: Vec<(String, String, String, i64, f64, Option<f64>)> = sqlx::query_as(
+        let rows: Vec<(String, String, String, i64, f64, Option<f64>)> =
+            on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT benchmark, prompting, metric, k, value, stderr FROM evaluations \
-             WHERE attempt = ? ORDER BY prompting, benchmark, metric, k",
+             WHERE attempt = $1 ORDER BY prompting, benchmark, metric, k",
         )
         .bind(attempt)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
+        .fetch_all(pool)
+        .await)
+            .map_err(self.err())?;
         Ok(rows
             .into_iter()
             .map(
@@ -940,12 +1128,12 @@ impl Store {
     }
 
     pub async fn metrics(&self, attempt: i64) -> Result<Vec<MetricPoint>> {
-        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
-            "SELECT name, step, value FROM metrics WHERE attempt = ? ORDER BY name, step",
+        let rows: Vec<(String, i64, f64)> = on_pool!(&self.pool, pool => sqlx::query_as(
+            "SELECT name, step, value FROM metrics WHERE attempt = $1 ORDER BY name, step",
         )
         .bind(attempt)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())?;
         Ok(rows
             .into_iter()
@@ -955,14 +1143,14 @@ impl Store {
 
     /// The last point of each metric.
     pub async fn latest_metrics(&self, attempt: i64) -> Result<Vec<MetricPoint>> {
-        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
-            "SELECT m.name, m.step, m.value FROM metrics m WHERE m.attempt = ?1 AND m.step = \
-             (SELECT max(step) FROM metrics x WHERE x.attempt = ?1 AND x.name = m.name) \
+        let rows: Vec<(String, i64, f64)> = on_pool!(&self.pool, pool => sqlx::query_as(
+            "SELECT m.name, m.step, m.value FROM metrics m WHERE m.attempt = $1 AND m.step = \
+             (SELECT max(step) FROM metrics x WHERE x.attempt = $1 AND x.name = m.name) \
              ORDER BY m.name",
         )
         .bind(attempt)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())?;
         Ok(rows
             .into_iter()
@@ -972,13 +1160,13 @@ impl Store {
 
     /// An attempt's traces by step and sample, each read back into the one trace schema.
     pub async fn traces(&self, attempt: i64) -> Result<Vec<TraceRecord>> {
-        let rows: Vec<StoredTrace> = sqlx::query_as(
+        let rows: Vec<StoredTrace> = on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT step, sample, prompt, completion, reward_parts, language_scores, meta \
-             FROM traces WHERE attempt = ? ORDER BY step, sample",
+             FROM traces WHERE attempt = $1 ORDER BY step, sample",
         )
         .bind(attempt)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())?;
         rows.into_iter()
             .map(|row| {
@@ -994,14 +1182,15 @@ impl Store {
     }
 
     pub async fn artifacts(&self, attempt: i64) -> Result<Vec<ArtifactRecord>> {
-        let rows: Vec<(String, String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT name, kind, hash, path, rows, bytes FROM artifacts WHERE attempt = ? \
+        let rows: Vec<(String, String, String, String, i64, i64)> =
+            on_pool!(&self.pool, pool => sqlx::query_as(
+            "SELECT name, kind, hash, path, rows, bytes FROM artifacts WHERE attempt = $1 \
              ORDER BY name",
         )
         .bind(attempt)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.err())?;
+        .fetch_all(pool)
+        .await)
+            .map_err(self.err())?;
         Ok(rows
             .into_iter()
             .map(|(name, kind, hash, path, rows, bytes)| ArtifactRecord {
@@ -1017,10 +1206,10 @@ impl Store {
 
     /// `(step, hash)` of every checkpoint of an attempt.
     pub async fn checkpoints(&self, attempt: i64) -> Result<Vec<(i64, String)>> {
-        sqlx::query_as("SELECT step, hash FROM checkpoints WHERE attempt = ? ORDER BY step")
+        on_pool!(&self.pool, pool => sqlx::query_as("SELECT step, hash FROM checkpoints WHERE attempt = $1 ORDER BY step")
             .bind(attempt)
-            .fetch_all(&self.pool)
-            .await
+            .fetch_all(pool)
+            .await)
             .map_err(self.err())
     }
 
@@ -1084,7 +1273,6 @@ impl Store {
     }
 }
 
-/// Turns SQLite's "file is not a database" and friends into errors that say what happened.
 /// Whether a process of this host is still running (Linux; elsewhere assume it is): whether an
 /// attempt's writer is alive, and whether a temporary object file still has its writer.
 pub fn process_alive(pid: i64) -> bool {
@@ -1100,33 +1288,29 @@ fn migration_lock_path(path: &Path) -> PathBuf {
     PathBuf::from(format!("{}.lock", path.display()))
 }
 
-fn not_ready_message(path: &Path, creating: bool) -> String {
+fn not_ready_message(db: &str, creating: bool) -> String {
     if creating {
-        format!(
-            "database {} is being created by its first run (no tables yet)",
-            path.display()
-        )
+        format!("database {db} is being created by its first run (no tables yet)")
     } else {
         format!(
-            "database {} has no tables: its first run stopped before creating them; \
-             the next `lab run` creates them",
-            path.display()
+            "database {db} has no tables: its first run stopped before creating them; \
+             the next `lab run` creates them"
         )
     }
 }
 
-fn classify_open_error(path: &Path, source: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &source {
-        let message = db.message();
-        if message.contains("file is not a database") {
+/// Turns SQLite's "file is not a database" and friends into errors that say what happened.
+fn classify_open_error(db: &Database, source: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(e) = &source {
+        if matches!(db, Database::Sqlite(_)) && e.message().contains("file is not a database") {
             return StoreError::Foreign {
-                path: path.to_path_buf(),
+                db: db.to_string(),
                 reason: "it is not an SQLite file".into(),
             };
         }
     }
-    StoreError::Sqlite {
-        path: path.to_path_buf(),
+    StoreError::Db {
+        db: db.to_string(),
         source,
     }
 }
@@ -1152,15 +1336,6 @@ pub fn liveness(
         return Some(process_alive());
     }
     silent_seconds.map(|_| true)
-}
-
-/// Accepts the `--db` value or a `sqlite:` URL.
-pub fn db_path_from_arg(arg: &str) -> PathBuf {
-    let trimmed = arg
-        .strip_prefix("sqlite://")
-        .or_else(|| arg.strip_prefix("sqlite:"))
-        .unwrap_or(arg);
-    PathBuf::from_str(trimmed).expect("infallible")
 }
 
 #[cfg(test)]
@@ -1232,11 +1407,19 @@ mod tests {
     #[tokio::test]
     async fn curves_and_overviews_read_back_what_runs_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("lab.db")).await.unwrap();
+        for test in testing::test_stores(dir.path()) {
+            let store = Store::open(&test.location).await.unwrap();
+            curves_and_overviews_of(&store).await;
+            store.close().await;
+        }
+    }
+
+    async fn curves_and_overviews_of(store: &Store) {
         let origin = AttemptOrigin {
             host: "here".into(),
             pid: 1,
             git_commit: None,
+            job: None,
         };
         let (world, grpo, recipe) = (id("aa"), id("bb"), id("cc"));
         let spec = serde_json::json!({});
@@ -1327,79 +1510,94 @@ mod tests {
     async fn traces_have_one_schema_and_old_ones_are_converted_on_open() {
         use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("lab.db");
-        let store = Store::open(&path).await.unwrap();
-        let origin = AttemptOrigin {
-            host: "here".into(),
-            pid: 1,
-            git_commit: None,
-        };
-        let eval = id("ee");
-        store
-            .ensure_experiment(&eval, "eval", "e", &serde_json::json!({}), 1, &[])
-            .await
-            .unwrap();
-        let attempt = store.start_attempt(&eval, &origin).await.unwrap();
-        let written = TraceRecord {
-            step: 3,
-            sample: 0,
-            prompt: "q".into(),
-            completion: "c".into(),
-            rewards: TraceRewards {
-                accuracy: Some(1.0),
-                advantage: Some(-0.5),
-                ..Default::default()
-            },
-            language: LanguageScores {
-                mixed: Some(false),
-                ..Default::default()
-            },
-            labels: TraceLabels {
-                lang: Some(crate::world::Lang::Zh),
-                answer: None,
-                ..Default::default()
-            },
-        };
-        store
-            .record_traces(attempt, std::slice::from_ref(&written))
-            .await
-            .unwrap();
-        assert_eq!(store.traces(attempt).await.unwrap(), [written]);
+        for test in testing::test_stores(dir.path()) {
+            let store = Store::open(&test.location).await.unwrap();
+            let origin = AttemptOrigin {
+                host: "here".into(),
+                pid: 1,
+                git_commit: None,
+                job: None,
+            };
+            let eval = id("ee");
+            store
+                .ensure_experiment(&eval, "eval", "e", &serde_json::json!({}), 1, &[])
+                .await
+                .unwrap();
+            let attempt = store.start_attempt(&eval, &origin).await.unwrap();
+            let written = TraceRecord {
+                step: 3,
+                sample: 0,
+                prompt: "q".into(),
+                completion: "c".into(),
+                rewards: TraceRewards {
+                    accuracy: Some(1.0),
+                    advantage: Some(-0.5),
+                    ..Default::default()
+                },
+                language: LanguageScores {
+                    mixed: Some(false),
+                    ..Default::default()
+                },
+                labels: TraceLabels {
+                    lang: Some(crate::world::Lang::Zh),
+                    answer: None,
+                    ..Default::default()
+                },
+            };
+            store
+                .record_traces(attempt, std::slice::from_ref(&written))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.traces(attempt).await.unwrap(),
+                [written],
+                "{}",
+                test.label
+            );
 
-        // As an older lab stored an evaluation's trace, before the schema's migration ran.
-        sqlx::query(
-            "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
-             language_scores, meta) VALUES (?, 0, 0, 'q', 'c', '{\"correct\":true,\"format\":false}', \
-             '{}', '{\"benchmark\":\"easy-en\",\"answer\":null}')",
-        )
-        .bind(attempt)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 5")
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        store.close().await;
+            if let Pool::Sqlite(pool) = &store.pool {
+                // As an older lab stored an evaluation's trace, before the schema's migration
+                // ran (PostgreSQL stores start at the current schema).
+                sqlx::query(
+                    "INSERT INTO traces (attempt, step, sample, prompt, completion, \
+                     reward_parts, language_scores, meta) VALUES ($1, 0, 0, 'q', 'c', \
+                     '{\"correct\":true,\"format\":false}', '{}', \
+                     '{\"benchmark\":\"easy-en\",\"answer\":null}')",
+                )
+                .bind(attempt)
+                .execute(pool)
+                .await
+                .unwrap();
+                sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 5")
+                    .execute(pool)
+                    .await
+                    .unwrap();
+                store.close().await;
 
-        let reader = Store::open_read_only(&path).await.unwrap();
-        let old = &reader.traces(attempt).await.unwrap()[0];
-        assert_eq!(
-            (old.rewards.accuracy, old.rewards.format, old.correct()),
-            (Some(1.0), Some(0.0), Some(true))
-        );
-        assert_eq!(old.labels.benchmark.as_deref(), Some("easy-en"));
-        reader.close().await;
+                let reader = Store::open_read_only(&test.location).await.unwrap();
+                let old = &reader.traces(attempt).await.unwrap()[0];
+                assert_eq!(
+                    (old.rewards.accuracy, old.rewards.format, old.correct()),
+                    (Some(1.0), Some(0.0), Some(true))
+                );
+                assert_eq!(old.labels.benchmark.as_deref(), Some("easy-en"));
+                reader.close().await;
+            }
 
-        let store = Store::open(&path).await.unwrap();
-        sqlx::query("UPDATE traces SET meta = '{\"colour\":1}' WHERE step = 3")
-            .execute(&store.pool)
+            let store = Store::open(&test.location).await.unwrap();
+            on_pool!(&store.pool, pool => sqlx::query(
+                "UPDATE traces SET meta = '{\"colour\":1}' WHERE step = 3"
+            )
+            .execute(pool)
             .await
+            .map(|_| ()))
             .unwrap();
-        let err = store.traces(attempt).await.unwrap_err().to_string();
-        assert!(
-            err.contains("trace 3/0 of attempt") && err.contains("colour"),
-            "{err}"
-        );
+            let err = store.traces(attempt).await.unwrap_err().to_string();
+            assert!(
+                err.contains("trace 3/0 of attempt") && err.contains("colour"),
+                "{err}"
+            );
+            store.close().await;
+        }
     }
 }

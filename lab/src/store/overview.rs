@@ -1,9 +1,10 @@
 //! Reads for overviews of the whole store: one row per run with its latest key numbers (the
 //! TUI's Runs view), and the language mixing each run measured (its Mixing view). Typed rows,
-//! bound parameters; numbers computed in SQL are cast to REAL so they decode as `f64` whatever
-//! SQLite stored.
+//! bound parameters; numbers computed in SQL are cast to DOUBLE PRECISION so they decode as `f64`
+//! whatever the database stored.
 
-use super::{AttemptStatus, Result, Store};
+use super::backend::integer_list;
+use super::{AttemptStatus, Dialect, Result, Store};
 
 /// A run with its latest attempt and the numbers a list of runs shows.
 #[derive(Debug, Clone, PartialEq, Default, sqlx::FromRow)]
@@ -53,45 +54,55 @@ pub struct MixingOverview {
     pub traces: i64,
 }
 
-const RUNS: &str = "\
-SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, CAST(r.progress AS REAL) AS progress,
+fn runs_query(dialect: Dialect) -> String {
+    format!(
+        "\
+SELECT r.id, r.kind, r.name, r.attempt, r.attempts, r.status, CAST(r.progress AS DOUBLE PRECISION) AS progress,
        r.started_at, r.ended_at, a.pid, a.host,
-       CAST((julianday('now') - julianday(a.heartbeat_at)) * 86400.0 AS REAL) AS silent_seconds,
+       {silent} AS silent_seconds,
        CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'reward'
-         ORDER BY step DESC LIMIT 1) AS REAL) AS reward,
+         ORDER BY step DESC LIMIT 1) AS DOUBLE PRECISION) AS reward,
        CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'loss'
-         ORDER BY step DESC LIMIT 1) AS REAL) AS loss,
+         ORDER BY step DESC LIMIT 1) AS DOUBLE PRECISION) AS loss,
        CAST(coalesce(
          (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'pass@1'),
          (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
             JOIN evaluations v ON v.attempt = s.attempt
-           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'pass@1')) AS REAL) AS pass1,
+           WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'pass@1')) AS DOUBLE PRECISION) AS pass1,
        CAST(coalesce(
          (SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt AND v.metric = 'mixed_rate'),
          (SELECT avg(v.value) FROM lineage l JOIN results s ON s.experiment = l.parent
             JOIN evaluations v ON v.attempt = s.attempt
            WHERE l.child = r.id AND l.role = 'eval' AND v.metric = 'mixed_rate'),
          (SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
-           ORDER BY step DESC LIMIT 1)) AS REAL) AS mixed
+           ORDER BY step DESC LIMIT 1)) AS DOUBLE PRECISION) AS mixed
 FROM runs r LEFT JOIN attempts a ON a.id = r.attempt
-ORDER BY coalesce(r.started_at, r.created_at) DESC, r.id";
+ORDER BY coalesce(r.started_at, r.created_at) DESC, r.id",
+        silent = dialect.seconds_since("a.heartbeat_at")
+    )
+}
 
-const MIXING: &str = "\
+fn mixing_query(dialect: Dialect) -> String {
+    let mixed = dialect.json_number("language_scores", "mixed");
+    format!(
+        "\
 SELECT * FROM (
   SELECT r.id, r.name, r.kind, r.attempt,
          CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/mixed_rate'
-           ORDER BY step DESC LIMIT 1) AS REAL) AS train_mixed,
+           ORDER BY step DESC LIMIT 1) AS DOUBLE PRECISION) AS train_mixed,
          CAST((SELECT value FROM metrics m WHERE m.attempt = r.attempt AND m.name = 'lang/consistency'
-           ORDER BY step DESC LIMIT 1) AS REAL) AS consistency,
+           ORDER BY step DESC LIMIT 1) AS DOUBLE PRECISION) AS consistency,
          CAST((SELECT avg(value) FROM evaluations v WHERE v.attempt = r.attempt
-           AND v.metric = 'mixed_rate') AS REAL) AS eval_mixed,
-         CAST((SELECT avg(json_extract(language_scores, '$.mixed')) FROM traces t
-           WHERE t.attempt = r.attempt AND json_extract(language_scores, '$.mixed') IS NOT NULL)
-           AS REAL) AS traces_mixed,
+           AND v.metric = 'mixed_rate') AS DOUBLE PRECISION) AS eval_mixed,
+         CAST((SELECT avg({mixed}) FROM traces t
+           WHERE t.attempt = r.attempt AND {mixed} IS NOT NULL)
+           AS DOUBLE PRECISION) AS traces_mixed,
          (SELECT count(*) FROM traces t WHERE t.attempt = r.attempt
-           AND json_extract(language_scores, '$.mixed') IS NOT NULL) AS traces
-  FROM runs r WHERE r.attempt IS NOT NULL)
-WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL";
+           AND {mixed} IS NOT NULL) AS traces
+  FROM runs r WHERE r.attempt IS NOT NULL) AS mixing
+WHERE train_mixed IS NOT NULL OR eval_mixed IS NOT NULL OR traces_mixed IS NOT NULL"
+    )
+}
 
 impl RunOverview {
     pub fn short_id(&self) -> &str {
@@ -107,9 +118,10 @@ impl Store {
     /// Every experiment with its latest attempt and key numbers, the latest started first,
     /// with whether each running one is alive as seen from host `here`.
     pub async fn run_overview(&self, here: &str) -> Result<Vec<RunOverview>> {
-        let mut rows: Vec<RunOverview> = sqlx::query_as(RUNS)
-            .fetch_all(&self.pool)
-            .await
+        let mut rows: Vec<RunOverview> =
+            on_pool!(&self.pool, pool => sqlx::query_as(&runs_query(self.dialect()))
+            .fetch_all(pool)
+            .await)
             .map_err(self.err())?;
         for row in &mut rows {
             if row.status != Some(AttemptStatus::Running) {
@@ -127,23 +139,23 @@ impl Store {
 
     /// Every run that measured language mixing in any way (training, evaluation, traces).
     pub async fn mixing_overview(&self) -> Result<Vec<MixingOverview>> {
-        sqlx::query_as(MIXING)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.err())
+        on_pool!(&self.pool, pool => sqlx::query_as(&mixing_query(self.dialect()))
+            .fetch_all(pool)
+            .await)
+        .map_err(self.err())
     }
 
     /// The names of the metrics any of `attempts` logged: those logged at more than one step
     /// first (the curves worth overlaying), then by name.
     pub async fn curve_names(&self, attempts: &[i64]) -> Result<Vec<String>> {
-        let attempts = serde_json::to_string(attempts).expect("numbers serialise");
-        sqlx::query_scalar(
-            "SELECT name FROM metrics WHERE attempt IN (SELECT value FROM json_each(?)) \
+        let sql = format!(
+            "SELECT name FROM metrics WHERE attempt IN ({attempts}) \
              GROUP BY name ORDER BY count(DISTINCT step) > 1 DESC, name",
-        )
-        .bind(attempts)
-        .fetch_all(&self.pool)
-        .await
+            attempts = integer_list(attempts)
+        );
+        on_pool!(&self.pool, pool => sqlx::query_scalar(&sql)
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 }

@@ -7,12 +7,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{Column, Executor, Row, TypeInfo, ValueRef};
 
+use super::backend::{sqlstate, Pool};
 use super::guard;
 
-/// A cell as SQLite stored it.
+/// A cell as the database stored it, in SQLite's five storage classes (a PostgreSQL boolean is
+/// an integer, JSON is text).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
 pub enum SqlValue {
@@ -90,24 +93,27 @@ pub struct QueryResult {
     pub truncated: bool,
 }
 
-pub(super) async fn run(pool: &SqlitePool, sql: &str) -> Result<QueryResult, sqlx::Error> {
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
-    let columns = match rows.first() {
-        Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
-        None => describe_columns(pool, sql).await?,
-    };
-    let rows = rows.iter().map(decode_row).collect::<Result<_, _>>()?;
-    Ok(QueryResult {
-        columns,
-        rows,
-        truncated: false,
+pub(super) async fn run(pool: &Pool, sql: &str) -> Result<QueryResult, sqlx::Error> {
+    on_pool!(pool, pool => {
+        let rows = sqlx::query(sql).fetch_all(pool).await?;
+        let columns = match rows.first() {
+            Some(row) => row.columns().iter().map(|c| c.name().to_string()).collect(),
+            None => describe_columns(pool, sql).await?,
+        };
+        let rows = rows.iter().map(Decode::decode_row).collect::<Result<_, _>>()?;
+        Ok(QueryResult {
+            columns,
+            rows,
+            truncated: false,
+        })
     })
 }
 
 /// With no rows the statement is described instead, so headers still show.
-async fn describe_columns<'c, E>(executor: E, sql: &str) -> Result<Vec<String>, sqlx::Error>
+async fn describe_columns<'c, E, DB>(executor: E, sql: &str) -> Result<Vec<String>, sqlx::Error>
 where
-    E: Executor<'c, Database = sqlx::Sqlite>,
+    E: Executor<'c, Database = DB>,
+    DB: sqlx::Database,
 {
     let described = executor.describe(sql).await?;
     Ok(described
@@ -117,23 +123,80 @@ where
         .collect())
 }
 
-fn decode_row(row: &SqliteRow) -> Result<Vec<SqlValue>, sqlx::Error> {
-    let mut cells = Vec::with_capacity(row.len());
-    for i in 0..row.len() {
-        let raw = row.try_get_raw(i)?;
-        let cell = if raw.is_null() {
-            SqlValue::Null
-        } else {
-            match raw.type_info().name() {
-                "INTEGER" | "BOOLEAN" => SqlValue::Integer(row.try_get_unchecked(i)?),
-                "REAL" => SqlValue::Real(row.try_get_unchecked(i)?),
-                "BLOB" => SqlValue::Blob(row.try_get_unchecked(i)?),
-                _ => SqlValue::Text(row.try_get_unchecked(i)?),
-            }
-        };
-        cells.push(cell);
+/// A row of either database as cells.
+trait Decode {
+    fn decode_row(&self) -> Result<Vec<SqlValue>, sqlx::Error>;
+}
+
+impl Decode for SqliteRow {
+    fn decode_row(&self) -> Result<Vec<SqlValue>, sqlx::Error> {
+        let row = self;
+        let mut cells = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            let cell = if raw.is_null() {
+                SqlValue::Null
+            } else {
+                match raw.type_info().name() {
+                    "INTEGER" | "BOOLEAN" => SqlValue::Integer(row.try_get_unchecked(i)?),
+                    "REAL" => SqlValue::Real(row.try_get_unchecked(i)?),
+                    "BLOB" => SqlValue::Blob(row.try_get_unchecked(i)?),
+                    _ => SqlValue::Text(row.try_get_unchecked(i)?),
+                }
+            };
+            cells.push(cell);
+        }
+        Ok(cells)
     }
-    Ok(cells)
+}
+
+impl Decode for PgRow {
+    fn decode_row(&self) -> Result<Vec<SqlValue>, sqlx::Error> {
+        let row = self;
+        let mut cells = Vec::with_capacity(row.len());
+        for i in 0..row.len() {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                cells.push(SqlValue::Null);
+                continue;
+            }
+            let type_name = raw.type_info().name().to_string();
+            let cell = match type_name.as_str() {
+                "INT2" => SqlValue::Integer(row.try_get::<i16, _>(i)?.into()),
+                "INT4" => SqlValue::Integer(row.try_get::<i32, _>(i)?.into()),
+                "INT8" => SqlValue::Integer(row.try_get(i)?),
+                "FLOAT4" => SqlValue::Real(row.try_get::<f32, _>(i)?.into()),
+                "FLOAT8" => SqlValue::Real(row.try_get(i)?),
+                "BOOL" => SqlValue::Integer(row.try_get::<bool, _>(i)?.into()),
+                "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "UNKNOWN" => {
+                    SqlValue::Text(row.try_get(i)?)
+                }
+                "BYTEA" => SqlValue::Blob(row.try_get(i)?),
+                // JSON arrives as its text; JSONB as a version byte (1) and its text.
+                "JSON" | "JSONB" => {
+                    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+                    let text = match (type_name.as_str(), bytes.split_first()) {
+                        ("JSONB", Some((1, rest))) => rest,
+                        _ => bytes,
+                    };
+                    SqlValue::Text(String::from_utf8_lossy(text).into_owned())
+                }
+                other => {
+                    let column = row.column(i).name().to_string();
+                    return Err(sqlx::Error::ColumnDecode {
+                        index: column.clone(),
+                        source: format!(
+                            "column `{column}` is of PostgreSQL type {other}, which is shown \
+                             only as text: select CAST({column} AS TEXT)"
+                        )
+                        .into(),
+                    });
+                }
+            };
+            cells.push(cell);
+        }
+        Ok(cells)
+    }
 }
 
 /// Bounds on one query that a person typed: rows and bytes kept, and time.
@@ -165,18 +228,73 @@ pub enum SqlError {
     #[error("the query ran past its time limit of {0:?} and was interrupted")]
     TimedOut(Duration),
     #[error(transparent)]
-    Sqlite(#[from] sqlx::Error),
+    Db(#[from] sqlx::Error),
 }
 
-/// Runs one query that a person typed, fenced (see [`guard`]) and bounded by `limits`.
+/// Streams a person's query into a [`QueryResult`], stopping at the bounds of `limits`; the
+/// same text for both databases' connections.
+macro_rules! fetch_bounded {
+    ($conn:expr, $sql:expr, $limits:expr) => {
+        async {
+            let limits: SqlLimits = $limits;
+            let mut out = Vec::new();
+            let mut columns: Option<Vec<String>> = None;
+            let mut bytes = 0usize;
+            let mut truncated = false;
+            {
+                // Not kept in the connection's statement cache: on SQLite the fence applies
+                // when a statement is prepared, and a person's statements are not the lab's.
+                let mut rows = sqlx::query($sql).persistent(false).fetch(&mut *$conn);
+                while let Some(row) = rows.try_next().await? {
+                    if out.len() == limits.max_rows || bytes > limits.max_bytes {
+                        truncated = true;
+                        break;
+                    }
+                    if columns.is_none() {
+                        columns =
+                            Some(row.columns().iter().map(|c| c.name().to_string()).collect());
+                    }
+                    let cells = Decode::decode_row(&row)?;
+                    bytes += cells.iter().map(SqlValue::size).sum::<usize>();
+                    out.push(cells);
+                }
+            }
+            let columns = match columns {
+                Some(columns) => columns,
+                None => describe_columns(&mut *$conn, $sql).await?,
+            };
+            Ok::<_, sqlx::Error>(QueryResult {
+                columns,
+                rows: out,
+                truncated,
+            })
+        }
+        .await
+    };
+}
+
+/// Runs one query that a person typed, fenced and bounded by `limits`: on SQLite by the
+/// authorizer of [`guard`]; on PostgreSQL by a read-only transaction that is always rolled back,
+/// with a statement timeout.
 pub(super) async fn run_bounded(
+    pool: &Pool,
+    sql: &str,
+    limits: SqlLimits,
+) -> Result<QueryResult, SqlError> {
+    match pool {
+        Pool::Sqlite(pool) => run_bounded_sqlite(pool, sql, limits).await,
+        Pool::Postgres(pool) => run_bounded_postgres(pool, sql, limits).await,
+    }
+}
+
+async fn run_bounded_sqlite(
     pool: &SqlitePool,
     sql: &str,
     limits: SqlLimits,
 ) -> Result<QueryResult, SqlError> {
     let mut conn = pool.acquire().await?;
     let timed_out = guard::install(&mut conn.lock_handle().await?, limits.timeout);
-    let answer = fetch_bounded(&mut conn, sql, limits).await;
+    let answer = fetch_bounded_sqlite(&mut conn, sql, limits).await;
     let fence_down = match conn.lock_handle().await {
         Ok(mut handle) => {
             guard::remove(&mut handle);
@@ -194,8 +312,59 @@ pub(super) async fn run_bounded(
         } else if is_refusal(&e) {
             SqlError::Refused
         } else {
-            SqlError::Sqlite(e)
+            SqlError::Db(e)
         }
+    })
+}
+
+/// The statements a person may run on PostgreSQL: reads. The read-only transaction refuses
+/// writes anyway; this also keeps out statements that end it (`COMMIT`) or act outside it.
+fn is_read_statement(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    // Leading comments, as a person pastes them.
+    loop {
+        if let Some(line) = rest.strip_prefix("--") {
+            rest = line.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(block) = rest.strip_prefix("/*") {
+            rest = block.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    matches!(
+        word.as_str(),
+        "SELECT" | "WITH" | "VALUES" | "TABLE" | "EXPLAIN" | "SHOW"
+    )
+}
+
+async fn run_bounded_postgres(
+    pool: &PgPool,
+    sql: &str,
+    limits: SqlLimits,
+) -> Result<QueryResult, SqlError> {
+    if !is_read_statement(sql) {
+        return Err(SqlError::Refused);
+    }
+    let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
+    sqlx::query(&format!(
+        "SET LOCAL statement_timeout = {}",
+        limits.timeout.as_millis().max(1)
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let answer = fetch_bounded!(&mut *tx, sql, limits);
+    // Whatever it did, nothing it did stays.
+    tx.rollback().await?;
+    answer.map_err(|e| match sqlstate(&e).as_deref() {
+        Some("57014") => SqlError::TimedOut(limits.timeout),
+        // read_only_sql_transaction, insufficient_privilege
+        Some("25006" | "42501") => SqlError::Refused,
+        _ => SqlError::Db(e),
     })
 }
 
@@ -205,39 +374,10 @@ fn is_refusal(error: &sqlx::Error) -> bool {
             || db.message().contains("not authorized"))
 }
 
-async fn fetch_bounded(
+async fn fetch_bounded_sqlite(
     conn: &mut SqliteConnection,
     sql: &str,
     limits: SqlLimits,
 ) -> Result<QueryResult, sqlx::Error> {
-    let mut out = Vec::new();
-    let mut columns: Option<Vec<String>> = None;
-    let mut bytes = 0usize;
-    let mut truncated = false;
-    {
-        // Not kept in the connection's statement cache: the fence applies when a statement
-        // is prepared, and a person's statements are not the lab's.
-        let mut rows = sqlx::query(sql).persistent(false).fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            if out.len() == limits.max_rows || bytes > limits.max_bytes {
-                truncated = true;
-                break;
-            }
-            if columns.is_none() {
-                columns = Some(row.columns().iter().map(|c| c.name().to_string()).collect());
-            }
-            let cells = decode_row(&row)?;
-            bytes += cells.iter().map(SqlValue::size).sum::<usize>();
-            out.push(cells);
-        }
-    }
-    let columns = match columns {
-        Some(columns) => columns,
-        None => describe_columns(&mut *conn, sql).await?,
-    };
-    Ok(QueryResult {
-        columns,
-        rows: out,
-        truncated,
-    })
+    fetch_bounded!(conn, sql, limits)
 }

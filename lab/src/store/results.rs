@@ -2,6 +2,7 @@
 //! findings (`lab findings`): typed rows, bound parameters. A scope is a recipe id; its closure
 //! is the recipe with every experiment it used, at any depth.
 
+use super::backend::id_list;
 use super::{Result, Store};
 
 /// One number of an evaluation with the model it measured (the `model_results` view).
@@ -58,62 +59,63 @@ pub struct LengthPoint {
     pub value: f64,
 }
 
-/// The recipe `?1` and everything it used, at any depth (all of it when `?1` is NULL, through
-/// the `?1 IS NULL` of each query).
-const CLOSURE: &str = "WITH RECURSIVE closure(id) AS (SELECT ?1 UNION \
+/// The recipe `$1` and everything it used, at any depth (all of it when `$1` is NULL, through
+/// the `$1 IS NULL` of each query).
+const CLOSURE: &str = "WITH RECURSIVE closure(id) AS (SELECT $1 UNION \
      SELECT l.parent FROM lineage l JOIN closure c ON l.child = c.id)";
 
 impl Store {
     /// The numbers of the given evaluations.
     pub async fn model_results(&self, evals: &[String]) -> Result<Vec<ModelResult>> {
-        let evals = serde_json::to_string(evals).expect("strings serialise");
-        sqlx::query_as(
+        let sql = format!(
             "SELECT model, experiment, benchmark, prompting, metric, k, \
-             CAST(value AS REAL) AS value, CAST(stderr AS REAL) AS stderr \
-             FROM model_results WHERE experiment IN (SELECT value FROM json_each(?))",
-        )
-        .bind(evals)
-        .fetch_all(&self.pool)
-        .await
+             CAST(value AS DOUBLE PRECISION) AS value, \
+             CAST(stderr AS DOUBLE PRECISION) AS stderr \
+             FROM model_results WHERE experiment IN ({evals})",
+            evals = id_list(evals.iter().map(String::as_str))
+        );
+        on_pool!(&self.pool, pool => sqlx::query_as(&sql)
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
     /// Every completed evaluation of a labelled model.
     pub async fn eval_candidates(&self) -> Result<Vec<EvalCandidate>> {
-        sqlx::query_as(
+        on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT DISTINCT mr.model, mr.experiment, mr.ended_at, mr.attempt, e.spec \
              FROM model_results mr JOIN experiments e ON e.id = mr.experiment",
         )
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
     /// The completed evaluations inside a recipe (through recipes inside it), oldest first.
     pub async fn evals_in_recipe(&self, recipe: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar(
-            "WITH RECURSIVE stages(id) AS (SELECT ? UNION \
+        on_pool!(&self.pool, pool => sqlx::query_scalar(
+            "WITH RECURSIVE stages(id) AS (SELECT $1 UNION \
              SELECT l.parent FROM lineage l JOIN stages s ON l.child = s.id \
              JOIN experiments e ON e.id = s.id AND e.kind = 'recipe') \
              SELECT experiment FROM (SELECT DISTINCT mr.experiment, mr.ended_at \
-             FROM model_results mr JOIN stages s ON s.id = mr.experiment \
-             ORDER BY mr.ended_at, mr.experiment)",
+             FROM model_results mr JOIN stages s ON s.id = mr.experiment) AS done \
+             ORDER BY ended_at, experiment",
         )
         .bind(recipe)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
     /// The completed evaluations of a model, oldest first.
     pub async fn evals_of_model(&self, model: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar(
+        on_pool!(&self.pool, pool => sqlx::query_scalar(
             "SELECT experiment FROM (SELECT DISTINCT experiment, ended_at FROM model_results \
-             WHERE model_experiment = ? ORDER BY ended_at, experiment)",
+             WHERE model_experiment = $1) AS done ORDER BY ended_at, experiment",
         )
         .bind(model)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
@@ -121,36 +123,36 @@ impl Store {
     /// recipe judges its gain against the evaluation of the base model it started from); every
     /// evaluation without a scope.
     pub async fn evaluation_numbers(&self, scope: Option<&str>) -> Result<Vec<EvaluationNumber>> {
-        sqlx::query_as(&format!(
+        on_pool!(&self.pool, pool => sqlx::query_as(&format!(
             "{CLOSURE} SELECT mr.experiment, mr.model, mr.ended_at, e.spec, mr.prompting, \
-             mr.benchmark, mr.metric, CAST(mr.value AS REAL) AS value, \
-             CAST(mr.stderr AS REAL) AS stderr, \
-             (?1 IS NULL OR mr.experiment IN (SELECT id FROM closure)) AS in_recipe \
+             mr.benchmark, mr.metric, CAST(mr.value AS DOUBLE PRECISION) AS value, \
+             CAST(mr.stderr AS DOUBLE PRECISION) AS stderr, \
+             ($1 IS NULL OR mr.experiment IN (SELECT id FROM closure)) AS in_recipe \
              FROM model_results mr JOIN experiments e ON e.id = mr.experiment \
-             WHERE ?1 IS NULL OR mr.experiment IN (SELECT id FROM closure) \
+             WHERE $1 IS NULL OR mr.experiment IN (SELECT id FROM closure) \
              OR mr.model_experiment IN (SELECT id FROM closure)"
         ))
         .bind(scope)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 
     /// The mean completion length of every completed GRPO run of a scope (of all without one),
     /// run by run in the order they ended, each by step.
     pub async fn length_points(&self, scope: Option<&str>) -> Result<Vec<LengthPoint>> {
-        sqlx::query_as(&format!(
-            "{CLOSURE} SELECT ml.experiment, ml.model, m.step, CAST(m.value AS REAL) AS value \
+        on_pool!(&self.pool, pool => sqlx::query_as(&format!(
+            "{CLOSURE} SELECT ml.experiment, ml.model, m.step, CAST(m.value AS DOUBLE PRECISION) AS value \
              FROM model_labels ml \
              JOIN results r ON r.experiment = ml.experiment \
              JOIN attempts a ON a.id = r.attempt \
              JOIN metrics m ON m.attempt = r.attempt AND m.name = 'completions/mean_length' \
-             WHERE ml.kind = 'grpo' AND (?1 IS NULL OR ml.experiment IN (SELECT id FROM closure)) \
+             WHERE ml.kind = 'grpo' AND ($1 IS NULL OR ml.experiment IN (SELECT id FROM closure)) \
              ORDER BY a.ended_at, ml.experiment, m.step"
         ))
         .bind(scope)
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(pool)
+        .await)
         .map_err(self.err())
     }
 }

@@ -285,11 +285,7 @@ impl RunsView {
                     self.confirm = Some((c, r.id.clone()));
                     Effect::Notice(format!("press {c} again to {what} {}", run.label()))
                 } else if c == 'x' {
-                    Effect::Request(Request::Cancel {
-                        run,
-                        pid: r.pid.unwrap_or(0),
-                        host: r.host.clone().unwrap_or_default(),
-                    })
+                    Effect::Request(Request::Cancel { run })
                 } else {
                     Effect::Request(Request::Rerun { run })
                 })
@@ -451,11 +447,10 @@ mod tests {
 
         assert!(matches!(view.key(press('x'), 0.0), Some(Effect::Notice(_))));
         assert_eq!(view.confirm, Some(('x', "aa".to_string())));
-        let Some(Effect::Request(Request::Cancel { pid, host, .. })) = view.key(press('x'), 0.0)
-        else {
+        let Some(Effect::Request(Request::Cancel { run })) = view.key(press('x'), 0.0) else {
             panic!("the second x cancels");
         };
-        assert_eq!((pid, host.as_str()), (42, "here"));
+        assert_eq!(run.id, "aa");
         assert!(matches!(view.key(press('r'), 0.0), Some(Effect::Error(_))));
 
         assert_eq!(view.key(press(' '), 0.0), None);

@@ -184,14 +184,14 @@ pub struct Harness {
 impl Harness {
     pub fn new(fixture: Fixture, width: u16, height: u16) -> Harness {
         let backend = Backend::new(WorkerConfig {
-            db: fixture.db.clone(),
+            db: fixture.db.clone().into(),
             lab_bin: PathBuf::from("/nonexistent/lab"),
             log_dir: fixture.dir.path().join("logs"),
         })
         .unwrap();
         let app = App::new(
             AppConfig {
-                db: PathBuf::from(".lab/lab.db"),
+                db: ".lab/lab.db".into(),
                 experiments: fixture.experiments.clone(),
             },
             tui::time::now(),
