@@ -21,9 +21,23 @@ cli *ARGS:
     cargo build --workspace --bins
     ./target/debug/lab {{ARGS}}
 
+# The store's tests run on SQLite and on PostgreSQL, and a tiny recipe runs through Slurm: the
+# servers are started first where their Debian packages are installed (postgresql, slurm-wlm,
+# munge); where they are not, those tests say so and skip, unless LAB_REQUIRE_SERVERS=1 (CI).
+#
 # All tests: unit tests of every module and the end-to-end CLI tests.
 test:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(scripts/servers.sh up)"
     cargo test --workspace
+
+# Everything it writes is under /tmp/lab-servers; `scripts/servers.sh down` stops Slurm.
+#
+# Start PostgreSQL and a one-node Slurm cluster and print the environment naming them:
+# eval "$(just servers)", then lab --db "$LAB_TEST_POSTGRES" --objects DIR run SPEC --executor slurm
+servers:
+    @scripts/servers.sh up
 
 # Built by the very command `just test` builds with (cargo test builds the examples too), so the
 # two share one feature set and neither rebuilds burn after the other. The PyTorch and TRL peers
@@ -33,6 +47,7 @@ test:
 bench:
     cargo test --workspace --no-run
     ./target/debug/examples/bench_world
+    eval "$(scripts/servers.sh up)" && ./target/debug/examples/bench_store
     ./target/debug/examples/bench_model
 
 # About 7 GB with torch's CUDA libraries; neither the build nor `just test` needs it.

@@ -15,15 +15,38 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A temporary database and a way to run `lab` against it.
+/// A temporary database and a way to run `lab` against it: an SQLite file, or a PostgreSQL
+/// database of its own with its objects in the temporary folder.
 struct Lab {
+    // Dropped before `dir`: a PostgreSQL database goes first, then the folder.
+    postgres: Option<lab::store::testing::TestStore>,
     dir: tempfile::TempDir,
 }
 
 impl Lab {
     fn new() -> Lab {
         Lab {
+            postgres: None,
             dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A lab on a fresh PostgreSQL database, when a server is named (see
+    /// `lab::store::testing`); `None` skips, with a message, where none is.
+    fn postgres() -> Option<Lab> {
+        let server = lab::store::testing::postgres_server()?;
+        let dir = tempfile::tempdir().unwrap();
+        Some(Lab {
+            postgres: Some(lab::store::testing::postgres_store(&server, dir.path())),
+            dir,
+        })
+    }
+
+    /// `--db` and `--objects` of this lab's store.
+    fn store_args(&self) -> Vec<String> {
+        match &self.postgres {
+            Some(store) => store.location.cli_args(),
+            None => vec!["--db".into(), self.db().display().to_string()],
         }
     }
 
@@ -38,8 +61,8 @@ impl Lab {
             .env_remove("LAB_THREADS")
             .env_remove("LAB_CRASH_AT")
             .env_remove("LAB_CRASH_TRACE")
-            .arg("--db")
-            .arg(self.db())
+            .env_remove("LAB_OBJECTS")
+            .args(self.store_args())
             .args(args);
         cmd
     }
@@ -776,6 +799,7 @@ fn full_disk_campaign_r1_zero_recipe() {
             return;
         };
         let on_disk = Lab {
+            postgres: None,
             dir: tempfile::tempdir_in(&disk.path).unwrap(),
         };
         let context = format!("round {round}, a disk of {} KiB", pages * 4);
@@ -936,7 +960,7 @@ const DIGESTS: &str = "SELECT r.experiment, a.result_digest FROM results r \
                        JOIN attempts a ON a.id = r.attempt ORDER BY r.experiment";
 /// Metric points stored twice for one attempt, name and step.
 const DUPLICATED_METRICS: &str = "SELECT count(*) AS n FROM (SELECT attempt, name, step \
-                                  FROM metrics GROUP BY attempt, name, step HAVING count(*) > 1)";
+                                  FROM metrics GROUP BY attempt, name, step HAVING count(*) > 1) AS d";
 
 /// After a kill the database is intact: `PRAGMA integrity_check` passes and no metric point is
 /// stored twice; or the kill came before the first run created the schema, and `lab sql` says
@@ -1853,4 +1877,221 @@ fn a_plan_executed_node_by_node_gives_the_results_of_a_run() {
     assert_eq!(lab.sql(DIGESTS), whole.sql(DIGESTS));
     let again = lab.ok(&["exec", ids[2]]);
     assert_eq!(String::from_utf8_lossy(&again.stderr).trim(), "reused");
+}
+
+/// The same recipe on PostgreSQL gets the ids and the results it gets on SQLite, and a person's
+/// SQL there is read-only and bounded as it is on SQLite.
+#[test]
+fn postgres_holds_what_sqlite_holds_and_its_sql_only_reads() {
+    let Some(pg) = Lab::postgres() else {
+        return;
+    };
+    let spec = "experiments/tiny/r1-zero.toml";
+    let sqlite = Lab::new();
+    let root = id_line(&sqlite.stdout(&["run", spec]));
+    assert_eq!(id_line(&pg.stdout(&["run", spec])), root);
+    assert_eq!(pg.sql(DIGESTS), sqlite.sql(DIGESTS));
+    let views = "SELECT model, benchmark, prompting, metric, k, value FROM model_results \
+                 ORDER BY model, benchmark, prompting, metric, k";
+    assert_eq!(pg.sql(views), sqlite.sql(views));
+    // A second run reuses every stage; `show`, `table` and `rerun` read the same store.
+    let again = pg.ok(&["run", spec]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr)
+            .matches("reused")
+            .count(),
+        5
+    );
+    assert!(pg.stdout(&["show", &root[..10]]).contains("tiny-r1-zero"));
+    assert_eq!(pg.stdout(&["table"]), sqlite.stdout(&["table"]));
+    let grpo = pg.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
+    let grpo = grpo.lines().nth(1).unwrap();
+    assert!(pg.stdout(&["rerun", grpo]).contains("reproduced: attempt"));
+
+    let before = pg.sql("SELECT id, kind, name, spec FROM experiments ORDER BY id");
+    for write in [
+        "DELETE FROM experiments",
+        "UPDATE experiments SET name = 'x'",
+        "INSERT INTO metrics VALUES (1, 'x', 0, 1.0)",
+        "DROP TABLE metrics",
+        "CREATE TABLE evil (x INTEGER)",
+        "COPY metrics TO '/tmp/lab-evil.csv'",
+        "SELECT 1; DELETE FROM experiments",
+        "WITH gone AS (DELETE FROM metrics RETURNING 1) SELECT count(*) FROM gone",
+        "COMMIT",
+    ] {
+        let err = pg.fails(&["sql", write]);
+        assert!(
+            err.contains("refused: lab sql only reads"),
+            "{write}: {err}"
+        );
+    }
+    assert_eq!(
+        pg.sql("SELECT id, kind, name, spec FROM experiments ORDER BY id"),
+        before
+    );
+    let json = pg.stdout(&[
+        "sql",
+        "--json",
+        "SELECT kind, CAST(spec AS JSONB) -> 'benchmark_size' AS size FROM experiments \
+         WHERE kind = 'world'",
+    ]);
+    assert_eq!(json.trim(), r#"{"kind":"world","size":"8"}"#);
+    let err = pg.fails(&[
+        "sql",
+        "--timeout",
+        "1",
+        "SELECT count(*) FROM generate_series(1, 10000000000)",
+    ]);
+    assert!(err.contains("time limit"), "{err}");
+    let out = pg
+        .cmd(&[
+            "sql",
+            "--csv",
+            "--max-rows",
+            "1000",
+            "SELECT i FROM generate_series(1, 5000000) AS i",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1001);
+    let err = pg.fails(&["sql", "SELECT now() AS at"]);
+    assert!(
+        err.contains("TIMESTAMPTZ") && err.contains("AS TEXT"),
+        "{err}"
+    );
+}
+
+/// Whether a Slurm cluster answers here (`just test` starts a one-node one); without one the
+/// Slurm tests skip with a message, unless servers are required (CI).
+fn slurm_cluster() -> bool {
+    let answers = std::process::Command::new("sinfo")
+        .args(["--noheader", "--format=%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !answers {
+        assert!(
+            !lab::store::testing::servers_required(),
+            "{}=1 but no Slurm cluster answers (sinfo)",
+            lab::store::testing::REQUIRE_ENV
+        );
+        eprintln!("skipping Slurm: no cluster answers (`just test` starts one)");
+    }
+    answers
+}
+
+fn job_queued(job: &str) -> bool {
+    let out = std::process::Command::new("squeue")
+        .args(["--noheader", "--format=%T", "--jobs", job])
+        .output()
+        .unwrap();
+    !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+/// A tiny recipe through Slurm against PostgreSQL: every stage a job that runs after its inputs'
+/// jobs, with the results of a local run; a second submission reuses everything and submits
+/// nothing; a cancelled job leaves its attempt to be marked interrupted, and the next run
+/// resumes it from its checkpoint in a new job.
+#[test]
+fn a_recipe_runs_through_slurm_one_job_per_stage() {
+    if !slurm_cluster() {
+        return;
+    }
+    let Some(pg) = Lab::postgres() else {
+        return;
+    };
+    let spec = "experiments/tiny/r1-zero.toml";
+    let out = pg.ok(&["run", spec, "--executor", "slurm", "--wait"]);
+    let root = id_line(&String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let submitted: Vec<&str> = stderr.lines().filter(|l| l.contains(": job ")).collect();
+    assert_eq!(
+        submitted.len(),
+        5,
+        "world, pretrain, grpo, eval, recipe:\n{stderr}"
+    );
+    // The world has no job to wait for; every other stage waits for its inputs' jobs.
+    assert!(!submitted[0].contains(" after "), "{stderr}");
+    assert!(
+        submitted[1..].iter().all(|l| l.contains(" after ")),
+        "{stderr}"
+    );
+    assert_eq!(
+        pg.sql(
+            "SELECT count(*) AS n FROM attempts a JOIN jobs j ON a.experiment = j.experiment \
+             AND a.job = 'slurm:' || j.job WHERE a.status = 'completed'"
+        ),
+        "n\n5\n",
+        "each attempt ran in the job submitted for it"
+    );
+    let local = Lab::new();
+    assert_eq!(id_line(&local.stdout(&["run", spec])), root);
+    assert_eq!(pg.sql(DIGESTS), local.sql(DIGESTS));
+
+    let again = pg.ok(&["run", spec, "--executor", "slurm", "--wait"]);
+    let stderr = String::from_utf8_lossy(&again.stderr).to_string();
+    assert_eq!(stderr.matches("completed, reused").count(), 5, "{stderr}");
+    assert_eq!(pg.sql("SELECT count(*) AS n FROM jobs"), "n\n5\n");
+
+    // A long pretraining, cancelled in its job once it stored a checkpoint.
+    let long = tiny_pretrain_spec(&pg, 400, 20);
+    let out = pg.ok(&["run", &long, "--executor", "slurm"]);
+    let model = id_line(&String::from_utf8_lossy(&out.stdout));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pg.sql(&format!(
+        "SELECT count(*) AS n FROM checkpoints c JOIN attempts a ON a.id = c.attempt \
+         WHERE a.experiment = '{model}'"
+    )) == "n\n0\n"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let attempt = |column: &str| {
+        pg.sql(&format!(
+            "SELECT {column} FROM attempts WHERE experiment = '{model}' ORDER BY id"
+        ))
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let first_job = attempt("job")[0].trim_start_matches("slurm:").to_string();
+    let cancelled = pg.stdout(&["cancel", &model[..12]]);
+    assert!(
+        cancelled.contains(&format!("cancelled Slurm job {first_job}")),
+        "{cancelled}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while job_queued(&first_job) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job outlived scancel"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(attempt("status"), ["running"], "nobody has looked yet");
+    assert_ne!(
+        pg.sql("SELECT max(step) AS s FROM checkpoints"),
+        "s\n400\n",
+        "the job finished before it was cancelled"
+    );
+
+    let out = pg.ok(&["run", &long, "--executor", "slurm", "--wait"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(stderr.contains("world: completed, reused"), "{stderr}");
+    // The same attempt, resumed in a new job, without a duplicated point.
+    assert_eq!(attempt("status"), ["completed"]);
+    assert_ne!(attempt("job")[0], format!("slurm:{first_job}"));
+    assert_eq!(pg.sql(DUPLICATED_METRICS), "n\n0\n");
+    assert_eq!(
+        pg.sql(&format!(
+            "SELECT count(*) AS n FROM metric_points WHERE name = 'loss' \
+             AND experiment = '{model}'"
+        )),
+        "n\n200\n"
+    );
 }

@@ -581,18 +581,22 @@ mod tests {
         finish(store, a, &records(&BENCH, "cot", 4, 0.5)).await;
     }
 
-    fn with_store(test: impl AsyncFnOnce(&Store)) {
+    /// Runs `test` on the fixture in every store there is (SQLite, and PostgreSQL when a
+    /// server is named): the views and reads must answer the same on both.
+    fn with_store(test: impl AsyncFn(&Store)) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        runtime.block_on(async {
-            let store = Store::open(&dir.path().join("lab.db")).await.unwrap();
-            fixture(&store).await;
-            test(&store).await;
-            store.close().await;
-        });
+        for backend in crate::store::testing::test_stores(dir.path()) {
+            runtime.block_on(async {
+                let store = Store::open(&backend.location).await.unwrap();
+                fixture(&store).await;
+                test(&store).await;
+                store.close().await;
+            });
+        }
     }
 
     fn cells(result: &crate::store::QueryResult) -> Vec<Vec<String>> {

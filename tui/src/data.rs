@@ -119,6 +119,8 @@ pub enum Request {
     Launch {
         spec: PathBuf,
         overrides: Vec<String>,
+        /// Submit the stages as Slurm jobs (`--executor slurm`) instead of running them.
+        slurm: bool,
     },
     Rerun {
         run: RunRef,

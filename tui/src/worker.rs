@@ -131,13 +131,24 @@ impl Backend {
 
     pub fn handle(&mut self, request: Request) -> Vec<Response> {
         match request {
-            Request::Launch { spec, overrides } => {
+            Request::Launch {
+                spec,
+                overrides,
+                slurm,
+            } => {
                 let mut args = vec!["run".to_string(), spec.display().to_string()];
                 for o in &overrides {
                     args.push("--set".into());
                     args.push(o.clone());
                 }
-                let what = format!("run {}", spec.display());
+                if slurm {
+                    args.extend(["--executor".to_string(), "slurm".to_string()]);
+                }
+                let what = format!(
+                    "run {}{}",
+                    spec.display(),
+                    if slurm { " on Slurm" } else { "" }
+                );
                 vec![self.spawn_lab(&args, what), self.processes()]
             }
             Request::Rerun { run } => {

@@ -69,8 +69,9 @@ const PRAGMAS_WITH_ARGUMENT: &[&str] = &[
 const MAX_VALUE_BYTES: c_int = 16 << 20;
 
 /// What a refused statement is told.
-pub const REFUSED: &str = "refused: lab sql only reads (ATTACH, DETACH, VACUUM, load_extension, \
-    PRAGMAs that set a value and statements that write are not allowed)";
+pub const REFUSED: &str = "refused: lab sql only reads (statements that write or end the \
+    transaction are not allowed, nor on SQLite ATTACH, DETACH, VACUUM, load_extension and PRAGMAs \
+    that set a value)";
 
 /// Whether one authorizer request may go ahead. Pure, so the policy is tested without SQLite.
 pub fn allows(action: c_int, arg1: Option<&str>, arg2: Option<&str>) -> bool {

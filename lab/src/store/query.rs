@@ -181,13 +181,15 @@ impl Decode for PgRow {
                     };
                     SqlValue::Text(String::from_utf8_lossy(text).into_owned())
                 }
+                // What a function returns when it returns nothing (`pg_sleep`).
+                "VOID" => SqlValue::Null,
                 other => {
                     let column = row.column(i).name().to_string();
                     return Err(sqlx::Error::ColumnDecode {
                         index: column.clone(),
                         source: format!(
-                            "column `{column}` is of PostgreSQL type {other}, which is shown \
-                             only as text: select CAST({column} AS TEXT)"
+                            "column `{column}` is of PostgreSQL type {other}, which lab sql \
+                             shows only as text: select CAST(... AS TEXT) instead"
                         )
                         .into(),
                     });
@@ -364,6 +366,8 @@ async fn run_bounded_postgres(
         Some("57014") => SqlError::TimedOut(limits.timeout),
         // read_only_sql_transaction, insufficient_privilege
         Some("25006" | "42501") => SqlError::Refused,
+        // A second statement behind the first (`SELECT 1; DELETE ...`): one query at a time.
+        Some("42601") if e.to_string().contains("multiple commands") => SqlError::Refused,
         _ => SqlError::Db(e),
     })
 }

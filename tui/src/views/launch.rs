@@ -23,6 +23,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "Enter",
         "launch `lab run SPEC --set ...` as its own process",
     ),
+    (
+        "s",
+        "launch on Slurm (lab run --executor slurm) / here, in turn",
+    ),
     ("(Runs) x x  r r", "cancel / rerun the selected run"),
 ];
 
@@ -38,6 +42,8 @@ pub struct LaunchView {
     pub editing_overrides: bool,
     pub dry: Option<Result<DryRun, String>>,
     pub processes: Vec<Launched>,
+    /// Enter submits the spec's stages as Slurm jobs instead of running them here.
+    pub on_slurm: bool,
 }
 
 /// Every `*.toml` under `dir`, sorted.
@@ -143,10 +149,23 @@ impl LaunchView {
         match key.code {
             KeyCode::Char('/') => self.filtering = true,
             KeyCode::Char('o') => self.editing_overrides = true,
+            KeyCode::Char('s') => {
+                self.on_slurm = !self.on_slurm;
+                let where_ = if self.on_slurm {
+                    "on Slurm, one job per stage"
+                } else {
+                    "here"
+                };
+                return Some(Effect::Notice(format!("Enter now launches {where_}")));
+            }
             KeyCode::Enter => {
                 if let Some(spec) = self.spec() {
                     let overrides = self.override_list();
-                    return Some(Effect::Request(Request::Launch { spec, overrides }));
+                    return Some(Effect::Request(Request::Launch {
+                        spec,
+                        overrides,
+                        slurm: self.on_slurm,
+                    }));
                 }
             }
             _ => {}
@@ -251,8 +270,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
     };
     frame.render_widget(
-        Paragraph::new(plan)
-            .block(Block::bordered().title(" Will run as (lab run --dry-run) · Enter launches ")),
+        Paragraph::new(plan).block(Block::bordered().title(if view.on_slurm {
+            " Will run as (lab run --dry-run) · Enter launches on Slurm "
+        } else {
+            " Will run as (lab run --dry-run) · Enter launches "
+        })),
         plan_area,
     );
 
