@@ -77,6 +77,22 @@ impl Lab {
         out
     }
 
+    /// As [`Lab::ok`], but killed after `seconds`: for commands that wait on something else
+    /// (a scheduler's jobs), so a stuck queue fails the test instead of hanging it.
+    fn ok_within(&self, seconds: u64, args: &[&str]) -> Output {
+        let out = self
+            .cmd(args)
+            .timeout(std::time::Duration::from_secs(seconds))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "lab {args:?} failed or ran past {seconds} s:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     fn fails(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().unwrap();
         assert!(!out.status.success(), "lab {args:?} should have failed");
@@ -2002,7 +2018,7 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
         return;
     };
     let spec = "experiments/tiny/r1-zero.toml";
-    let out = pg.ok(&["run", spec, "--executor", "slurm", "--wait"]);
+    let out = pg.ok_within(300, &["run", spec, "--executor", "slurm", "--wait"]);
     let root = id_line(&String::from_utf8_lossy(&out.stdout));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let submitted: Vec<&str> = stderr.lines().filter(|l| l.contains(": job ")).collect();
@@ -2029,7 +2045,7 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
     assert_eq!(id_line(&local.stdout(&["run", spec])), root);
     assert_eq!(pg.sql(DIGESTS), local.sql(DIGESTS));
 
-    let again = pg.ok(&["run", spec, "--executor", "slurm", "--wait"]);
+    let again = pg.ok_within(300, &["run", spec, "--executor", "slurm", "--wait"]);
     let stderr = String::from_utf8_lossy(&again.stderr).to_string();
     assert_eq!(stderr.matches("completed, reused").count(), 5, "{stderr}");
     assert_eq!(pg.sql("SELECT count(*) AS n FROM jobs"), "n\n5\n");
@@ -2080,7 +2096,7 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
         "the job finished before it was cancelled"
     );
 
-    let out = pg.ok(&["run", &long, "--executor", "slurm", "--wait"]);
+    let out = pg.ok_within(300, &["run", &long, "--executor", "slurm", "--wait"]);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(stderr.contains("world: completed, reused"), "{stderr}");
     // The same attempt, resumed in a new job, without a duplicated point.

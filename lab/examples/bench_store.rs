@@ -110,10 +110,17 @@ fn round(location: &Location, writers: usize) -> anyhow::Result<Round> {
     let count = |sql: &str| -> anyhow::Result<i64> {
         Ok(runtime.block_on(store.query(sql))?.rows[0][0].integer())
     };
-    let runs = (writers * EXPERIMENTS) as i64;
-    let points = count("SELECT count(*) FROM metrics")?;
+    // Lost: rows of a writer that said it committed them (exited 0) and are not there.
+    let runs = ((writers - errors.len()) * EXPERIMENTS) as i64;
+    let completed = "SELECT id FROM attempts WHERE status = 'completed'";
+    let points = count(&format!(
+        "SELECT count(*) FROM metrics WHERE attempt IN ({completed})"
+    ))?;
     let lost = (runs * BATCHES * POINTS_PER_BATCH - points)
-        + (runs * TRACES - count("SELECT count(*) FROM traces")?)
+        + (runs * TRACES
+            - count(&format!(
+                "SELECT count(*) FROM traces WHERE attempt IN ({completed})"
+            ))?)
         + (runs - count("SELECT count(*) FROM attempts WHERE status = 'completed'")?);
     runtime.block_on(store.close());
     Ok(Round {

@@ -102,6 +102,12 @@ impl Heartbeat {
             else {
                 return;
             };
+            // Connections belong to the runtime that opened them (a PostgreSQL socket is
+            // registered with its reactor): this thread's runtime opens its own.
+            let store = match runtime.block_on(store.connect_again()) {
+                Ok(store) => store,
+                Err(_) => return,
+            };
             // Beats until the sender is dropped; a missed beat is retried at the next, and the
             // lease allows many.
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
@@ -667,13 +673,13 @@ mod tests {
         );
     }
 
-    /// A store in `dir` holding the tiny world's experiment with a running attempt of `origin`.
+    /// A store holding the tiny world's experiment with a running attempt of `origin`.
     fn running_world(
         runtime: &Runtime,
-        dir: &std::path::Path,
+        location: &crate::store::Location,
         origin: &AttemptOrigin,
     ) -> (Store, Spec, ExperimentId, i64) {
-        let store = runtime.block_on(Store::open(&dir.join("lab.db"))).unwrap();
+        let store = runtime.block_on(Store::open(location)).unwrap();
         let spec = tiny("world.toml");
         let id = plan_id(&spec, runtime, None).unwrap();
         let attempt = runtime
@@ -700,19 +706,23 @@ mod tests {
             git_commit: None,
             job: None,
         };
-        let (store, spec, id, attempt) = running_world(&runtime, dir.path(), &elsewhere);
-        let err = Runner::new(&runtime, &store, false).run(&spec).unwrap_err();
-        assert!(err.to_string().contains("on node-7"), "{err}");
+        // On every backend: the lease's times are the database's, in its own dialect.
+        for backend in crate::store::testing::test_stores(dir.path()) {
+            let (store, spec, id, attempt) = running_world(&runtime, &backend.location, &elsewhere);
+            let err = Runner::new(&runtime, &store, false).run(&spec).unwrap_err();
+            assert!(err.to_string().contains("on node-7"), "{err}");
 
-        runtime
-            .block_on(store.age_heartbeat_for_tests(attempt, 2 * crate::store::LEASE))
-            .unwrap();
-        let mut runner = Runner::new(&runtime, &store, false);
-        assert_eq!(runner.run(&spec).unwrap(), id);
-        assert_eq!(runner.report[0].outcome, Outcome::Resumed);
-        let attempts = runtime.block_on(store.attempts(&id)).unwrap();
-        assert_eq!(attempts.len(), 1);
-        assert_eq!(attempts[0].status, AttemptStatus::Completed);
+            runtime
+                .block_on(store.age_heartbeat_for_tests(attempt, 2 * crate::store::LEASE))
+                .unwrap();
+            let mut runner = Runner::new(&runtime, &store, false);
+            assert_eq!(runner.run(&spec).unwrap(), id);
+            assert_eq!(runner.report[0].outcome, Outcome::Resumed);
+            let attempts = runtime.block_on(store.attempts(&id)).unwrap();
+            assert_eq!(attempts.len(), 1, "{}", backend.label);
+            assert_eq!(attempts[0].status, AttemptStatus::Completed);
+            runtime.block_on(store.close());
+        }
     }
 
     /// The heartbeat thread renews the lease while it lives and stops when dropped.
@@ -720,34 +730,37 @@ mod tests {
     fn a_heartbeat_renews_the_lease_until_dropped() {
         let runtime = runtime();
         let dir = tempfile::tempdir().unwrap();
-        let (store, _, _, attempt) = running_world(&runtime, dir.path(), &this_origin());
-        let aged = 2 * crate::store::LEASE;
-        runtime
-            .block_on(store.age_heartbeat_for_tests(attempt, aged))
-            .unwrap();
-        let silent = || {
-            let overview = runtime.block_on(store.run_overview("here")).unwrap();
-            overview[0].silent_seconds.unwrap()
-        };
-        assert!(silent() > aged.as_secs_f64() - 1.0);
-        let beat = Heartbeat::start(store.clone(), attempt, std::time::Duration::from_millis(20));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        drop(beat);
-        assert!(silent() < 5.0, "renewed: {} s", silent());
-        runtime
-            .block_on(store.age_heartbeat_for_tests(attempt, aged))
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(silent() > aged.as_secs_f64() - 1.0, "stopped when dropped");
+        for backend in crate::store::testing::test_stores(dir.path()) {
+            let (store, _, _, attempt) = running_world(&runtime, &backend.location, &this_origin());
+            let aged = 2 * crate::store::LEASE;
+            runtime
+                .block_on(store.age_heartbeat_for_tests(attempt, aged))
+                .unwrap();
+            let silent = || {
+                let overview = runtime.block_on(store.run_overview("here")).unwrap();
+                overview[0].silent_seconds.unwrap()
+            };
+            assert!(silent() > aged.as_secs_f64() - 1.0);
+            let beat =
+                Heartbeat::start(store.clone(), attempt, std::time::Duration::from_millis(20));
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(beat);
+            assert!(silent() < 5.0, "renewed: {} s", silent());
+            runtime
+                .block_on(store.age_heartbeat_for_tests(attempt, aged))
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            assert!(silent() > aged.as_secs_f64() - 1.0, "stopped when dropped");
 
-        // Dropped before its thread first waits, it still stops at once, not a period later
-        // (every stage of a run drops one).
-        let started = std::time::Instant::now();
-        drop(Heartbeat::start(
-            store.clone(),
-            attempt,
-            std::time::Duration::from_secs(600),
-        ));
-        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+            // Dropped before its thread first waits, it still stops at once, not a period later
+            // (every stage of a run drops one).
+            let started = std::time::Instant::now();
+            drop(Heartbeat::start(
+                store.clone(),
+                attempt,
+                std::time::Duration::from_secs(600),
+            ));
+            assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        }
     }
 }

@@ -348,6 +348,7 @@ pub struct Store {
     pool: Pool,
     location: Location,
     objects: ObjectStore,
+    read_only: bool,
 }
 
 /// The one place SQLite connection settings are chosen.
@@ -537,7 +538,14 @@ impl Store {
             pool,
             objects: ObjectStore::new(location.objects.clone()),
             location: location.clone(),
+            read_only,
         })
+    }
+
+    /// Another handle on the same store, with connections of its own, for use on another
+    /// thread's runtime: a pool's connections belong to the runtime that opened them.
+    pub async fn connect_again(&self) -> Result<Store> {
+        Store::connect(&self.location, self.read_only).await
     }
 
     /// Whether the database lacks migrations this lab has (it was made by an older lab).
