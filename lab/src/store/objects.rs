@@ -81,7 +81,14 @@ impl ObjectStore {
             let dir = path.parent().expect("objects live in a subfolder");
             fs::create_dir_all(dir).map_err(io_err(dir))?;
             remove_orphaned_writes(dir, &hash[2..]);
-            let tmp = dir.join(format!(".{}.{}.tmp", &hash[2..], std::process::id()));
+            // Named by host and pid: on a folder that several nodes mount, a pid alone names
+            // no one process, and only this host can tell whether its own writers live.
+            let tmp = dir.join(format!(
+                ".{}.{}.{}.tmp",
+                &hash[2..],
+                this_host(),
+                std::process::id()
+            ));
             let written = fs::File::create(&tmp)
                 .and_then(|mut file| {
                     file.write_all(bytes)?;
@@ -135,25 +142,40 @@ impl ObjectStore {
     }
 }
 
-/// Removes temporary files of the object `name` (in `dir`) left by writers that were killed
-/// before they could rename or remove them. A resumed run writes the same objects again, so its
-/// first write of each one clears what the killed run left. A live writer's file is kept.
+/// This host's name, as temporary object files carry it.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Removes temporary files of the object `name` (in `dir`) left by writers of this host that
+/// were killed before they could rename or remove them. A resumed run writes the same objects
+/// again, so its first write of each one clears what the killed run left. A live writer's file
+/// is kept, and so is every file of another host, whose processes this host cannot see.
 fn remove_orphaned_writes(dir: &Path, name: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     let prefix = format!(".{name}.");
+    let here = this_host();
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(pid) = file
+        let Some(writer) = file
             .to_str()
             .and_then(|f| f.strip_prefix(&prefix))
             .and_then(|f| f.strip_suffix(".tmp"))
-            .and_then(|pid| pid.parse::<i64>().ok())
         else {
             continue;
         };
-        if !super::process_alive(pid) {
+        // `host.pid`; a bare `pid` is from a lab before hosts were named, on this host.
+        let (host, pid) = writer.rsplit_once('.').unwrap_or((here.as_str(), writer));
+        let Ok(pid) = pid.parse::<i64>() else {
+            continue;
+        };
+        if host == here && !super::process_alive(pid) {
             let _ = fs::remove_file(entry.path());
         }
     }
@@ -188,15 +210,22 @@ mod tests {
         let folder = store.path_of(&hash).parent().unwrap().to_path_buf();
         fs::create_dir_all(&folder).unwrap();
         // No process has pid 2^31 - 1 (the kernel's limit is 2^22); pid 1 always runs.
-        let dead = folder.join(format!(".{}.2147483647.tmp", &hash[2..]));
-        let live = folder.join(format!(".{}.1.tmp", &hash[2..]));
-        let other = folder.join(".ffff.2147483647.tmp");
-        for file in [&dead, &live, &other] {
+        let here = this_host();
+        let dead = folder.join(format!(".{}.{here}.2147483647.tmp", &hash[2..]));
+        let dead_unnamed = folder.join(format!(".{}.2147483647.tmp", &hash[2..]));
+        let live = folder.join(format!(".{}.{here}.1.tmp", &hash[2..]));
+        let elsewhere = folder.join(format!(".{}.node-7.lab.2147483647.tmp", &hash[2..]));
+        let other = folder.join(format!(".ffff.{here}.2147483647.tmp"));
+        for file in [&dead, &dead_unnamed, &live, &elsewhere, &other] {
             fs::write(file, b"half").unwrap();
         }
         store.put_bytes(b"weights").unwrap();
-        assert!(!dead.exists());
+        assert!(!dead.exists() && !dead_unnamed.exists());
         assert!(live.exists(), "a live writer's file is its own");
+        assert!(
+            elsewhere.exists(),
+            "another host's writer may live: only that host can tell"
+        );
         assert!(
             other.exists(),
             "another object's file waits for that object's write"

@@ -326,3 +326,32 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::crossterm::event::KeyModifiers;
+
+    /// `s` turns launching on Slurm on and off; Enter launches where it says.
+    #[test]
+    fn s_sends_the_next_launch_to_slurm() {
+        let mut view = LaunchView {
+            root: PathBuf::from("experiments"),
+            specs: vec![PathBuf::from("experiments/tiny/r1-zero.toml")],
+            ..Default::default()
+        };
+        let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
+        let launch = |view: &mut LaunchView| match view.key(key(KeyCode::Enter)) {
+            Some(Effect::Request(Request::Launch { slurm, .. })) => slurm,
+            other => panic!("Enter launches: {other:?}"),
+        };
+        assert!(!launch(&mut view), "here by default");
+        let Some(Effect::Notice(notice)) = view.key(key(KeyCode::Char('s'))) else {
+            panic!("s says where Enter launches now");
+        };
+        assert!(notice.contains("Slurm"), "{notice}");
+        assert!(launch(&mut view));
+        view.key(key(KeyCode::Char('s')));
+        assert!(!launch(&mut view));
+    }
+}
