@@ -69,6 +69,19 @@ test-real-model dir=".real-models/smollm2":
     .peer-venv/bin/python lab/benches/peers/hf_reference.py {{dir}}
     LAB_HF_MODEL_DIR="$(realpath {{dir}})" cargo test --workspace --lib hf::tests::a_real_model -- --ignored --nocapture
 
+# LibTorch comes from PyTorch 2.9's wheel in .peer-venv (`just bench-peers`); the build links it
+# (LIBTORCH_USE_PYTORCH) and the tests load it from there. Set LAB_TEST_DEVICE=cuda:0 on a GPU
+# machine. The first build rebuilds burn with its LibTorch backend (minutes).
+#
+# The real-model tests (tiny Qwen2 and Llama against transformers) on LibTorch's CPU backend.
+test-tch device="tch-cpu":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    test -x .peer-venv/bin/python || just bench-peers
+    export LIBTORCH_USE_PYTORCH=1 PATH="$PWD/.peer-venv/bin:$PATH"
+    export LD_LIBRARY_PATH="$(python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
+    LAB_TEST_DEVICE={{device}} cargo test --workspace --features lab/tch --lib -- hf:: device::
+
 # Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time); each
 # property gets 20,000 cases; the random-moment crash campaigns take `kills` kill -9 each, the
 # forced one 20 kills in every stage kind of the R1 recipe; the full-disk campaign 20 disk sizes;

@@ -1,14 +1,16 @@
-//! Batched sampling from the lab's [`Transformer`] with a KV cache: the rollouts of evaluation
-//! and of GRPO.
+//! Batched sampling with a KV cache from any [`CausalLm`] (the lab's transformer, or a Hugging
+//! Face model): the rollouts of evaluation and of GRPO, and `lab generate`.
 //!
 //! [`generate`] samples `G` completions of each prompt:
 //! - prompts are grouped by exact length (the transformer has no padding mask, so rows batched
 //!   into one forward pass must share positions); a group of `P` prompts is prefilled once as a
 //!   `[P, len]` batch, then its cache is fanned out into the `G` samples of each prompt (as
-//!   [`KvCache::repeat_each`]), which decode in lockstep, one token per row and step;
-//! - a row stops at `<eos>` or at the `</answer>` tag (the stop token is kept, `finished`), or at
+//!   [`crate::model::KvCache::repeat_each`]), which decode in lockstep, one token per row and step;
+//! - a row stops at `<eos>` or at the `</answer>` tag (the stop token is kept, `finished`; in a
+//!   vocabulary where `</answer>` is several tokens, at the token that completes its text), or at
 //!   `max_new_tokens` or the model's `max_seq_len` (prompt + completion never exceed it; not
-//!   `finished`). Stopped rows leave the batch ([`KvCache::select_rows`]), so they cost nothing;
+//!   `finished`). Stopped rows leave the batch ([`CausalLm::select_cache_rows`]), so they cost
+//!   nothing;
 //! - each row samples with [`LogitsProcessor`] from its own stream,
 //!   [`sample_seed`]`(seed, global_sample_id)`, where the sample `s` of prompt `p` has the global
 //!   id `first_sample_id + p·G + s` ([`global_sample_id`]). A row draws exactly one number per
@@ -38,7 +40,8 @@ use std::collections::BTreeMap;
 
 use burn::prelude::*;
 
-use crate::model::{tokens_tensor, KvCache, Transformer};
+use crate::causal_lm::CausalLm;
+use crate::model::tokens_tensor;
 use crate::rng::Rng;
 use crate::sampling::{sample_seed, LogitsProcessor};
 use crate::tokenizer::Tokenizer;
@@ -125,8 +128,8 @@ pub fn global_sample_id(
 /// If a prompt is empty, longer than the model's `max_seq_len`, or holds an id outside the
 /// vocabulary; if the tokenizer and the model disagree on the vocabulary size; on an invalid
 /// temperature or top-p ([`LogitsProcessor::new`]).
-pub fn generate(
-    model: &Transformer,
+pub fn generate<M: CausalLm>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     prompts: &[Vec<u32>],
     samples_per_prompt: usize,
@@ -146,8 +149,8 @@ pub fn generate(
 
 /// The sample with global id `global_sample_id` of `prompt`, alone: the same tokens as that
 /// sample in any batch of [`generate`] (its `prompt_index` and `sample_index` here are 0).
-pub fn generate_one(
-    model: &Transformer,
+pub fn generate_one<M: CausalLm>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     prompt: &[u32],
     config: &GenerationConfig,
@@ -171,8 +174,8 @@ pub fn generate_one(
 ///
 /// # Panics
 /// As [`generate`].
-pub fn full_reforward_generate(
-    model: &Transformer,
+pub fn full_reforward_generate<M: CausalLm>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     prompts: &[Vec<u32>],
     samples_per_prompt: usize,
@@ -197,8 +200,8 @@ enum Decoding {
 }
 
 /// Everything a chunk of prompts needs to decode.
-struct Job<'a> {
-    model: &'a Transformer,
+struct Job<'a, M: CausalLm> {
+    model: &'a M,
     prompts: &'a [Vec<u32>],
     samples_per_prompt: usize,
     config: &'a GenerationConfig,
@@ -206,6 +209,10 @@ struct Job<'a> {
     decoding: Decoding,
     processor: LogitsProcessor,
     stops: Vec<u32>,
+    /// Text that ends a completion when no single token spells it (`</answer>` in a
+    /// byte-pair vocabulary): the completion stops at the token that completes it.
+    stop_text: Option<&'static str>,
+    tokenizer: &'a dyn Tokenizer,
     vocab: usize,
     device: Device,
 }
@@ -220,8 +227,8 @@ struct Row {
     finished: bool,
 }
 
-fn run(
-    model: &Transformer,
+fn run<M: CausalLm>(
+    model: &M,
     tokenizer: &dyn Tokenizer,
     prompts: &[Vec<u32>],
     samples_per_prompt: usize,
@@ -230,8 +237,8 @@ fn run(
     decoding: Decoding,
 ) -> Vec<Completion> {
     let processor = LogitsProcessor::new(config.temperature, config.top_p);
-    let model_config = model.config();
-    let vocab = model_config.vocab_size;
+    let vocab = model.vocab_size();
+    let max_seq_len = model.max_seq_len();
     assert_eq!(
         tokenizer.vocab_size(),
         vocab,
@@ -241,10 +248,9 @@ fn run(
     for (i, prompt) in prompts.iter().enumerate() {
         assert!(!prompt.is_empty(), "prompt {i} is empty (it needs <bos>)");
         assert!(
-            prompt.len() <= model_config.max_seq_len,
-            "prompt {i} has {} tokens, above max_seq_len {}",
+            prompt.len() <= max_seq_len,
+            "prompt {i} has {} tokens, above max_seq_len {max_seq_len}",
             prompt.len(),
-            model_config.max_seq_len
         );
         if let Some(id) = prompt.iter().find(|&&id| id as usize >= vocab) {
             panic!("prompt {i} holds token id {id}, outside the vocabulary of {vocab}");
@@ -256,7 +262,8 @@ fn run(
     }
 
     let mut stops = vec![tokenizer.eos_id()];
-    stops.extend(tokenizer.token_id(ANSWER_CLOSE));
+    let answer_close = tokenizer.token_id(ANSWER_CLOSE);
+    stops.extend(answer_close);
     let job = Job {
         model,
         prompts,
@@ -266,6 +273,8 @@ fn run(
         decoding,
         processor,
         stops,
+        stop_text: answer_close.is_none().then_some(ANSWER_CLOSE),
+        tokenizer,
         vocab,
         device: model.device(),
     };
@@ -306,7 +315,7 @@ fn run(
         .collect()
 }
 
-impl Job<'_> {
+impl<M: CausalLm> Job<'_, M> {
     /// All samples of `chunk`, prompts of one length.
     fn decode(&self, chunk: &[usize]) -> Vec<Row> {
         let g = self.samples_per_prompt;
@@ -314,7 +323,7 @@ impl Job<'_> {
         let limit = self
             .config
             .max_new_tokens
-            .min(self.model.config().max_seq_len - prompt_len);
+            .min(self.model.max_seq_len() - prompt_len);
         let mut rows: Vec<Row> = chunk
             .iter()
             .flat_map(|&p| (0..g).map(move |s| (p, s)))
@@ -348,8 +357,8 @@ impl Job<'_> {
         if self.decoding == Decoding::Cached {
             // `repeat_each(g)`, through `select_rows` to keep small batches padded.
             let fan_out = self.padded((0..rows.len()).map(|r| r / g).collect(), 1);
-            if fan_out != (0..cache.batch_size()).collect::<Vec<_>>() {
-                cache = cache.select_rows(&fan_out);
+            if fan_out != (0..M::cache_rows(&cache)).collect::<Vec<_>>() {
+                cache = M::select_cache_rows(&cache, &fan_out);
             }
         }
 
@@ -363,7 +372,7 @@ impl Job<'_> {
                 let token = self.processor.sample(row_logits, &mut row.rng);
                 row.logprobs.push(logprob(row_logits, token));
                 row.tokens.push(token);
-                if self.stops.contains(&token) {
+                if self.stops.contains(&token) || self.completes_stop_text(&row.tokens) {
                     row.finished = true;
                 } else if row.tokens.len() < limit {
                     keep.push(position);
@@ -375,7 +384,7 @@ impl Job<'_> {
             if keep.len() < active.len() {
                 active = keep.iter().map(|&position| active[position]).collect();
                 if self.decoding == Decoding::Cached {
-                    cache = cache.select_rows(&self.padded(keep, 1));
+                    cache = M::select_cache_rows(&cache, &self.padded(keep, 1));
                 }
             }
             logits = match self.decoding {
@@ -410,7 +419,7 @@ impl Job<'_> {
 
     /// Last-position logits of `rows` (equal lengths) placed after `cache`: empty for a prefill,
     /// else holding their rows in order, padded as [`Job::padded`] pads them.
-    fn forward_cached(&self, rows: &[Vec<u32>], cache: &mut KvCache) -> Vec<f32> {
+    fn forward_cached(&self, rows: &[Vec<u32>], cache: &mut M::Cache) -> Vec<f32> {
         let batch = self.padded(rows.to_vec(), rows[0].len());
         let tokens = tokens_tensor(&batch, &self.device);
         // Only the last positions go through the output projection, enough of them that it
@@ -421,6 +430,20 @@ impl Job<'_> {
             .min(rows[0].len());
         let logits = last_logits(self.model.forward_cached_tail(tokens, cache, tail));
         truncated(logits, rows.len() * self.vocab)
+    }
+
+    /// Whether the last token of `tokens` completes [`Job::stop_text`]: its text is in the
+    /// decoded tail that ends with that token and not in the one before it.
+    fn completes_stop_text(&self, tokens: &[u32]) -> bool {
+        let Some(stop) = self.stop_text else {
+            return false;
+        };
+        // A few tokens spell any stop text; decoding only the tail keeps this O(1) a step.
+        let window = |end: usize| {
+            self.tokenizer
+                .decode(&tokens[end.saturating_sub(stop.len() + 1)..end])
+        };
+        window(tokens.len()).contains(stop) && !window(tokens.len() - 1).contains(stop)
     }
 
     /// `rows` (of `positions` tokens each), padded with copies of the first row so that a
@@ -491,7 +514,7 @@ mod tests {
     use super::*;
     use crate::evaluation::{render_prompt, template_texts, Prompting};
     use crate::model::init::initial_values;
-    use crate::model::{token_logprobs, ModelConfig};
+    use crate::model::{token_logprobs, ModelConfig, Transformer};
     use crate::sampling::argmax;
     use crate::tokenizer::{WorldTokenizer, BOS_ID, EOS_ID};
     use crate::world::Lang;
@@ -560,11 +583,15 @@ mod tests {
         })
     }
 
-    /// The world tokenizer with other stop tokens (`u32::MAX` and `None`: no stop at all).
+    /// The world tokenizer with other stop tokens: `eos` `u32::MAX` stops at nothing, and
+    /// `answer_close` `None` is a vocabulary with no `</answer>` at all, as a token or as text.
+    /// `spelled`: the `answer_close` token is not known as `</answer>` (`token_id` says none)
+    /// but writes its text, as several tokens of a byte-pair vocabulary do.
     struct Stops<'a> {
         inner: &'a WorldTokenizer,
         eos: u32,
         answer_close: Option<u32>,
+        spelled: bool,
     }
 
     const NO_STOP: u32 = u32::MAX;
@@ -574,14 +601,30 @@ mod tests {
             self.inner.encode(text)
         }
         fn decode(&self, ids: &[u32]) -> String {
-            self.inner.decode(ids)
+            if self.spelled {
+                let words: Vec<&str> = ids
+                    .iter()
+                    .map(|&id| match self.answer_close {
+                        Some(close) if id == close => ANSWER_CLOSE,
+                        // The world's own `</answer>` tag is not this vocabulary's.
+                        _ if Some(id) == self.inner.token_id(ANSWER_CLOSE) => "<tag>",
+                        _ => self.inner.token(id),
+                    })
+                    .collect();
+                return words.join(" ");
+            }
+            let text = self.inner.decode(ids);
+            match self.answer_close {
+                Some(_) => text,
+                None => text.replace(ANSWER_CLOSE, ""),
+            }
         }
         fn vocab_size(&self) -> usize {
             self.inner.vocab_size()
         }
         fn token_id(&self, token: &str) -> Option<u32> {
             if token == ANSWER_CLOSE {
-                self.answer_close
+                self.answer_close.filter(|_| !self.spelled)
             } else {
                 self.inner.token_id(token)
             }
@@ -736,6 +779,7 @@ mod tests {
             inner: &tokenizer,
             eos: NO_STOP,
             answer_close: None,
+            spelled: false,
         };
         for q in 0..QUESTIONS.len() {
             let p = prompt(&tokenizer, q);
@@ -755,6 +799,7 @@ mod tests {
             inner: &tokenizer,
             eos: NO_STOP,
             answer_close: None,
+            spelled: false,
         };
         for (tok, config) in [
             (&no_stop as &dyn Tokenizer, GenerationConfig::greedy(20)),
@@ -780,6 +825,7 @@ mod tests {
             inner: &tokenizer,
             eos: NO_STOP,
             answer_close: None,
+            spelled: false,
         };
         let free = generate(&model, &open, std::slice::from_ref(&p), 8, &config, 0);
         assert!(free.iter().all(|c| c.tokens.len() == 30 && !c.finished));
@@ -803,13 +849,22 @@ mod tests {
             inner: &tokenizer,
             eos: stop,
             answer_close: None,
+            spelled: false,
         };
         let as_answer_close = Stops {
             inner: &tokenizer,
             eos: NO_STOP,
             answer_close: Some(stop),
+            spelled: false,
         };
-        for tok in [&as_eos, &as_answer_close] {
+        // `</answer>` as text that no single token is known to spell stops where it is written.
+        let as_answer_text = Stops {
+            inner: &tokenizer,
+            eos: NO_STOP,
+            answer_close: Some(stop),
+            spelled: true,
+        };
+        for tok in [&as_eos, &as_answer_close, &as_answer_text] {
             let stopped = generate(&model, tok, std::slice::from_ref(&p), 8, &config, 0);
             for (s, f) in stopped.iter().zip(&free) {
                 match f.tokens.iter().position(|&x| x == stop) {
@@ -824,7 +879,7 @@ mod tests {
                     }
                 }
                 assert_eq!(s.logprobs, f.logprobs[..s.tokens.len()]);
-                assert_eq!(s.text, tokenizer.decode(&s.tokens));
+                assert_eq!(s.text, tok.decode(&s.tokens));
             }
         }
 
@@ -848,6 +903,7 @@ mod tests {
             inner: &tokenizer,
             eos: NO_STOP,
             answer_close: None,
+            spelled: false,
         };
         let p = prompt(&tokenizer, 1);
         let roomy = tiny_model(&tokenizer, 64);

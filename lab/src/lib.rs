@@ -5,7 +5,9 @@
 //! [`tokenizer`], [`sampling`] and [`evaluation`] are pure functions any model can use.
 
 pub mod alloc;
+pub mod causal_lm;
 pub mod curves;
+pub mod device;
 pub mod evaluation;
 pub mod faults;
 pub mod findings;

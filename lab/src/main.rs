@@ -78,6 +78,10 @@ enum Command {
         /// With --hf: open the assistant's turn with `<think>` and a newline, as R1 does.
         #[arg(long, requires = "hf")]
         think: bool,
+        /// With --hf: the device that computes: flex (burn's CPU backend), or with the `tch`
+        /// feature tch-cpu or cuda:N (LibTorch).
+        #[arg(long, env = "LAB_DEVICE", default_value = "flex")]
+        device: String,
         /// The prompt text; rendered as is (use the templates yourself, or --prompting).
         #[arg(long)]
         prompt: String,
@@ -421,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
             id,
             hf,
             think,
+            device,
             prompt,
             prompting,
             samples,
@@ -436,7 +441,10 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
             };
             let texts = match hf {
-                Some(dir) => generate_hf(&dir, &prompt, think, samples, &generation)?,
+                Some(dir) => {
+                    let device = lab::device::parse(&device)?;
+                    generate_hf(&dir, &device, &prompt, think, samples, &generation)?
+                }
                 None => {
                     let id = id.context("an experiment id or --hf is needed")?;
                     let store = open_existing(&runtime, &db)?;
@@ -1258,19 +1266,22 @@ fn indent(text: &str, by: usize) -> String {
 }
 
 /// Samples from a Hugging Face model directory: the prompt as a user turn of its chat template,
-/// each sample from its own stream (`sample_seed(seed, i)`), stopping at the end-of-sequence
-/// token or after `</answer>`.
+/// sample `i` from its own stream (`sample_seed(seed, i)`), with the lab's sampler and KV cache
+/// ([`lab::generate::generate`]), stopping at the end-of-sequence token or once `</answer>` is
+/// written.
 fn generate_hf(
     dir: &std::path::Path,
+    device: &burn::prelude::Device,
     prompt: &str,
     think: bool,
     samples: usize,
     generation: &lab::generate::GenerationConfig,
 ) -> Result<Vec<String>> {
-    use lab::hf::{ChatTemplate, HfModel, HfTokenizer, Message};
-    let model = HfModel::read(dir, &burn::prelude::Device::flex())?;
-    let tokenizer = HfTokenizer::read(dir)?;
+    use lab::hf::{ChatTemplate, HfModel, HfText, HfTokenizer, Message};
+    let model = HfModel::read(dir, device)?;
     let template = ChatTemplate::read(dir)?;
+    let tokenizer = HfText::new(HfTokenizer::read(dir)?, &template, model.config.vocab_size)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
     let turn = [Message {
         role: "user".into(),
         content: prompt.to_string(),
@@ -1282,32 +1293,9 @@ fn generate_hf(
         text.push_str("<think>\n");
     }
     let ids = tokenizer
+        .inner()
         .encode(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    let stop_ids: Vec<u32> = template
-        .special_token("eos_token")
-        .and_then(|eos| tokenizer.encode(eos).ok())
-        .filter(|ids| ids.len() == 1)
-        .unwrap_or_default();
-    let processor = lab::sampling::LogitsProcessor::new(generation.temperature, generation.top_p);
-    let answered = |tokens: &[u32]| {
-        tokenizer
-            .decode(tokens)
-            .trim_end()
-            .ends_with(lab::response::ANSWER_CLOSE)
-    };
-    Ok((0..samples)
-        .map(|i| {
-            let mut rng = lab::sampling::sample_seed(generation.seed, i as u64);
-            let tokens = model.sample(
-                &ids,
-                generation.max_new_tokens,
-                &processor,
-                &mut rng,
-                &stop_ids,
-                &answered,
-            );
-            tokenizer.decode(&tokens)
-        })
-        .collect())
+    let completions = lab::generate::generate(&model, &tokenizer, &[ids], samples, generation, 0);
+    Ok(completions.into_iter().map(|c| c.text).collect())
 }

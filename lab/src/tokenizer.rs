@@ -18,7 +18,7 @@ use crate::world::tokens::{is_han, is_number, is_word, TAGS};
 
 /// What a model needs from a tokenizer. Small on purpose, so a real (Hugging Face) tokenizer
 /// can implement it next to [`WorldTokenizer`].
-pub trait Tokenizer {
+pub trait Tokenizer: Sync {
     /// The token ids of `text`. No `<bos>` or `<eos>` is added.
     fn encode(&self, text: &str) -> Vec<u32>;
     /// The text of `ids`, with the tokenizer's canonical spacing.

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Architecture, HfConfig};
-pub use model::HfModel;
-pub use tokenizer::HfTokenizer;
+pub use model::{HfCache, HfModel};
+pub use tokenizer::{HfText, HfTokenizer};
 pub use weights::{HfTensor, HfWeights};
 
 /// Reads the JSON file `path` and takes what `parse` makes of it; every error names the file.
@@ -70,6 +70,13 @@ mod tests {
     use safetensors::{Dtype, SafeTensors};
 
     use super::*;
+
+    /// The device the model tests run on: flex, or `LAB_TEST_DEVICE` (`just test-tch` runs
+    /// them on LibTorch's CPU backend; `cuda:0` on a GPU machine).
+    fn test_device() -> Device {
+        let name = std::env::var("LAB_TEST_DEVICE").unwrap_or_default();
+        crate::device::parse(&name).unwrap_or_else(|e| panic!("LAB_TEST_DEVICE: {e}"))
+    }
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf")
@@ -131,7 +138,7 @@ mod tests {
             &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
         )
         .unwrap();
-        let device = Device::flex();
+        let device = test_device();
         for name in ["qwen2", "qwen2-bf16", "llama"] {
             let model = HfModel::read(&fixtures().join(name), &device).unwrap();
             let outputs = json["models"][name]["outputs"].as_array().unwrap();
@@ -150,6 +157,81 @@ mod tests {
                     model.greedy(&ids, greedy.len()),
                     greedy,
                     "{name} prompt {i}"
+                );
+            }
+        }
+    }
+
+    /// The lab's sampler ([`crate::generate`]) drives a Hugging Face model through the model's
+    /// own cache: greedy generation of the reference prompts in one call (prompts of different
+    /// lengths) continues each with transformers' greedy tokens, and each sampled completion of
+    /// a batch is the one drawn alone.
+    #[test]
+    fn the_labs_sampler_decodes_hugging_face_models() {
+        use crate::generate::{generate, generate_one, global_sample_id, GenerationConfig};
+        use crate::tokenizer::Tokenizer;
+        let bytes = std::fs::read(fixtures().join("reference.safetensors")).unwrap();
+        let reference = SafeTensors::deserialize(&bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
+        )
+        .unwrap();
+        for name in ["qwen2", "llama"] {
+            let dir = fixtures().join(name);
+            let model = HfModel::read(&dir, &test_device()).unwrap();
+            let template = ChatTemplate::read(&dir).unwrap();
+            let text = HfText::new(
+                HfTokenizer::read(&dir).unwrap(),
+                &template,
+                model.config.vocab_size,
+            )
+            .unwrap();
+            let outputs = json["models"][name]["outputs"].as_array().unwrap();
+            let prompts: Vec<Vec<u32>> = (0..outputs.len())
+                .map(|i| reference_ids(&reference, &format!("input_ids.{i}")))
+                .collect();
+            let want: Vec<Vec<u32>> = outputs
+                .iter()
+                .map(|o| json_ids(&o["greedy_new_ids"]))
+                .collect();
+            let new = want.iter().map(Vec::len).min().unwrap();
+            let got = generate(
+                &model,
+                &text,
+                &prompts,
+                1,
+                &GenerationConfig::greedy(new),
+                0,
+            );
+            for (i, (c, w)) in got.iter().zip(&want).enumerate() {
+                // Greedy decoding ends early only at the end-of-sequence token.
+                assert_eq!(c.tokens[..], w[..c.tokens.len()], "{name} prompt {i}");
+                assert!(c.finished || c.tokens.len() == new, "{name} prompt {i}");
+                assert_eq!(c.text, text.decode(&c.tokens));
+            }
+
+            let sampling = GenerationConfig {
+                max_new_tokens: 12,
+                temperature: 1.0,
+                top_p: 0.95,
+                seed: 7,
+            };
+            // Batched, a row's attention products change shape, so its logits may round apart
+            // from alone (unlike the lab's transformer, whose rows are bit-identical in any
+            // batch); the draws still fall alike.
+            for c in generate(&model, &text, &prompts, 3, &sampling, 100) {
+                let id = global_sample_id(100, c.prompt_index, 3, c.sample_index);
+                let alone = generate_one(&model, &text, &prompts[c.prompt_index], &sampling, id);
+                assert_eq!(alone.tokens, c.tokens, "{name} sample {id}");
+                let worst = alone
+                    .logprobs
+                    .iter()
+                    .zip(&c.logprobs)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{name} sample {id}: log-probabilities {worst} apart"
                 );
             }
         }
@@ -201,7 +283,7 @@ mod tests {
             f32_hash,
             "file order does not matter"
         );
-        let device = Device::flex();
+        let device = test_device();
         assert!(HfModel::read(dir.path(), &device).is_ok());
 
         weights.tensors.get_mut("model.norm.weight").unwrap().shape = vec![32, 2];
@@ -244,7 +326,7 @@ mod tests {
         let dir = fixtures().join("qwen2");
         let template = ChatTemplate::read(&dir).unwrap();
         let tokenizer = HfTokenizer::read(&dir).unwrap();
-        let model = HfModel::read(&dir, &Device::flex()).unwrap();
+        let model = HfModel::read(&dir, &test_device()).unwrap();
         let json: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
         )
@@ -281,7 +363,7 @@ mod tests {
             std::env::var("LAB_HF_MODEL_DIR").expect("LAB_HF_MODEL_DIR names the model directory"),
         );
         let started = std::time::Instant::now();
-        let model = HfModel::read(&dir, &Device::flex()).unwrap();
+        let model = HfModel::read(&dir, &test_device()).unwrap();
         eprintln!(
             "read {} layers, vocab {}, in {:.1} s; weights {}",
             model.config.layers,

@@ -230,110 +230,205 @@ impl HfModel {
     /// If `tokens` is empty, longer than `max_position_embeddings`, or holds an id outside the
     /// vocabulary.
     pub fn forward(&self, tokens: &[u32]) -> Tensor<2> {
-        let c = &self.config;
         let seq = tokens.len();
+        assert!(
+            tokens
+                .iter()
+                .all(|&t| (t as usize) < self.config.vocab_size),
+            "a token id is outside the vocabulary of {}",
+            self.config.vocab_size
+        );
+        let mut cache = HfCache::new(self.layers.len());
+        let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, seq]), &self.embed.device());
+        self.run(ids, &mut cache, seq)
+            .reshape([seq, self.config.vocab_size])
+    }
+
+    /// Logits `[batch, tail, vocab]` of the last `tail` of `tokens` `[batch, new]`, after the
+    /// positions in `cache` (extended with the new ones): rotary positions continue from the
+    /// cache's length, and each new position attends to the cached ones and the new ones up
+    /// to itself. Token ids are the caller's to check ([`HfModel::forward`],
+    /// [`crate::generate`]).
+    fn run(&self, tokens: Tensor<2, Int>, cache: &mut HfCache, tail: usize) -> Tensor<3> {
+        let c = &self.config;
+        let [batch, seq] = tokens.dims();
+        let start = cache.len;
+        let total = start + seq;
         assert!(seq > 0, "forward on an empty sequence");
         assert!(
-            seq <= c.max_position_embeddings,
-            "{seq} tokens exceed max_position_embeddings {}",
-            c.max_position_embeddings
+            tail > 0 && tail <= seq,
+            "tail of {tail} positions out of {seq} new ones"
         );
         assert!(
-            tokens.iter().all(|&t| (t as usize) < c.vocab_size),
-            "a token id is outside the vocabulary of {}",
-            c.vocab_size
+            total <= c.max_position_embeddings,
+            "{total} tokens exceed max_position_embeddings {}",
+            c.max_position_embeddings
         );
+        if start > 0 {
+            assert_eq!(cache.batch, batch, "the cache holds {} rows", cache.batch);
+        }
+        let ids = tokens.reshape([batch * seq]);
         let device = self.embed.device();
-        let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
-        let ids = Tensor::<1, Int>::from_data(TensorData::new(ids, [seq]), &device);
         let mut x = self.embed.clone().select(0, ids);
-        let (cos, sin) = rope_tables(c, seq, &device);
-        let mask = causal_mask(seq, &device);
-        for layer in &self.layers {
+        let (cos, sin) = rope_tables(c, start, seq, &device);
+        let mask = causal_mask(start, seq, &device).unsqueeze::<4>();
+        let group = c.heads / c.kv_heads;
+        for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
             let n = layer.input_norm.forward(x.clone());
-            let heads =
-                |t: Tensor<2>, count: usize| t.reshape([seq, count, c.head_dim]).swap_dims(0, 1);
+            // `[batch, heads, seq, head_dim]`.
+            let heads = |t: Tensor<2>, count: usize| {
+                t.reshape([batch, seq, count, c.head_dim]).swap_dims(1, 2)
+            };
             let q = rotate(heads(layer.q.forward(n.clone()), c.heads), &cos, &sin);
             let k = rotate(heads(layer.k.forward(n.clone()), c.kv_heads), &cos, &sin);
             let v = heads(layer.v.forward(n), c.kv_heads);
-            // Grouped-query attention: query head h reads key/value head h / (heads / kv_heads).
-            let group = c.heads / c.kv_heads;
-            let expand = |t: Tensor<3>| {
-                t.unsqueeze_dim::<4>(1)
-                    .repeat_dim(1, group)
-                    .reshape([c.heads, seq, c.head_dim])
+            let (k, v) = match kv.take() {
+                Some((past_k, past_v)) => (
+                    Tensor::cat(vec![past_k, k], 2),
+                    Tensor::cat(vec![past_v, v], 2),
+                ),
+                None => (k, v),
             };
-            let (k, v) = (expand(k), expand(v));
+            *kv = Some((k.clone(), v.clone()));
+            // Grouped-query attention: query head h reads key/value head h / (heads / kv_heads).
+            let expand = |t: Tensor<4>| {
+                t.unsqueeze_dim::<5>(2)
+                    .repeat_dim(2, group)
+                    .reshape([batch, c.heads, total, c.head_dim])
+            };
             let scores = q
-                .matmul(k.swap_dims(1, 2))
+                .matmul(expand(k).swap_dims(2, 3))
                 .div_scalar((c.head_dim as f64).sqrt())
-                + mask.clone().unsqueeze::<3>();
-            let attended = softmax(scores, 2)
-                .matmul(v)
-                .swap_dims(0, 1)
-                .reshape([seq, c.heads * c.head_dim]);
+                + mask.clone();
+            let attended = softmax(scores, 3)
+                .matmul(expand(v))
+                .swap_dims(1, 2)
+                .reshape([batch * seq, c.heads * c.head_dim]);
             x = x + layer.o.forward(attended);
             let n = layer.post_norm.forward(x.clone());
             let hidden = silu(layer.gate.forward(n.clone())) * layer.up.forward(n);
             x = x + layer.down.forward(hidden);
         }
-        self.norm.forward(x).matmul(self.lm_head_t.clone())
+        cache.len = total;
+        cache.batch = batch;
+        // Only the positions asked for go through the output projection.
+        let x = self
+            .norm
+            .forward(x)
+            .reshape([batch, seq, c.hidden_size])
+            .narrow(1, seq - tail, tail)
+            .reshape([batch * tail, c.hidden_size]);
+        x.matmul(self.lm_head_t.clone())
+            .reshape([batch, tail, c.vocab_size])
     }
 
-    /// A sampled continuation of `prompt`: up to `max_new_tokens` tokens drawn by `processor`
-    /// from `rng` (full re-forward each step), ending early after a token of `stop_ids` or once
-    /// `stop_text(tokens so far)` says so. The stop token is kept.
-    pub fn sample(
-        &self,
-        prompt: &[u32],
-        max_new_tokens: usize,
-        processor: &crate::sampling::LogitsProcessor,
-        rng: &mut crate::rng::Rng,
-        stop_ids: &[u32],
-        stop_text: &dyn Fn(&[u32]) -> bool,
-    ) -> Vec<u32> {
-        let mut sequence = prompt.to_vec();
-        let limit = max_new_tokens.min(
-            self.config
-                .max_position_embeddings
-                .saturating_sub(prompt.len()),
-        );
-        for _ in 0..limit {
-            let seq = sequence.len();
-            let last: Vec<f32> = self
-                .forward(&sequence)
-                .narrow(0, seq - 1, 1)
+    /// The `new` tokens greedy decoding appends to `prompt` (no stop token), with the cache.
+    pub fn greedy(&self, prompt: &[u32], new: usize) -> Vec<u32> {
+        let device = self.embed.device();
+        let mut cache = HfCache::new(self.layers.len());
+        let mut next = prompt.to_vec();
+        let mut out = Vec::with_capacity(new);
+        for _ in 0..new {
+            let ids: Vec<i64> = next.iter().map(|&t| i64::from(t)).collect();
+            let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, next.len()]), &device);
+            let logits: Vec<f32> = self
+                .run(ids, &mut cache, 1)
                 .into_data()
                 .try_into_vec_as::<f32>()
                 .expect("float logits");
-            let token = processor.sample(&last, rng);
-            sequence.push(token);
-            if stop_ids.contains(&token) || stop_text(&sequence[prompt.len()..]) {
-                break;
-            }
+            let token = crate::sampling::argmax(&logits);
+            out.push(token);
+            next = vec![token];
         }
-        sequence[prompt.len()..].to_vec()
-    }
-
-    /// The `new` tokens greedy decoding appends to `prompt` (no stop token).
-    pub fn greedy(&self, prompt: &[u32], new: usize) -> Vec<u32> {
-        // Greedy decoding draws nothing from the stream.
-        let greedy = crate::sampling::LogitsProcessor::new(0.0, 1.0);
-        let mut unused = crate::rng::Rng::new(0);
-        self.sample(prompt, new, &greedy, &mut unused, &[], &|_| false)
+        out
     }
 }
 
-/// `cos` and `sin` `[seq, head_dim]` of positions `0..seq`, each half repeating the
-/// frequencies, computed in `f32` as transformers does.
-fn rope_tables(c: &HfConfig, seq: usize, device: &Device) -> (Tensor<3>, Tensor<3>) {
+/// Keys and values `[batch, kv_heads, positions, head_dim]` of every layer.
+#[derive(Debug, Clone)]
+pub struct HfCache {
+    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
+    len: usize,
+    batch: usize,
+}
+
+impl HfCache {
+    fn new(layers: usize) -> HfCache {
+        HfCache {
+            layers: vec![None; layers],
+            len: 0,
+            batch: 0,
+        }
+    }
+}
+
+impl crate::causal_lm::CausalLm for HfModel {
+    type Cache = HfCache;
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn max_seq_len(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+
+    fn device(&self) -> Device {
+        self.embed.device()
+    }
+
+    fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
+        let seq = tokens.dims()[1];
+        self.run(tokens, &mut HfCache::new(self.layers.len()), seq)
+    }
+
+    fn new_cache(&self) -> HfCache {
+        HfCache::new(self.layers.len())
+    }
+
+    fn cache_rows(cache: &HfCache) -> usize {
+        cache.batch
+    }
+
+    fn select_cache_rows(cache: &HfCache, rows: &[usize]) -> HfCache {
+        let select = |t: &Tensor<4>| {
+            let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let index =
+                Tensor::<1, Int>::from_data(TensorData::new(ids, [rows.len()]), &t.device());
+            t.clone().select(0, index)
+        };
+        HfCache {
+            layers: cache
+                .layers
+                .iter()
+                .map(|kv| kv.as_ref().map(|(k, v)| (select(k), select(v))))
+                .collect(),
+            len: cache.len,
+            batch: rows.len(),
+        }
+    }
+
+    fn forward_cached_tail(
+        &self,
+        tokens: Tensor<2, Int>,
+        cache: &mut HfCache,
+        tail: usize,
+    ) -> Tensor<3> {
+        self.run(tokens, cache, tail)
+    }
+}
+
+/// `cos` and `sin` `[1, 1, seq, head_dim]` of positions `start..start + seq`, each half
+/// repeating the frequencies, computed in `f32` as transformers does.
+fn rope_tables(c: &HfConfig, start: usize, seq: usize, device: &Device) -> (Tensor<4>, Tensor<4>) {
     let half = c.head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0 / (c.rope_theta as f32).powf((2 * i) as f32 / c.head_dim as f32))
         .collect();
     let mut cos = Vec::with_capacity(seq * c.head_dim);
     let mut sin = Vec::with_capacity(seq * c.head_dim);
-    for pos in 0..seq {
+    for pos in start..start + seq {
         for i in 0..c.head_dim {
             let angle = pos as f32 * inv_freq[i % half];
             cos.push(angle.cos());
@@ -341,23 +436,33 @@ fn rope_tables(c: &HfConfig, seq: usize, device: &Device) -> (Tensor<3>, Tensor<
         }
     }
     let table = |v| Tensor::<2>::from_data(TensorData::new(v, [seq, c.head_dim]), device);
-    (table(cos).unsqueeze::<3>(), table(sin).unsqueeze::<3>())
+    (table(cos).unsqueeze::<4>(), table(sin).unsqueeze::<4>())
 }
 
-/// `x·cos + rotate_half(x)·sin` for `x` `[heads, seq, head_dim]`, where `rotate_half(a, b) =
-/// (−b, a)`.
-fn rotate(x: Tensor<3>, cos: &Tensor<3>, sin: &Tensor<3>) -> Tensor<3> {
-    let half = x.dims()[2] / 2;
-    let a = x.clone().narrow(2, 0, half);
-    let b = x.clone().narrow(2, half, half);
-    let rotated = Tensor::cat(vec![b.neg(), a], 2);
+/// `x·cos + rotate_half(x)·sin` for `x` `[batch, heads, seq, head_dim]`, where
+/// `rotate_half(a, b) = (−b, a)`.
+fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let half = x.dims()[3] / 2;
+    let a = x.clone().narrow(3, 0, half);
+    let b = x.clone().narrow(3, half, half);
+    let rotated = Tensor::cat(vec![b.neg(), a], 3);
     x * cos.clone() + rotated * sin.clone()
 }
 
-/// 0 on and below the diagonal, −∞ above: position `i` attends to `0..=i`.
-fn causal_mask(seq: usize, device: &Device) -> Tensor<2> {
+/// `[seq, start + seq]`: new position `i` (at `start + i`) attends to positions
+/// `0..=start + i` (0), not to later ones (−∞).
+fn causal_mask(start: usize, seq: usize, device: &Device) -> Tensor<2> {
+    let total = start + seq;
     let values: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..seq).map(move |j| if j <= i { 0.0 } else { f32::NEG_INFINITY }))
+        .flat_map(|i| {
+            (0..total).map(move |j| {
+                if j <= start + i {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
+            })
+        })
         .collect();
-    Tensor::<2>::from_data(TensorData::new(values, [seq, seq]), device)
+    Tensor::<2>::from_data(TensorData::new(values, [seq, total]), device)
 }

@@ -430,3 +430,95 @@ mod tests {
             .contains("Unigram"));
     }
 }
+
+/// An [`HfTokenizer`] with the special tokens of its model directory, as the lab's
+/// [`crate::tokenizer::Tokenizer`]: what generation and evaluation ask of a tokenizer. A special
+/// token the directory does not name (many have no `<pad>` or `<unk>`) is the end-of-sequence
+/// token.
+#[derive(Debug)]
+pub struct HfText {
+    tokenizer: HfTokenizer,
+    vocab_size: usize,
+    bos: u32,
+    eos: u32,
+    pad: u32,
+    unk: u32,
+}
+
+impl HfText {
+    /// `vocab_size` is the model's (a model may have more logits than the tokenizer has
+    /// tokens). Fails when the end-of-sequence token is not one token of the vocabulary.
+    pub fn new(
+        tokenizer: HfTokenizer,
+        template: &super::ChatTemplate,
+        vocab_size: usize,
+    ) -> Result<HfText, String> {
+        let id = |name: &str| {
+            let text = template.special_token(name)?;
+            match tokenizer.encode(text) {
+                Ok(ids) if ids.len() == 1 => Some(ids[0]),
+                _ => None,
+            }
+        };
+        let eos = id("eos_token").ok_or("tokenizer_config.json names no single-token eos_token")?;
+        Ok(HfText {
+            bos: id("bos_token").unwrap_or(eos),
+            pad: id("pad_token").unwrap_or(eos),
+            unk: id("unk_token").unwrap_or(eos),
+            eos,
+            vocab_size,
+            tokenizer,
+        })
+    }
+
+    pub fn inner(&self) -> &HfTokenizer {
+        &self.tokenizer
+    }
+}
+
+impl crate::tokenizer::Tokenizer for HfText {
+    /// # Panics
+    /// On text the vocabulary cannot spell (a byte-level BPE spells every text).
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.tokenizer
+            .encode(text)
+            .unwrap_or_else(|e| panic!("encoding {text:?}: {e}"))
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab_size
+    }
+
+    fn token_id(&self, token: &str) -> Option<u32> {
+        self.tokenizer
+            .added
+            .iter()
+            .find(|(content, _)| content == token)
+            .map(|(_, id)| *id)
+            .or_else(|| self.tokenizer.vocab.get(token).copied())
+    }
+
+    fn token(&self, id: u32) -> &str {
+        self.tokenizer.tokens.get(&id).map_or("", String::as_str)
+    }
+
+    fn bos_id(&self) -> u32 {
+        self.bos
+    }
+
+    fn eos_id(&self) -> u32 {
+        self.eos
+    }
+
+    fn pad_id(&self) -> u32 {
+        self.pad
+    }
+
+    fn unk_id(&self) -> u32 {
+        self.unk
+    }
+}
