@@ -2110,4 +2110,36 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
         )),
         "n\n200\n"
     );
+
+    // Cancelling a recipe reaches every stage inside it that runs or waits.
+    let other = tiny_pretrain_spec(&pg, 401, 20);
+    let recipe = pg.write_spec(
+        "long-recipe.toml",
+        &format!("kind = \"recipe\"\nname = \"long\"\n[stages]\nbase = \"{other}\"\n"),
+    );
+    let out = pg.ok(&["run", &recipe, "--executor", "slurm"]);
+    let root = id_line(&String::from_utf8_lossy(&out.stdout));
+    let jobs: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.split(": job ").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        jobs.len(),
+        2,
+        "the pretraining and the recipe (the world is reused)"
+    );
+    let cancelled = pg.stdout(&["cancel", &root[..12]]);
+    assert_eq!(cancelled.lines().count(), 2, "{cancelled}");
+    for job in &jobs {
+        assert!(cancelled.contains(job.as_str()), "{job}: {cancelled}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while jobs.iter().any(|job| job_queued(job)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a job outlived scancel"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

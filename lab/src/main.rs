@@ -915,6 +915,13 @@ fn run_on_slurm(
     wait: bool,
 ) -> Result<ExperimentId> {
     use lab::slurm::{self, Submission};
+    if matches!(store.location().database, store::Database::Sqlite(_)) {
+        // SQLite's WAL needs shared memory, which a network filesystem does not give.
+        eprintln!(
+            "note: an SQLite store is safe for jobs on this host only; on a cluster, use a \
+             PostgreSQL store (--db postgres://... --objects SHARED_DIR)"
+        );
+    }
     let plan = runner::plan(spec, runtime, Some(store))?;
     Runner::new(runtime, store, false).register(&plan)?;
     let mut options = slurm::SlurmOptions::for_store(store.location())
@@ -996,7 +1003,36 @@ fn run_on_slurm(
 }
 
 /// `lab cancel`: through Slurm for what runs or waits there, else the process on this host.
+/// A recipe's cancel reaches every stage inside it (through nested recipes), so a whole run
+/// stops.
 fn cancel(runtime: &Runtime, store: &Store, id: &ExperimentId) -> Result<Vec<String>> {
+    let mut targets = vec![id.clone()];
+    let mut i = 0;
+    while i < targets.len() {
+        if runtime.block_on(store.experiment(&targets[i]))?.kind == "recipe" {
+            for (_, stage, _) in runtime.block_on(store.lineage(&targets[i]))? {
+                let stage = ExperimentId::parse(&stage).expect("stored ids are valid");
+                if !targets.contains(&stage) {
+                    targets.push(stage);
+                }
+            }
+        }
+        i += 1;
+    }
+    let mut lines = Vec::new();
+    for target in &targets {
+        for line in cancel_one(runtime, store, target)? {
+            lines.push(format!("{}  {line}", target.short()));
+        }
+    }
+    if lines.is_empty() {
+        bail!("nothing runs or waits for {}", id.short());
+    }
+    Ok(lines)
+}
+
+/// What runs or waits for one experiment, stopped; nothing when nothing does.
+fn cancel_one(runtime: &Runtime, store: &Store, id: &ExperimentId) -> Result<Vec<String>> {
     use lab::slurm::{self, Cancelled};
     let mut lines: Vec<String> = slurm::cancel_experiment(runtime, store, id)?
         .into_iter()
@@ -1036,9 +1072,6 @@ fn cancel(runtime: &Runtime, store: &Store, id: &ExperimentId) -> Result<Vec<Str
             "sent SIGTERM to pid {} (attempt {})",
             attempt.pid, attempt.id
         ));
-    }
-    if lines.is_empty() {
-        bail!("nothing runs or waits for {}", id.short());
     }
     Ok(lines)
 }
