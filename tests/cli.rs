@@ -2102,6 +2102,11 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
     // The same attempt, resumed in a new job, without a duplicated point.
     assert_eq!(attempt("status"), ["completed"]);
     assert_ne!(attempt("job")[0], format!("slurm:{first_job}"));
+    let shown = pg.stdout(&["show", &model[..12]]);
+    assert!(
+        shown.contains(&format!("({})", attempt("job")[0])),
+        "{shown}"
+    );
     assert_eq!(pg.sql(DUPLICATED_METRICS), "n\n0\n");
     assert_eq!(
         pg.sql(&format!(

@@ -1130,21 +1130,29 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
     if attempts.is_empty() {
         writeln!(out, "  (none)")?;
     }
+    let here = runner::this_origin().host;
     let rows: Vec<Vec<String>> = attempts
         .iter()
         .map(|a| {
-            let status =
-                if a.status == store::AttemptStatus::Running && !runner::process_alive(a.pid) {
-                    "running (process gone)".to_string()
-                } else {
-                    a.status.to_string()
-                };
+            // A pid means something on its own host only; elsewhere the lease tells.
+            let status = if a.status == store::AttemptStatus::Running
+                && a.host == here
+                && !runner::process_alive(a.pid)
+            {
+                "running (process gone)".to_string()
+            } else {
+                a.status.to_string()
+            };
+            let host = match &a.job {
+                Some(job) => format!("{} ({job})", a.host),
+                None => a.host.clone(),
+            };
             vec![
                 a.id.to_string(),
                 status,
                 a.started_at.clone(),
                 a.ended_at.clone().unwrap_or_default(),
-                a.host.clone(),
+                host,
                 a.git_commit
                     .as_deref()
                     .map(|c| c[..c.len().min(10)].to_string())
