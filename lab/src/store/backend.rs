@@ -307,9 +307,13 @@ pub(super) fn postgres_options(
     })
 }
 
+/// One connection per pool. A lab process queries its store one statement at a time (the
+/// heartbeat thread has a pool of its own), and a server's connections are what a cluster runs
+/// out of first: with more, sqlx opens a second one whenever the next query comes before the
+/// last connection's return to the pool has run, and 40 writer processes held 89 connections.
 pub(super) async fn postgres_pool(options: PgConnectOptions) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(1)
         .connect_with(options)
         .await
 }

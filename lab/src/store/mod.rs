@@ -18,6 +18,34 @@ macro_rules! on_pool {
     };
 }
 
+/// Inserts `$rows` in one writing transaction, as multi-row `INSERT`s of at most
+/// [`INSERT_CHUNK`] rows: `$head` (`INSERT INTO t (a, b) `), one `VALUES` tuple per row bound by
+/// `$bind` (`|b, row| { b.push_bind(...); }`), then `$tail` (the `ON CONFLICT` clause). One
+/// statement per chunk instead of one per row is what a server's round trips and parsing want.
+/// The fault point `$fault` fires after the inserts, before the commit.
+macro_rules! insert_rows {
+    ($store:expr, $fault:expr, $rows:expr, $head:expr, $tail:expr, |$b:ident, $row:ident| $bind:block) => {{
+        let dialect = $store.dialect();
+        on_pool!(&$store.pool, pool => async {
+            let mut tx = pool.begin_with(dialect.begin_write()).await?;
+            for chunk in $rows.chunks(INSERT_CHUNK) {
+                let mut query = sqlx::QueryBuilder::new($head);
+                query.push_values(chunk, |mut $b, $row| $bind);
+                query.push($tail);
+                query.build().execute(&mut *tx).await?;
+            }
+            crate::faults::point($fault);
+            tx.commit().await
+        }
+        .await)
+        .map_err($store.err())
+    }};
+}
+
+/// Rows per multi-row `INSERT` ([`insert_rows!`]): 8 columns × 500 rows stays far below both
+/// databases' limits on bound parameters (SQLite 32,766; PostgreSQL 65,535).
+const INSERT_CHUNK: usize = 500;
+
 mod backend;
 mod curves;
 mod guard;
@@ -981,62 +1009,51 @@ impl Store {
     // ---- results --------------------------------------------------------------------------
 
     /// Writes metric points in one transaction (replacing points already there, so a resumed
-    /// attempt that logs a step again does not duplicate it).
+    /// attempt that logs a step again does not duplicate it; of points repeated in `points`,
+    /// the last stands).
     pub async fn record_metrics(&self, attempt: i64, points: &[MetricPoint]) -> Result<()> {
         if points.is_empty() {
             return Ok(());
         }
-        let dialect = self.dialect();
-        on_pool!(&self.pool, pool => async {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            for p in points {
-                sqlx::query(
-                    "INSERT INTO metrics (attempt, name, step, value) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (attempt, name, step) DO UPDATE SET value = excluded.value",
-                )
-                .bind(attempt)
-                .bind(&p.name)
-                .bind(p.step)
-                .bind(p.value)
-                .execute(&mut *tx)
-                .await?;
+        // One statement may not update a row twice (PostgreSQL refuses), so repeats go first.
+        let points = last_of_each(points, |p| (p.name.as_str(), p.step));
+        insert_rows!(
+            self,
+            "metrics-flush",
+            points,
+            "INSERT INTO metrics (attempt, name, step, value) ",
+            " ON CONFLICT (attempt, name, step) DO UPDATE SET value = excluded.value",
+            |b, p| {
+                b.push_bind(attempt)
+                    .push_bind(&p.name)
+                    .push_bind(p.step)
+                    .push_bind(p.value);
             }
-            crate::faults::point("metrics-flush");
-            tx.commit().await
-        }
-        .await)
-        .map_err(self.err())
+        )
     }
 
     pub async fn record_traces(&self, attempt: i64, traces: &[TraceRecord]) -> Result<()> {
         if traces.is_empty() {
             return Ok(());
         }
-        let dialect = self.dialect();
-        on_pool!(&self.pool, pool => async {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            for t in traces {
-                sqlx::query(
-                    "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
-                     language_scores, meta) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                     ON CONFLICT (attempt, step, sample) DO NOTHING",
-                )
-                .bind(attempt)
-                .bind(t.step)
-                .bind(t.sample)
-                .bind(&t.prompt)
-                .bind(&t.completion)
-                .bind(part_json(&t.rewards))
-                .bind(part_json(&t.language))
-                .bind(part_json(&t.labels))
-                .execute(&mut *tx)
-                .await?;
+        insert_rows!(
+            self,
+            "traces-flush",
+            traces,
+            "INSERT INTO traces (attempt, step, sample, prompt, completion, reward_parts, \
+             language_scores, meta) ",
+            " ON CONFLICT (attempt, step, sample) DO NOTHING",
+            |b, t| {
+                b.push_bind(attempt)
+                    .push_bind(t.step)
+                    .push_bind(t.sample)
+                    .push_bind(&t.prompt)
+                    .push_bind(&t.completion)
+                    .push_bind(part_json(&t.rewards))
+                    .push_bind(part_json(&t.language))
+                    .push_bind(part_json(&t.labels));
             }
-            crate::faults::point("traces-flush");
-            tx.commit().await
-        }
-        .await)
-        .map_err(self.err())
+        )
     }
 
     pub async fn record_artifact(&self, attempt: i64, artifact: &ArtifactRecord) -> Result<()> {
@@ -1083,31 +1100,34 @@ impl Store {
     }
 
     pub async fn record_evaluations(&self, attempt: i64, records: &[EvalRecord]) -> Result<()> {
-        let dialect = self.dialect();
-        on_pool!(&self.pool, pool => async {
-            let mut tx = pool.begin_with(dialect.begin_write()).await?;
-            for r in records {
-                sqlx::query(
-                    "INSERT INTO evaluations (attempt, benchmark, prompting, metric, k, value, \
-                     stderr) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (attempt, benchmark, prompting, metric, k) \
-                     DO UPDATE SET value = excluded.value, stderr = excluded.stderr",
-                )
-                .bind(attempt)
-                .bind(&r.benchmark)
-                .bind(&r.prompting)
-                .bind(&r.metric)
-                .bind(r.k)
-                .bind(r.value)
-                .bind(r.stderr)
-                .execute(&mut *tx)
-                .await?;
-            }
-            crate::faults::point("evaluations-flush");
-            tx.commit().await
+        if records.is_empty() {
+            return Ok(());
         }
-        .await)
-        .map_err(self.err())
+        let records = last_of_each(records, |r| {
+            (
+                r.benchmark.as_str(),
+                r.prompting.as_str(),
+                r.metric.as_str(),
+                r.k,
+            )
+        });
+        insert_rows!(
+            self,
+            "evaluations-flush",
+            records,
+            "INSERT INTO evaluations (attempt, benchmark, prompting, metric, k, value, stderr) ",
+            " ON CONFLICT (attempt, benchmark, prompting, metric, k) \
+             DO UPDATE SET value = excluded.value, stderr = excluded.stderr",
+            |b, r| {
+                b.push_bind(attempt)
+                    .push_bind(&r.benchmark)
+                    .push_bind(&r.prompting)
+                    .push_bind(&r.metric)
+                    .push_bind(r.k)
+                    .push_bind(r.value)
+                    .push_bind(r.stderr);
+            }
+        )
     }
 
     pub async fn evaluations(&self, attempt: i64) -> Result<Vec<EvalRecord>> {
@@ -1323,6 +1343,23 @@ fn classify_open_error(db: &Database, source: sqlx::Error) -> StoreError {
     }
 }
 
+/// `rows` with only the last of each key, in the order of those last ones: what row-by-row
+/// upserts would leave, as one multi-row statement may write it.
+fn last_of_each<'a, T, K: Eq + std::hash::Hash>(
+    rows: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut last = std::collections::HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        last.insert(key(row), i);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(i, row)| last[&key(row)] == *i)
+        .map(|(_, row)| row)
+        .collect()
+}
+
 /// Whether a running attempt is alive: the one rule behind marking attempts interrupted and
 /// the Runs view. `here`: it runs on the host that asks; `silent_seconds`: time since its last
 /// heartbeat (`None` before leases existed); `process_alive`: whether its pid lives (asked only
@@ -1509,6 +1546,59 @@ mod tests {
         assert!(mixing
             .iter()
             .all(|m| m.train_mixed == Some(0.25) && m.traces == 0));
+    }
+
+    /// A batch writes as row-by-row upserts would: a point repeated in it, or logged again by a
+    /// resumed attempt, keeps its last value; a batch larger than one statement's chunk is
+    /// written whole.
+    #[tokio::test]
+    async fn batched_writes_keep_the_last_of_a_repeated_row() {
+        let dir = tempfile::tempdir().unwrap();
+        for test in testing::test_stores(dir.path()) {
+            let store = Store::open(&test.location).await.unwrap();
+            let origin = AttemptOrigin {
+                host: "here".into(),
+                pid: 1,
+                git_commit: None,
+                job: None,
+            };
+            let run = id("ab");
+            store
+                .ensure_experiment(&run, "grpo", "g", &serde_json::json!({}), 1, &[])
+                .await
+                .unwrap();
+            let attempt = store.start_attempt(&run, &origin).await.unwrap();
+            let mut points: Vec<MetricPoint> = (0..(INSERT_CHUNK as i64 + 7))
+                .map(|step| MetricPoint::new("loss", step, step as f64))
+                .collect();
+            points.push(MetricPoint::new("loss", 3, -1.0));
+            store.record_metrics(attempt, &points).await.unwrap();
+            store
+                .record_metrics(attempt, &[MetricPoint::new("loss", 4, -2.0)])
+                .await
+                .unwrap();
+            let series = store.metric_series(attempt, "loss").await.unwrap();
+            assert_eq!(series.len(), INSERT_CHUNK + 7, "{}", test.label);
+            assert_eq!(series[3], (3, -1.0));
+            assert_eq!(series[4], (4, -2.0));
+            let last = INSERT_CHUNK + 6;
+            assert_eq!(series[last], (last as i64, last as f64));
+
+            let number = |value| EvalRecord {
+                benchmark: "easy-en".into(),
+                prompting: "cot".into(),
+                metric: "pass@1".into(),
+                k: 4,
+                value,
+                stderr: None,
+            };
+            store
+                .record_evaluations(attempt, &[number(0.1), number(0.2)])
+                .await
+                .unwrap();
+            assert_eq!(store.evaluations(attempt).await.unwrap(), [number(0.2)]);
+            store.close().await;
+        }
     }
 
     /// Traces round-trip through the one schema; an evaluation trace in the form an older lab
