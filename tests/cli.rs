@@ -42,6 +42,14 @@ impl Lab {
         })
     }
 
+    /// The folder of this lab's objects.
+    fn objects(&self) -> PathBuf {
+        match &self.postgres {
+            Some(store) => store.location.objects.clone(),
+            None => self.dir.path().join("lab.objects"),
+        }
+    }
+
     /// `--db` and `--objects` of this lab's store.
     fn store_args(&self) -> Vec<String> {
         match &self.postgres {
@@ -114,6 +122,14 @@ impl Lab {
     }
 }
 
+/// Runs `test` on a lab of every store there is: SQLite, and PostgreSQL when a server is named.
+fn on_every_store(test: impl Fn(&Lab)) {
+    test(&Lab::new());
+    if let Some(pg) = Lab::postgres() {
+        test(&pg);
+    }
+}
+
 fn id_line(out: &str) -> String {
     let id = out.lines().next().unwrap().trim().to_string();
     assert_eq!(id.len(), 64, "expected an id, got {out:?}");
@@ -122,76 +138,78 @@ fn id_line(out: &str) -> String {
 
 #[test]
 fn run_twice_reuses_and_rerun_reproduces() {
-    let lab = Lab::new();
-    let first = lab.ok(&["run", TINY_WORLD]);
-    let id = id_line(&String::from_utf8_lossy(&first.stdout));
-    assert!(String::from_utf8_lossy(&first.stderr).contains("completed"));
+    on_every_store(|lab| {
+        let first = lab.ok(&["run", TINY_WORLD]);
+        let id = id_line(&String::from_utf8_lossy(&first.stdout));
+        assert!(String::from_utf8_lossy(&first.stderr).contains("completed"));
 
-    let second = lab.ok(&["run", TINY_WORLD]);
-    assert_eq!(id_line(&String::from_utf8_lossy(&second.stdout)), id);
-    assert!(String::from_utf8_lossy(&second.stderr).contains("reused"));
-    assert_eq!(lab.sql("SELECT count(*) AS n FROM attempts"), "n\n1\n");
+        let second = lab.ok(&["run", TINY_WORLD]);
+        assert_eq!(id_line(&String::from_utf8_lossy(&second.stdout)), id);
+        assert!(String::from_utf8_lossy(&second.stderr).contains("reused"));
+        assert_eq!(lab.sql("SELECT count(*) AS n FROM attempts"), "n\n1\n");
 
-    let rerun = lab.stdout(&["rerun", &id[..10]]);
-    assert!(rerun.contains("reproduced"), "{rerun}");
-    assert_eq!(
-        lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
-        "n\n2\n"
-    );
-    let digests = lab.sql("SELECT count(DISTINCT result_digest) AS n FROM attempts");
-    assert_eq!(digests, "n\n1\n");
+        let rerun = lab.stdout(&["rerun", &id[..10]]);
+        assert!(rerun.contains("reproduced"), "{rerun}");
+        assert_eq!(
+            lab.sql("SELECT count(*) AS n FROM attempts WHERE status = 'completed'"),
+            "n\n2\n"
+        );
+        let digests = lab.sql("SELECT count(DISTINCT result_digest) AS n FROM attempts");
+        assert_eq!(digests, "n\n1\n");
+    });
 }
 
 #[test]
 fn world_run_stores_datasets_metrics_and_traces() {
-    let lab = Lab::new();
-    let id = id_line(&lab.stdout(&["run", TINY_WORLD]));
-    let artifacts = lab.sql("SELECT name, rows FROM artifacts ORDER BY name");
-    for name in [
-        "bench/easy-en",
-        "bench/easy-zh",
-        "bench/hard-en",
-        "bench/hard-zh",
-        "bench/ood-en",
-        "bench/ood-zh",
-    ] {
-        assert!(artifacts.contains(&format!("{name},8")), "{artifacts}");
-    }
-    assert!(artifacts.contains("web,300"), "{artifacts}");
-    assert!(artifacts.contains("train,100"), "{artifacts}");
-    // Every artifact's file is in the object folder under its hash.
-    let objects = lab.dir.path().join("lab.objects");
-    for line in lab.sql("SELECT hash, path FROM artifacts").lines().skip(1) {
-        let (hash, path) = line.split_once(',').unwrap();
-        let bytes = std::fs::read(objects.join(path)).unwrap();
-        assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
-    }
-    let docs = lab.sql("SELECT value FROM latest_metrics WHERE name = 'web/documents'");
-    assert_eq!(docs, "value\n300\n");
-    let traces = lab.sql("SELECT count(*) AS n FROM traces");
-    let n: usize = traces.lines().nth(1).unwrap().parse().unwrap();
-    assert!(n >= 12, "{traces}");
+    on_every_store(|lab| {
+        let id = id_line(&lab.stdout(&["run", TINY_WORLD]));
+        let artifacts = lab.sql("SELECT name, rows FROM artifacts ORDER BY name");
+        for name in [
+            "bench/easy-en",
+            "bench/easy-zh",
+            "bench/hard-en",
+            "bench/hard-zh",
+            "bench/ood-en",
+            "bench/ood-zh",
+        ] {
+            assert!(artifacts.contains(&format!("{name},8")), "{artifacts}");
+        }
+        assert!(artifacts.contains("web,300"), "{artifacts}");
+        assert!(artifacts.contains("train,100"), "{artifacts}");
+        // Every artifact's file is in the object folder under its hash.
+        let objects = lab.objects();
+        for line in lab.sql("SELECT hash, path FROM artifacts").lines().skip(1) {
+            let (hash, path) = line.split_once(',').unwrap();
+            let bytes = std::fs::read(objects.join(path)).unwrap();
+            assert_eq!(blake3::hash(&bytes).to_hex().as_str(), hash);
+        }
+        let docs = lab.sql("SELECT value FROM latest_metrics WHERE name = 'web/documents'");
+        assert_eq!(docs, "value\n300\n");
+        let traces = lab.sql("SELECT count(*) AS n FROM traces");
+        let n: usize = traces.lines().nth(1).unwrap().parse().unwrap();
+        assert!(n >= 12, "{traces}");
 
-    let show = lab.stdout(&["show", &id[..8]]);
-    assert!(
-        show.contains("web/documents") && show.contains("bench/hard-zh"),
-        "{show}"
-    );
-    let csv = lab.stdout(&["export", &id, "--what", "metrics"]);
-    assert!(csv.starts_with("experiment,attempt,name,step,value\n"));
-    assert!(csv.contains(",web/documents,0,300.0"), "{csv}");
-    let jsonl = lab.stdout(&["export", &id, "--what", "traces", "--format", "jsonl"]);
-    for line in jsonl.lines() {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(value["experiment"], id.as_str());
-    }
-    assert!(lab.stdout(&["ls"]).contains(&id[..12]));
-    assert!(lab
-        .stdout(&["ls", "--kind", "world", "--status", "completed"])
-        .contains("tiny-world"));
-    assert!(!lab
-        .stdout(&["ls", "--status", "failed"])
-        .contains("tiny-world"));
+        let show = lab.stdout(&["show", &id[..8]]);
+        assert!(
+            show.contains("web/documents") && show.contains("bench/hard-zh"),
+            "{show}"
+        );
+        let csv = lab.stdout(&["export", &id, "--what", "metrics"]);
+        assert!(csv.starts_with("experiment,attempt,name,step,value\n"));
+        assert!(csv.contains(",web/documents,0,300.0"), "{csv}");
+        let jsonl = lab.stdout(&["export", &id, "--what", "traces", "--format", "jsonl"]);
+        for line in jsonl.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["experiment"], id.as_str());
+        }
+        assert!(lab.stdout(&["ls"]).contains(&id[..12]));
+        assert!(lab
+            .stdout(&["ls", "--kind", "world", "--status", "completed"])
+            .contains("tiny-world"));
+        assert!(!lab
+            .stdout(&["ls", "--status", "failed"])
+            .contains("tiny-world"));
+    });
 }
 
 #[test]
@@ -495,62 +513,64 @@ fn tiny_spec_ids_are_pinned() {
 
 #[test]
 fn unknown_and_ambiguous_prefixes_are_explained() {
-    let lab = Lab::new();
-    // Find two seeds whose ids share a first hex digit (17 ids must, by pigeonhole).
-    let mut by_first: BTreeMap<char, Vec<u64>> = Default::default();
-    let mut pair = None;
-    for seed in 0..17u64 {
-        let id = id_line(&lab.stdout(&[
-            "run",
-            "--dry-run",
-            TINY_WORLD,
-            "--set",
-            &format!("seed={seed}"),
-        ]));
-        let seeds = by_first.entry(id.chars().next().unwrap()).or_default();
-        seeds.push(seed);
-        if seeds.len() == 2 {
-            pair = Some((id.chars().next().unwrap(), seeds.clone()));
-            break;
+    on_every_store(|lab| {
+        // Find two seeds whose ids share a first hex digit (17 ids must, by pigeonhole).
+        let mut by_first: BTreeMap<char, Vec<u64>> = Default::default();
+        let mut pair = None;
+        for seed in 0..17u64 {
+            let id = id_line(&lab.stdout(&[
+                "run",
+                "--dry-run",
+                TINY_WORLD,
+                "--set",
+                &format!("seed={seed}"),
+            ]));
+            let seeds = by_first.entry(id.chars().next().unwrap()).or_default();
+            seeds.push(seed);
+            if seeds.len() == 2 {
+                pair = Some((id.chars().next().unwrap(), seeds.clone()));
+                break;
+            }
         }
-    }
-    let (first, seeds) = pair.expect("pigeonhole");
-    for seed in &seeds {
-        lab.ok(&["run", TINY_WORLD, "--set", &format!("seed={seed}")]);
-    }
-    let err = lab.fails(&["show", &first.to_string()]);
-    assert!(err.contains("ambiguous"), "{err}");
-    assert_eq!(
-        err.matches("tiny-world").count(),
-        2,
-        "candidates listed: {err}"
-    );
-    let unknown = if first == '0' { "1" } else { "0" };
-    let absent = format!("{unknown}{}", "0".repeat(20));
-    let err = lab.fails(&["show", &absent]);
-    assert!(err.contains("no experiment id starts with"), "{err}");
-    let err = lab.fails(&["show", "xyz"]);
-    assert!(err.contains("hex"), "{err}");
+        let (first, seeds) = pair.expect("pigeonhole");
+        for seed in &seeds {
+            lab.ok(&["run", TINY_WORLD, "--set", &format!("seed={seed}")]);
+        }
+        let err = lab.fails(&["show", &first.to_string()]);
+        assert!(err.contains("ambiguous"), "{err}");
+        assert_eq!(
+            err.matches("tiny-world").count(),
+            2,
+            "candidates listed: {err}"
+        );
+        let unknown = if first == '0' { "1" } else { "0" };
+        let absent = format!("{unknown}{}", "0".repeat(20));
+        let err = lab.fails(&["show", &absent]);
+        assert!(err.contains("no experiment id starts with"), "{err}");
+        let err = lab.fails(&["show", "xyz"]);
+        assert!(err.contains("hex"), "{err}");
+    });
 }
 
 #[test]
 fn diff_shows_only_changed_settings() {
-    let lab = Lab::new();
-    let a = id_line(&lab.stdout(&["run", TINY_WORLD]));
-    let b = id_line(&lab.stdout(&[
-        "run",
-        TINY_WORLD,
-        "--set",
-        "seed=9",
-        "--set",
-        "shares.tagged=0.5",
-    ]));
-    let diff = lab.stdout(&["diff", &a[..12], &b[..12]]);
-    assert!(diff.contains("seed: 0 → 9"), "{diff}");
-    assert!(diff.contains("shares.tagged:"), "{diff}");
-    assert!(!diff.contains("benchmark_size"), "{diff}");
-    let same = lab.stdout(&["diff", &a, &a]);
-    assert!(same.contains("identical"));
+    on_every_store(|lab| {
+        let a = id_line(&lab.stdout(&["run", TINY_WORLD]));
+        let b = id_line(&lab.stdout(&[
+            "run",
+            TINY_WORLD,
+            "--set",
+            "seed=9",
+            "--set",
+            "shares.tagged=0.5",
+        ]));
+        let diff = lab.stdout(&["diff", &a[..12], &b[..12]]);
+        assert!(diff.contains("seed: 0 → 9"), "{diff}");
+        assert!(diff.contains("shares.tagged:"), "{diff}");
+        assert!(!diff.contains("benchmark_size"), "{diff}");
+        let same = lab.stdout(&["diff", &a, &a]);
+        assert!(same.contains("identical"));
+    });
 }
 
 #[test]
@@ -1526,45 +1546,46 @@ fn thread_count_changes_no_metric_and_no_checkpoint() {
 
 #[test]
 fn r1_recipe_reuses_stages_and_reruns_only_downstream_of_a_change() {
-    let lab = Lab::new();
-    let first = lab.ok(&["run", "experiments/tiny/r1.toml"]);
-    let stderr = String::from_utf8_lossy(&first.stderr);
-    for kind in ["coldstart", "sft", "grpo", "reject", "eval", "recipe"] {
-        assert!(stderr.contains(kind), "{kind} missing from: {stderr}");
-    }
-    let reject = lab.sql("SELECT name, value FROM latest_metrics WHERE experiment_name = 'tiny-r1/reject' AND name IN ('sampled', 'examples') ORDER BY name");
-    assert!(reject.contains("sampled,8"), "{reject}");
-    let lineage = lab.sql("SELECT count(*) AS n FROM lineage l JOIN experiments e ON e.id = l.child WHERE e.kind = 'recipe'");
-    assert_eq!(lineage, "n\n8\n", "a recipe has one edge per stage");
+    on_every_store(|lab| {
+        let first = lab.ok(&["run", "experiments/tiny/r1.toml"]);
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        for kind in ["coldstart", "sft", "grpo", "reject", "eval", "recipe"] {
+            assert!(stderr.contains(kind), "{kind} missing from: {stderr}");
+        }
+        let reject = lab.sql("SELECT name, value FROM latest_metrics WHERE experiment_name = 'tiny-r1/reject' AND name IN ('sampled', 'examples') ORDER BY name");
+        assert!(reject.contains("sampled,8"), "{reject}");
+        let lineage = lab.sql("SELECT count(*) AS n FROM lineage l JOIN experiments e ON e.id = l.child WHERE e.kind = 'recipe'");
+        assert_eq!(lineage, "n\n8\n", "a recipe has one edge per stage");
 
-    // Nothing new runs the second time.
-    let again = lab.ok(&["run", "experiments/tiny/r1.toml"]);
-    assert!(!String::from_utf8_lossy(&again.stderr).contains("completed"));
+        // Nothing new runs the second time.
+        let again = lab.ok(&["run", "experiments/tiny/r1.toml"]);
+        assert!(!String::from_utf8_lossy(&again.stderr).contains("completed"));
 
-    // Changing the RL stage reruns it and everything downstream, nothing upstream.
-    let changed = lab.ok(&[
-        "run",
-        "experiments/tiny/r1.toml",
-        "--set",
-        "stages.rl.lr=3e-5",
-    ]);
-    let report = String::from_utf8_lossy(&changed.stderr);
-    let line = |name: &str| {
-        report
-            .lines()
-            .find(|l| l.contains(&format!("tiny-r1/{name} (")))
-            .unwrap_or_else(|| panic!("no line for {name} in {report}"))
-            .to_string()
-    };
-    for upstream in ["coldstart", "coldstart-sft"] {
-        assert!(line(upstream).contains("reused"), "{upstream}: {report}");
-    }
-    for downstream in ["rl", "reject", "sft", "final-rl", "eval"] {
-        assert!(
-            line(downstream).contains("completed"),
-            "{downstream}: {report}"
-        );
-    }
+        // Changing the RL stage reruns it and everything downstream, nothing upstream.
+        let changed = lab.ok(&[
+            "run",
+            "experiments/tiny/r1.toml",
+            "--set",
+            "stages.rl.lr=3e-5",
+        ]);
+        let report = String::from_utf8_lossy(&changed.stderr);
+        let line = |name: &str| {
+            report
+                .lines()
+                .find(|l| l.contains(&format!("tiny-r1/{name} (")))
+                .unwrap_or_else(|| panic!("no line for {name} in {report}"))
+                .to_string()
+        };
+        for upstream in ["coldstart", "coldstart-sft"] {
+            assert!(line(upstream).contains("reused"), "{upstream}: {report}");
+        }
+        for downstream in ["rl", "reject", "sft", "final-rl", "eval"] {
+            assert!(
+                line(downstream).contains("completed"),
+                "{downstream}: {report}"
+            );
+        }
+    });
 }
 
 #[test]
@@ -1976,6 +1997,35 @@ fn postgres_holds_what_sqlite_holds_and_its_sql_only_reads() {
     assert!(
         err.contains("TIMESTAMPTZ") && err.contains("AS TEXT"),
         "{err}"
+    );
+
+    // A database that holds another program's tables is refused, and left untouched.
+    let foreign = Lab::postgres().unwrap();
+    let url = foreign.store_args()[1].clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tables = |sql: &'static str| {
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let names: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap();
+            names
+        })
+    };
+    tables("CREATE TABLE accounts (id BIGINT)");
+    let err = foreign.fails(&["run", TINY_WORLD]);
+    assert!(
+        err.contains("not an R1 Lab database") && err.contains("accounts"),
+        "{err}"
+    );
+    assert_eq!(
+        tables(
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+             WHERE table_schema = current_schema()"
+        ),
+        ["accounts"]
     );
 }
 

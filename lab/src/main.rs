@@ -295,10 +295,13 @@ fn run(cli: Cli) -> Result<()> {
             // Parse and validate before opening anything, so a bad spec writes nothing.
             let spec = Spec::load(&spec, &overrides)?;
             if dry_run {
-                let store = if db.exists() {
-                    Some(runtime.block_on(Store::open_read_only(&db))?)
-                } else {
-                    None
+                // Without a database, or one without tables yet, nothing is done yet.
+                let store = match runtime.block_on(Store::open_read_only(&db)) {
+                    Ok(store) => Some(store),
+                    Err(store::StoreError::Missing { .. } | store::StoreError::NotReady { .. }) => {
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
                 };
                 let plan = runner::plan(&spec, &runtime, store.as_ref())?;
                 let done = |id: &ExperimentId| -> Result<bool> {

@@ -1317,7 +1317,10 @@ fn migration_lock_path(path: &Path) -> PathBuf {
 }
 
 fn not_ready_message(db: &str, creating: bool) -> String {
-    if creating {
+    if db.starts_with("postgres") {
+        // A database a server holds is often made empty by hand, before any run.
+        format!("database {db} has no tables yet: the first `lab run` creates them")
+    } else if creating {
         format!("database {db} is being created by its first run (no tables yet)")
     } else {
         format!(
