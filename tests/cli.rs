@@ -1993,11 +1993,16 @@ fn postgres_holds_what_sqlite_holds_and_its_sql_only_reads() {
         .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1001);
-    let err = pg.fails(&["sql", "SELECT now() AS at"]);
-    assert!(
-        err.contains("TIMESTAMPTZ") && err.contains("AS TEXT"),
-        "{err}"
+    // Numbers and times show as SQLite would show them; other types are asked to be cast.
+    assert_eq!(
+        pg.sql(
+            "SELECT avg(k) AS a, CAST('2026-12-05 07:40:01.5+00' AS TIMESTAMPTZ) AS t \
+             FROM evaluations WHERE k = 2"
+        ),
+        "a,t\n2,2026-12-05T07:40:01.500000Z\n"
     );
+    let err = pg.fails(&["sql", "SELECT interval '1 day' AS i"]);
+    assert!(err.contains("INTERVAL") && err.contains("AS TEXT"), "{err}");
 
     // A database that holds another program's tables is refused, and left untouched.
     let foreign = Lab::postgres().unwrap();

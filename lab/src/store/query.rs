@@ -183,6 +183,24 @@ impl Decode for PgRow {
                 }
                 // What a function returns when it returns nothing (`pg_sleep`).
                 "VOID" => SqlValue::Null,
+                // `avg` and `sum` of integers: a number, as SQLite gives it.
+                "NUMERIC" => SqlValue::Real(
+                    numeric_to_f64(raw.as_bytes().map_err(sqlx::Error::Decode)?)
+                        .map_err(|e| decode_error(row, i, e))?,
+                ),
+                // Dates and times as ISO-8601 text, the form the lab's own time columns hold.
+                // A date: days since 2000-01-01, as a 4-byte integer.
+                "DATE" => {
+                    let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+                    let days = <[u8; 4]>::try_from(bytes)
+                        .map(i32::from_be_bytes)
+                        .map_err(|_| decode_error(row, i, "a date is not 4 bytes".into()))?;
+                    SqlValue::Text(date_text(i64::from(days)))
+                }
+                "TIMESTAMPTZ" | "TIMESTAMP" => SqlValue::Text(
+                    timestamp_text(raw.as_bytes().map_err(sqlx::Error::Decode)?, &type_name)
+                        .map_err(|e| decode_error(row, i, e))?,
+                ),
                 other => {
                     let column = row.column(i).name().to_string();
                     return Err(sqlx::Error::ColumnDecode {
@@ -199,6 +217,75 @@ impl Decode for PgRow {
         }
         Ok(cells)
     }
+}
+
+fn decode_error(row: &PgRow, i: usize, reason: String) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: row.column(i).name().to_string(),
+        source: reason.into(),
+    }
+}
+
+/// A PostgreSQL `numeric` in its binary form: digit count, weight (of the first digit, in
+/// powers of 10,000), sign and display scale, then the base-10,000 digits.
+fn numeric_to_f64(bytes: &[u8]) -> Result<f64, String> {
+    let word = |i: usize| -> Result<i16, String> {
+        bytes
+            .get(2 * i..2 * i + 2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| "a numeric value is cut short".to_string())
+    };
+    let (digits, weight, sign) = (word(0)?, word(1)?, word(2)? as u16);
+    if sign == 0xC000 {
+        return Ok(f64::NAN);
+    }
+    let mut value = 0.0f64;
+    for d in 0..digits.max(0) as usize {
+        let digit = f64::from(word(4 + d)?);
+        value += digit * 10_000f64.powi(i32::from(weight) - d as i32);
+    }
+    Ok(if sign == 0x4000 { -value } else { value })
+}
+
+/// A PostgreSQL `timestamp` / `timestamptz` in its binary form (microseconds since
+/// 2000-01-01 00:00 UTC) as `YYYY-MM-DDTHH:MM:SS.ffffff`, with `Z` for `timestamptz`.
+fn timestamp_text(bytes: &[u8], type_name: &str) -> Result<String, String> {
+    let micros = i64::from_be_bytes(
+        bytes
+            .try_into()
+            .map_err(|_| "a timestamp is not 8 bytes".to_string())?,
+    );
+    match micros {
+        i64::MAX => return Ok("infinity".into()),
+        i64::MIN => return Ok("-infinity".into()),
+        _ => {}
+    }
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let second_of_day = seconds.rem_euclid(86_400);
+    Ok(format!(
+        "{}T{:02}:{:02}:{:02}.{fraction:06}{}",
+        date_text(seconds.div_euclid(86_400)),
+        second_of_day / 3_600,
+        second_of_day / 60 % 60,
+        second_of_day % 60,
+        if type_name == "TIMESTAMPTZ" { "Z" } else { "" }
+    ))
+}
+
+/// A date `days` after PostgreSQL's epoch, 2000-01-01, as `YYYY-MM-DD`.
+fn date_text(days: i64) -> String {
+    // Howard Hinnant's civil_from_days, which counts from 1970-01-01 (10,957 days earlier).
+    let z = days + 10_957 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// Bounds on one query that a person typed: rows and bytes kept, and time.
@@ -384,4 +471,33 @@ async fn fetch_bounded_sqlite(
     limits: SqlLimits,
 ) -> Result<QueryResult, sqlx::Error> {
     fetch_bounded!(conn, sql, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_numbers_and_times_in_their_binary_form() {
+        // 12345.678: 3 digits [1, 2345, 6780], weight 1, positive, scale 3.
+        let numeric = [0, 3, 0, 1, 0, 0, 0, 3, 0, 1, 0x09, 0x29, 0x1A, 0x7C];
+        assert!((numeric_to_f64(&numeric).unwrap() - 12345.678).abs() < 1e-9);
+        let negative = [0, 1, 0xFF, 0xFF, 0x40, 0, 0, 4, 0x13, 0x88];
+        assert_eq!(numeric_to_f64(&negative).unwrap(), -0.5);
+        assert_eq!(numeric_to_f64(&[0, 0, 0, 0, 0, 0, 0, 0]).unwrap(), 0.0);
+        assert!(numeric_to_f64(&[0, 2, 0, 0, 0, 0, 0, 0, 0, 1]).is_err());
+
+        let at = |micros: i64, name| timestamp_text(&micros.to_be_bytes(), name).unwrap();
+        assert_eq!(at(0, "TIMESTAMPTZ"), "2000-01-01T00:00:00.000000Z");
+        // 2026-12-05 07:40:01.5 UTC is 9,835 days and 27,601.5 s after 2000-01-01.
+        assert_eq!(
+            at(9_835 * 86_400_000_000 + 27_601_500_000, "TIMESTAMP"),
+            "2026-12-05T07:40:01.500000"
+        );
+        assert_eq!(at(-1, "TIMESTAMP"), "1999-12-31T23:59:59.999999");
+        assert_eq!(at(i64::MAX, "TIMESTAMP"), "infinity");
+        assert_eq!(date_text(0), "2000-01-01");
+        assert_eq!(date_text(-1), "1999-12-31");
+        assert_eq!(date_text(9_835), "2026-12-05");
+    }
 }
