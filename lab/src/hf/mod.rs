@@ -78,6 +78,16 @@ mod tests {
         crate::device::parse(&name).unwrap_or_else(|e| panic!("LAB_TEST_DEVICE: {e}"))
     }
 
+    /// transformers' outputs on the fixtures: the tensors' bytes and the JSON beside them.
+    fn reference_files() -> (Vec<u8>, serde_json::Value) {
+        let bytes = std::fs::read(fixtures().join("reference.safetensors")).unwrap();
+        let json = serde_json::from_str(
+            &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
+        )
+        .unwrap();
+        (bytes, json)
+    }
+
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf")
     }
@@ -132,12 +142,8 @@ mod tests {
     /// continues each prompt with transformers' tokens.
     #[test]
     fn logits_and_greedy_continuations_match_transformers() {
-        let bytes = std::fs::read(fixtures().join("reference.safetensors")).unwrap();
+        let (bytes, json) = reference_files();
         let reference = SafeTensors::deserialize(&bytes).unwrap();
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
-        )
-        .unwrap();
         let device = test_device();
         for name in ["qwen2", "qwen2-bf16", "llama"] {
             let model = HfModel::read(&fixtures().join(name), &device).unwrap();
@@ -170,12 +176,8 @@ mod tests {
     fn the_labs_sampler_decodes_hugging_face_models() {
         use crate::generate::{generate, generate_one, global_sample_id, GenerationConfig};
         use crate::tokenizer::Tokenizer;
-        let bytes = std::fs::read(fixtures().join("reference.safetensors")).unwrap();
+        let (bytes, json) = reference_files();
         let reference = SafeTensors::deserialize(&bytes).unwrap();
-        let json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(fixtures().join("reference.json")).unwrap(),
-        )
-        .unwrap();
         for name in ["qwen2", "llama"] {
             let dir = fixtures().join(name);
             let model = HfModel::read(&dir, &test_device()).unwrap();

@@ -870,27 +870,27 @@ impl Store {
     }
 
     pub async fn finish_attempt(&self, attempt: i64, result_digest: &str) -> Result<()> {
-        let sql = format!(
-            "UPDATE attempts SET status = 'completed', progress = 1, result_digest = $1, \
-             ended_at = {now} WHERE id = $2",
-            now = self.dialect().now()
-        );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(result_digest)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        self.end_attempt(
+            attempt,
+            "status = 'completed', progress = 1, result_digest",
+            result_digest,
+        )
+        .await
     }
 
     pub async fn fail_attempt(&self, attempt: i64, error: &str) -> Result<()> {
+        self.end_attempt(attempt, "status = 'failed', error", error)
+            .await
+    }
+
+    /// Ends an attempt at the database's time: `assignments`, whose last column takes `value`.
+    async fn end_attempt(&self, attempt: i64, assignments: &str, value: &str) -> Result<()> {
         let sql = format!(
-            "UPDATE attempts SET status = 'failed', error = $1, ended_at = {now} WHERE id = $2",
+            "UPDATE attempts SET {assignments} = $1, ended_at = {now} WHERE id = $2",
             now = self.dialect().now()
         );
         on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(error)
+            .bind(value)
             .bind(attempt)
             .execute(pool)
             .await
@@ -1450,6 +1450,21 @@ mod tests {
         ExperimentId::parse(&byte.repeat(32)).unwrap()
     }
 
+    /// A new running attempt of experiment `id` (of `kind`, recorded if need be).
+    async fn running_attempt(store: &Store, id: &ExperimentId, kind: &str) -> i64 {
+        store
+            .ensure_experiment(id, kind, kind, &serde_json::json!({}), 1, &[])
+            .await
+            .unwrap();
+        let origin = AttemptOrigin {
+            host: "here".into(),
+            pid: 1,
+            git_commit: None,
+            job: None,
+        };
+        store.start_attempt(id, &origin).await.unwrap()
+    }
+
     /// A recipe with a GRPO stage and a world outside it, written through the store's own API,
     /// read back through the typed reads of curves and overviews.
     #[tokio::test]
@@ -1559,18 +1574,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for test in testing::test_stores(dir.path()) {
             let store = Store::open(&test.location).await.unwrap();
-            let origin = AttemptOrigin {
-                host: "here".into(),
-                pid: 1,
-                git_commit: None,
-                job: None,
-            };
             let run = id("ab");
-            store
-                .ensure_experiment(&run, "grpo", "g", &serde_json::json!({}), 1, &[])
-                .await
-                .unwrap();
-            let attempt = store.start_attempt(&run, &origin).await.unwrap();
+            let attempt = running_attempt(&store, &run, "grpo").await;
             let mut points: Vec<MetricPoint> = (0..(INSERT_CHUNK as i64 + 7))
                 .map(|step| MetricPoint::new("loss", step, step as f64))
                 .collect();
@@ -1613,18 +1618,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for test in testing::test_stores(dir.path()) {
             let store = Store::open(&test.location).await.unwrap();
-            let origin = AttemptOrigin {
-                host: "here".into(),
-                pid: 1,
-                git_commit: None,
-                job: None,
-            };
             let eval = id("ee");
-            store
-                .ensure_experiment(&eval, "eval", "e", &serde_json::json!({}), 1, &[])
-                .await
-                .unwrap();
-            let attempt = store.start_attempt(&eval, &origin).await.unwrap();
+            let attempt = running_attempt(&store, &eval, "eval").await;
             let written = TraceRecord {
                 step: 3,
                 sample: 0,
