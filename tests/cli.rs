@@ -2060,8 +2060,8 @@ fn job_queued(job: &str) -> bool {
     !String::from_utf8_lossy(&out.stdout).trim().is_empty()
 }
 
-/// A tiny recipe through Slurm against PostgreSQL: every stage a job that runs after its inputs'
-/// jobs, with the results of a local run; a second submission reuses everything and submits
+/// The tiny R1 recipe through Slurm against PostgreSQL: every stage a job that starts after its
+/// inputs' jobs ended, with the results of a local run; a second submission reuses everything and submits
 /// nothing; a cancelled job leaves its attempt to be marked interrupted, and the next run
 /// resumes it from its checkpoint in a new job.
 #[test]
@@ -2072,15 +2072,16 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
     let Some(pg) = Lab::postgres() else {
         return;
     };
-    let spec = "experiments/tiny/r1-zero.toml";
+    let spec = "experiments/tiny/r1.toml";
     let out = pg.ok_within(300, &["run", spec, "--executor", "slurm", "--wait"]);
     let root = id_line(&String::from_utf8_lossy(&out.stdout));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let submitted: Vec<&str> = stderr.lines().filter(|l| l.contains(": job ")).collect();
     assert_eq!(
         submitted.len(),
-        5,
-        "world, pretrain, grpo, eval, recipe:\n{stderr}"
+        10,
+        "world, pretrain, cold start, its SFT, RL, rejection sampling, SFT, final RL, eval, \
+         recipe:\n{stderr}"
     );
     // The world has no job to wait for; every other stage waits for its inputs' jobs.
     assert!(!submitted[0].contains(" after "), "{stderr}");
@@ -2093,8 +2094,18 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
             "SELECT count(*) AS n FROM attempts a JOIN jobs j ON a.experiment = j.experiment \
              AND a.job = 'slurm:' || j.job WHERE a.status = 'completed'"
         ),
-        "n\n5\n",
+        "n\n10\n",
         "each attempt ran in the job submitted for it"
+    );
+    assert_eq!(
+        pg.sql(
+            "SELECT count(*) AS n FROM lineage l \
+             JOIN results rc ON rc.experiment = l.child JOIN attempts c ON c.id = rc.attempt \
+             JOIN results rp ON rp.experiment = l.parent JOIN attempts p ON p.id = rp.attempt \
+             WHERE c.started_at < p.ended_at"
+        ),
+        "n\n0\n",
+        "no stage started before an input of it ended"
     );
     let local = Lab::new();
     assert_eq!(id_line(&local.stdout(&["run", spec])), root);
@@ -2102,8 +2113,8 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
 
     let again = pg.ok_within(300, &["run", spec, "--executor", "slurm", "--wait"]);
     let stderr = String::from_utf8_lossy(&again.stderr).to_string();
-    assert_eq!(stderr.matches("completed, reused").count(), 5, "{stderr}");
-    assert_eq!(pg.sql("SELECT count(*) AS n FROM jobs"), "n\n5\n");
+    assert_eq!(stderr.matches("completed, reused").count(), 10, "{stderr}");
+    assert_eq!(pg.sql("SELECT count(*) AS n FROM jobs"), "n\n10\n");
 
     // A long pretraining, cancelled in its job once it stored a checkpoint.
     let long = tiny_pretrain_spec(&pg, 400, 20);
