@@ -1048,7 +1048,7 @@ fn cancel_one(runtime: &Runtime, store: &Store, id: &ExperimentId) -> Result<Vec
             }
         })
         .collect();
-    let here = runner::this_origin().host;
+    let here = store::this_host();
     for attempt in runtime.block_on(store.attempts(id))? {
         if attempt.status != store::AttemptStatus::Running || attempt.job.is_some() {
             continue;
@@ -1133,7 +1133,7 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
     if attempts.is_empty() {
         writeln!(out, "  (none)")?;
     }
-    let here = runner::this_origin().host;
+    let here = store::this_host();
     let rows: Vec<Vec<String>> = attempts
         .iter()
         .map(|a| {

@@ -133,14 +133,8 @@ impl Drop for Heartbeat {
 
 /// Where this process runs, recorded with each attempt.
 pub fn this_origin() -> AttemptOrigin {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into());
     AttemptOrigin {
-        host,
+        host: crate::store::this_host(),
         pid: std::process::id() as i64,
         git_commit: option_env!("LAB_GIT_COMMIT").map(str::to_string),
         // A scheduler's job says so in its environment.

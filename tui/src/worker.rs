@@ -387,10 +387,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     message
 }
 
-fn this_host() -> String {
-    lab::runner::this_origin().host
-}
-
 /// Bounds on the SQL view's queries: a screen shows far fewer rows than `lab sql` writes out,
 /// and the worker serves the other views too, so a runaway query must end soon.
 fn sql_limits() -> SqlLimits {
@@ -402,7 +398,7 @@ fn sql_limits() -> SqlLimits {
 }
 
 fn runs(store: &Store, rt: &tokio::runtime::Runtime) -> Result<Vec<RunSummary>, String> {
-    rt.block_on(store.run_overview(&this_host()))
+    rt.block_on(store.run_overview(&lab::store::this_host()))
         .map_err(|e| error_chain(&e))
 }
 

@@ -164,25 +164,12 @@ pub fn objects_folder(db_path: &Path) -> PathBuf {
         .join(format!("{stem}.objects"))
 }
 
-/// A connection pool of either kind. [`on_pool!`](crate::on_pool) runs one query text on
+/// A connection pool of either kind. `on_pool!` (in the store module) runs one query text on
 /// whichever it is.
 #[derive(Debug, Clone)]
 pub(super) enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
-}
-
-/// Runs `$body` with `$pool` bound to the store's concrete pool: the body is written once and
-/// compiled for each driver.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! on_pool {
-    ($pool_enum:expr, $pool:ident => $body:expr) => {
-        match $pool_enum {
-            $crate::store::backend::Pool::Sqlite($pool) => $body,
-            $crate::store::backend::Pool::Postgres($pool) => $body,
-        }
-    };
 }
 
 /// The SQL that differs between the two databases, as fragments the store's queries splice in.

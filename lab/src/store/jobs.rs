@@ -29,14 +29,7 @@ impl Store {
              ON CONFLICT (executor, job) DO NOTHING",
             now = self.dialect().now()
         );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(experiment.as_str())
-            .bind(executor)
-            .bind(job)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(self, &sql, experiment.as_str(), executor, job)
     }
 
     /// The jobs submitted for an experiment, oldest first.

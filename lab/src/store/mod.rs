@@ -18,6 +18,19 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs one statement with its bound values on the store's pool, for its effect; errors name
+/// the database.
+macro_rules! execute {
+    ($store:expr, $sql:expr $(, $value:expr)* $(,)?) => {
+        on_pool!(&$store.pool, pool => sqlx::query($sql)
+            $(.bind($value))*
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err($store.err())
+    };
+}
+
 /// Inserts `$rows` in one writing transaction, as multi-row `INSERT`s of at most
 /// [`INSERT_CHUNK`] rows: `$head` (`INSERT INTO t (a, b) `), one `VALUES` tuple per row bound by
 /// `$bind` (`|b, row| { b.push_bind(...); }`), then `$tail` (the `ON CONFLICT` clause). One
@@ -818,16 +831,15 @@ impl Store {
              job = $4, error = NULL, ended_at = NULL, heartbeat_at = {now} WHERE id = $5",
             now = self.dialect().now()
         );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(&origin.host)
-            .bind(origin.pid)
-            .bind(&origin.git_commit)
-            .bind(&origin.job)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(
+            self,
+            &sql,
+            &origin.host,
+            origin.pid,
+            &origin.git_commit,
+            &origin.job,
+            attempt
+        )
     }
 
     /// Renews a running attempt's lease.
@@ -836,12 +848,7 @@ impl Store {
             "UPDATE attempts SET heartbeat_at = {now} WHERE id = $1 AND status = 'running'",
             now = self.dialect().now()
         );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(self, &sql, attempt)
     }
 
     /// Sets an attempt's last heartbeat `age` ago: what a process that stopped beating leaves.
@@ -851,22 +858,16 @@ impl Store {
             "UPDATE attempts SET heartbeat_at = {ago} WHERE id = $1",
             ago = self.dialect().seconds_ago(&age.as_secs().to_string())
         );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(self, &sql, attempt)
     }
 
     pub async fn set_progress(&self, attempt: i64, progress: f64) -> Result<()> {
-        on_pool!(&self.pool, pool => sqlx::query("UPDATE attempts SET progress = $1 WHERE id = $2")
-            .bind(progress.clamp(0.0, 1.0))
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(
+            self,
+            "UPDATE attempts SET progress = $1 WHERE id = $2",
+            progress.clamp(0.0, 1.0),
+            attempt
+        )
     }
 
     pub async fn finish_attempt(&self, attempt: i64, result_digest: &str) -> Result<()> {
@@ -889,13 +890,7 @@ impl Store {
             "UPDATE attempts SET {assignments} = $1, ended_at = {now} WHERE id = $2",
             now = self.dialect().now()
         );
-        on_pool!(&self.pool, pool => sqlx::query(&sql)
-            .bind(value)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-        .map_err(self.err())
+        execute!(self, &sql, value, attempt)
     }
 
     /// Marks dead running attempts interrupted: on any host, those whose lease ran out
@@ -927,16 +922,13 @@ impl Store {
                     LEASE.as_secs()
                 )
             };
-            on_pool!(&self.pool, pool => sqlx::query(
+            execute!(
+                self,
                 "UPDATE attempts SET status = 'interrupted', error = $1 \
                  WHERE id = $2 AND status = 'running'",
-            )
-            .bind(reason)
-            .bind(attempt)
-            .execute(pool)
-            .await
-            .map(|_| ()))
-            .map_err(self.err())?;
+                reason,
+                attempt
+            )?;
             marked += 1;
         }
         Ok(marked)
@@ -1057,22 +1049,20 @@ impl Store {
     }
 
     pub async fn record_artifact(&self, attempt: i64, artifact: &ArtifactRecord) -> Result<()> {
-        on_pool!(&self.pool, pool => sqlx::query(
+        execute!(
+            self,
             "INSERT INTO artifacts (attempt, name, kind, hash, path, rows, bytes) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (attempt, name) DO UPDATE SET kind = excluded.kind, hash = excluded.hash, \
              path = excluded.path, rows = excluded.rows, bytes = excluded.bytes",
-        )
-        .bind(attempt)
-        .bind(&artifact.name)
-        .bind(&artifact.kind)
-        .bind(&artifact.hash)
-        .bind(&artifact.path)
-        .bind(artifact.rows)
-        .bind(artifact.bytes)
-        .execute(pool)
-        .await.map(|_| ()))
-        .map_err(self.err())?;
+            attempt,
+            &artifact.name,
+            &artifact.kind,
+            &artifact.hash,
+            &artifact.path,
+            artifact.rows,
+            artifact.bytes
+        )?;
         Ok(())
     }
 
@@ -1082,19 +1072,9 @@ impl Store {
         step: i64,
         object: &StoredObject,
     ) -> Result<()> {
-        on_pool!(&self.pool, pool => sqlx::query(
-            "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES ($1, $2, $3, $4, $5) \
+        execute!(self, "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (attempt, step) DO UPDATE SET hash = excluded.hash, path = excluded.path, \
-             bytes = excluded.bytes",
-        )
-        .bind(attempt)
-        .bind(step)
-        .bind(&object.hash)
-        .bind(&object.relative_path)
-        .bind(object.bytes as i64)
-        .execute(pool)
-        .await.map(|_| ()))
-        .map_err(self.err())?;
+             bytes = excluded.bytes", attempt, step, &object.hash, &object.relative_path, object.bytes as i64)?;
         crate::faults::point("checkpoint-recorded");
         Ok(())
     }
@@ -1299,6 +1279,16 @@ impl Store {
     ) -> std::result::Result<QueryResult, SqlError> {
         query::run_bounded(&self.pool, sql, limits).await
     }
+}
+
+/// This host's name: where an attempt runs, and whose writers' temporary files it may clear.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Whether a process of this host is still running (Linux; elsewhere assume it is): whether an

@@ -142,13 +142,9 @@ impl ObjectStore {
     }
 }
 
-/// This host's name, as temporary object files carry it.
+/// This host's name as a temporary object file carries it (a file name has no `/`).
 fn this_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty() && !h.contains('/'))
-        .unwrap_or_else(|| "localhost".into())
+    super::this_host().replace('/', "_")
 }
 
 /// Removes temporary files of the object `name` (in `dir`) left by writers of this host that
