@@ -274,18 +274,21 @@ fn bad_specs_are_rejected_with_the_key_and_nothing_is_written() {
     assert_eq!(lab.sql("SELECT count(*) AS n FROM attempts"), "n\n1\n");
 }
 
+/// Statements that write, which `lab sql` refuses on every store.
+const WRITES: [&str; 5] = [
+    "DELETE FROM experiments",
+    "UPDATE experiments SET name = 'x'",
+    "INSERT INTO metrics VALUES (1, 'x', 0, 1.0)",
+    "DROP TABLE metrics",
+    "CREATE TABLE evil (x INTEGER)",
+];
+
 #[test]
 fn sql_is_read_only() {
     let lab = Lab::new();
     lab.ok(&["run", TINY_WORLD]);
     let before = lab.sql("SELECT id, kind, name, spec FROM experiments");
-    for write in [
-        "DELETE FROM experiments",
-        "UPDATE experiments SET name = 'x'",
-        "INSERT INTO metrics VALUES (1, 'x', 0, 1.0)",
-        "DROP TABLE metrics",
-        "CREATE TABLE evil (x INTEGER)",
-    ] {
+    for write in WRITES {
         let err = lab.fails(&["sql", write]);
         assert!(
             err.contains("refused: lab sql only reads"),
@@ -1946,17 +1949,12 @@ fn postgres_holds_what_sqlite_holds_and_its_sql_only_reads() {
     assert!(pg.stdout(&["rerun", grpo]).contains("reproduced: attempt"));
 
     let before = pg.sql("SELECT id, kind, name, spec FROM experiments ORDER BY id");
-    for write in [
-        "DELETE FROM experiments",
-        "UPDATE experiments SET name = 'x'",
-        "INSERT INTO metrics VALUES (1, 'x', 0, 1.0)",
-        "DROP TABLE metrics",
-        "CREATE TABLE evil (x INTEGER)",
+    for write in WRITES.into_iter().chain([
         "COPY metrics TO '/tmp/lab-evil.csv'",
         "SELECT 1; DELETE FROM experiments",
         "WITH gone AS (DELETE FROM metrics RETURNING 1) SELECT count(*) FROM gone",
         "COMMIT",
-    ] {
+    ]) {
         let err = pg.fails(&["sql", write]);
         assert!(
             err.contains("refused: lab sql only reads"),

@@ -1072,9 +1072,17 @@ impl Store {
         step: i64,
         object: &StoredObject,
     ) -> Result<()> {
-        execute!(self, "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES ($1, $2, $3, $4, $5) \
+        execute!(
+            self,
+            "INSERT INTO checkpoints (attempt, step, hash, path, bytes) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (attempt, step) DO UPDATE SET hash = excluded.hash, path = excluded.path, \
-             bytes = excluded.bytes", attempt, step, &object.hash, &object.relative_path, object.bytes as i64)?;
+             bytes = excluded.bytes",
+            attempt,
+            step,
+            &object.hash,
+            &object.relative_path,
+            object.bytes as i64
+        )?;
         crate::faults::point("checkpoint-recorded");
         Ok(())
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Column, Executor, Row, TypeInfo, ValueRef};
 
 use super::backend::{sqlstate, Pool};
@@ -383,7 +383,7 @@ async fn run_bounded_sqlite(
 ) -> Result<QueryResult, SqlError> {
     let mut conn = pool.acquire().await?;
     let timed_out = guard::install(&mut conn.lock_handle().await?, limits.timeout);
-    let answer = fetch_bounded_sqlite(&mut conn, sql, limits).await;
+    let answer = fetch_bounded!(&mut *conn, sql, limits);
     let fence_down = match conn.lock_handle().await {
         Ok(mut handle) => {
             guard::remove(&mut handle);
@@ -463,14 +463,6 @@ fn is_refusal(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db)
         if db.code().as_deref() == Some("23") // SQLITE_AUTH
             || db.message().contains("not authorized"))
-}
-
-async fn fetch_bounded_sqlite(
-    conn: &mut SqliteConnection,
-    sql: &str,
-    limits: SqlLimits,
-) -> Result<QueryResult, sqlx::Error> {
-    fetch_bounded!(conn, sql, limits)
 }
 
 #[cfg(test)]

@@ -25,13 +25,6 @@ pub struct TestStore {
     _database: Option<PostgresDatabase>,
 }
 
-impl TestStore {
-    /// The `--db` argument that names it.
-    pub fn db_arg(&self) -> String {
-        self.location.cli_args()[1].clone()
-    }
-}
-
 /// Whether servers are required here (CI): a missing one fails the test instead of skipping.
 pub fn servers_required() -> bool {
     std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1")
