@@ -953,10 +953,7 @@ fn run_on_slurm(
     }
     let jobs: Vec<String> = submitted
         .iter()
-        .filter_map(|(_, s)| match s {
-            Submission::Reused => None,
-            Submission::Queued { job } | Submission::Submitted { job, .. } => Some(job.clone()),
-        })
+        .filter_map(|(_, s)| s.job().map(str::to_string))
         .collect();
     loop {
         if runtime

@@ -57,6 +57,16 @@ pub enum Submission {
     Submitted { job: String, after: Vec<String> },
 }
 
+impl Submission {
+    /// The job that stands for the experiment, if one waits or runs for it.
+    pub fn job(&self) -> Option<&str> {
+        match self {
+            Submission::Reused => None,
+            Submission::Queued { job } | Submission::Submitted { job, .. } => Some(job),
+        }
+    }
+}
+
 /// How jobs are submitted.
 #[derive(Debug, Clone)]
 pub struct SlurmOptions {
@@ -108,12 +118,8 @@ pub fn submit(
                 .filter_map(|input| {
                     done.iter()
                         .find(|(id, _)| id == input)
-                        .and_then(|(_, s)| match s {
-                            Submission::Reused => None,
-                            Submission::Queued { job } | Submission::Submitted { job, .. } => {
-                                Some(job.clone())
-                            }
-                        })
+                        .and_then(|(_, s)| s.job())
+                        .map(str::to_string)
                 })
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
