@@ -2212,3 +2212,107 @@ fn a_recipe_runs_through_slurm_one_job_per_stage() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A copy of the tiny Llama fixture directory at `dir`.
+fn copy_tiny_llama(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let fixture = repo_root().join("tests/fixtures/hf/llama");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+/// Changes the last byte of a file: for a safetensors file, one bit of its last weight.
+fn flip_last_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_hugging_face_model_is_an_input_known_by_its_content() {
+    let lab = Lab::new();
+    let a = copy_tiny_llama(&lab.dir.path().join("a"));
+    let b = copy_tiny_llama(&lab.dir.path().join("b"));
+    let eval_of = |dir: &Path| {
+        format!(
+            "kind = \"eval\"\n\
+             inputs = {{ model = {{ hf = \"{}\" }}, world = \"{}\" }}\n\
+             benchmarks = [\"easy-en\", \"easy-zh\"]\nproblems = 2\nsamples = 2\n\
+             max_new_tokens = 8\npromptings = [\"compact\", \"r1-zero\"]\n",
+            dir.display(),
+            repo_root().join(TINY_WORLD).display()
+        )
+    };
+    let spec_a = lab.write_spec("a.toml", &eval_of(&a));
+    let spec_b = lab.write_spec("b.toml", &eval_of(&b));
+    let planned = |spec: &str| id_line(&lab.stdout(&["run", "--dry-run", spec]));
+    let id = planned(&spec_a);
+    assert_eq!(
+        planned(&spec_b),
+        id,
+        "the same files elsewhere are the same model"
+    );
+
+    let out = lab.ok(&["run", &spec_a]);
+    assert_eq!(id_line(&String::from_utf8_lossy(&out.stdout)), id);
+    let stderr = String::from_utf8_lossy(&lab.ok(&["run", &spec_b]).stderr).to_string();
+    assert!(stderr.contains("reused"), "{stderr}");
+    // Every benchmark and prompting was scored, and the traces show the chat template's turns.
+    let scored = lab.sql("SELECT COUNT(*) FROM evaluations WHERE metric = 'pass@1'");
+    assert_eq!(scored.lines().nth(1), Some("4"), "{scored}");
+    let prompts = lab.sql("SELECT prompt FROM traces WHERE prompt LIKE '%<|im_start|>user%'");
+    assert!(prompts.contains("<|im_start|>assistant"), "{prompts}");
+    assert!(
+        prompts.contains("The reasoning process and answer"),
+        "{prompts}"
+    );
+    // The import records where the files are, not a copy of them.
+    let manifest = lab.sql("SELECT bytes FROM artifacts WHERE name = 'hf-model'");
+    let bytes: u64 = manifest.lines().nth(1).unwrap().parse().unwrap();
+    assert!(bytes < 1_000, "{manifest}");
+
+    // One changed weight is another model.
+    flip_last_byte(&b.join("model.safetensors"));
+    assert_ne!(planned(&spec_b), id);
+    // A directory that changed after its import is refused by the stage that reads it.
+    flip_last_byte(&a.join("model.safetensors"));
+    let err = lab.fails(&["rerun", &id]);
+    assert!(
+        err.contains("changed") && err.contains("input `model`"),
+        "{err}"
+    );
+    // Hashes given in a spec are checked, and a missing directory is named.
+    let wrong = lab.write_spec(
+        "wrong.toml",
+        &format!(
+            "kind = \"hf\"\npath = \"{}\"\nweights = \"{}\"\n",
+            b.display(),
+            "0".repeat(64)
+        ),
+    );
+    let err = lab.fails(&["run", "--dry-run", &wrong]);
+    assert!(
+        err.contains("`weights`") && err.contains("hash to"),
+        "{err}"
+    );
+    let missing = lab.write_spec("missing.toml", &eval_of(&lab.dir.path().join("nowhere")));
+    let err = lab.fails(&["run", "--dry-run", &missing]);
+    assert!(
+        err.contains("inputs.model.path") && err.contains("nowhere"),
+        "{err}"
+    );
+    // Stages that train take the lab's model only, and say so.
+    let sft = lab.write_spec(
+        "sft.toml",
+        &format!(
+            "kind = \"sft\"\ninputs = {{ model = {{ hf = \"{}\" }}, data = \"{}\" }}\n",
+            b.display(),
+            repo_root().join(TINY_WORLD).display()
+        ),
+    );
+    let err = lab.fails(&["run", &sft]);
+    assert!(err.contains("Hugging Face model"), "{err}");
+}

@@ -109,6 +109,64 @@ pub fn render_prompt(prompting: Prompting, question: &str, lang: Lang) -> String
     }
 }
 
+/// What a chat model is asked: the user's turn and the start of the assistant's answer, for a
+/// model with a chat template. The same prompts as [`render_prompt`], without its plain-text
+/// `User:` / `Assistant:` framing, which the chat template replaces: the R1-Zero template's
+/// instructions precede the question in the user's turn; the compact template's `<think>` and
+/// the direct prompt's "The answer is" open the assistant's answer.
+pub fn chat_turn(prompting: Prompting, question: &str, lang: Lang) -> (String, String) {
+    match prompting {
+        Prompting::R1Zero => {
+            let (instructions, _) = R1_ZERO_TEMPLATE
+                .split_once(" User: ")
+                .expect("the template has a user part");
+            (format!("{instructions}\n{question}"), String::new())
+        }
+        Prompting::Compact => (question.to_string(), THINK_OPEN.to_string()),
+        Prompting::Cot => (question.to_string(), String::new()),
+        Prompting::Direct => (
+            question.to_string(),
+            match lang {
+                Lang::En => DIRECT_SUFFIX_EN,
+                Lang::Zh => DIRECT_SUFFIX_ZH,
+            }
+            .to_string(),
+        ),
+    }
+}
+
+/// How a model is asked a question: the lab's templates as plain text after `<bos>` for the
+/// lab's own model; the model's chat template for a Hugging Face one ([`chat_turn`]).
+pub trait Prompter: Sync {
+    /// The prompt's token ids, or why the question cannot be put.
+    fn prompt_ids(
+        &self,
+        prompting: Prompting,
+        question: &str,
+        lang: Lang,
+    ) -> Result<Vec<u32>, String>;
+    /// The prompt as text, as traces show it.
+    fn prompt_text(&self, prompting: Prompting, question: &str, lang: Lang) -> String;
+}
+
+impl Prompter for crate::tokenizer::WorldTokenizer {
+    fn prompt_ids(
+        &self,
+        prompting: Prompting,
+        question: &str,
+        lang: Lang,
+    ) -> Result<Vec<u32>, String> {
+        use crate::tokenizer::Tokenizer;
+        let mut ids = vec![self.bos_id()];
+        ids.extend(self.encode(&render_prompt(prompting, question, lang)));
+        Ok(ids)
+    }
+
+    fn prompt_text(&self, prompting: Prompting, question: &str, lang: Lang) -> String {
+        render_prompt(prompting, question, lang)
+    }
+}
+
 /// The fixed text of every prompt (each template in each language with an empty question), to
 /// pass to [`crate::tokenizer::WorldTokenizer::build`] with the world's texts so that every
 /// template word has a token.

@@ -5,7 +5,8 @@
 //! object keys sorted at every level and no whitespace; floats are written in their shortest
 //! round-trip decimal form, which maps each f64 to exactly one string and back. Names, comments,
 //! key order and whether a default was written out do not reach the encoding, so they cannot
-//! change an id; every value that affects results does.
+//! change an id; every value that affects results does. Settings that say where files lie (a
+//! model directory's path) are stored but left out: a model is identified by its content.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,8 +26,18 @@ pub const NUMERICS_VERSION: u32 = 1;
 pub fn numerics_version(kind: &str) -> u32 {
     crate::stages::STAGE_KINDS
         .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(NUMERICS_VERSION, |(_, version)| *version)
+        .find(|(k, _, _)| *k == kind)
+        .map_or(NUMERICS_VERSION, |(_, version, _)| *version)
+}
+
+/// The settings of `kind` that say where, not what ([`StageKind::LOCATION_FIELDS`]).
+///
+/// [`StageKind::LOCATION_FIELDS`]: crate::stages::StageKind::LOCATION_FIELDS
+fn location_fields(kind: &str) -> &'static [&'static str] {
+    crate::stages::STAGE_KINDS
+        .iter()
+        .find(|(k, _, _)| *k == kind)
+        .map_or(&[], |(_, _, fields)| fields)
 }
 
 /// A full experiment id: 64 lowercase hex digits.
@@ -69,7 +80,13 @@ pub fn experiment_id(spec: &Value, inputs: &BTreeMap<String, ExperimentId>) -> E
         .and_then(|k| k.as_str())
         .unwrap_or_default();
     envelope.insert("numerics_version".into(), numerics_version(kind).into());
-    envelope.insert("spec".into(), spec.clone());
+    let mut spec = spec.clone();
+    if let Value::Object(settings) = &mut spec {
+        for field in location_fields(kind) {
+            settings.remove(*field);
+        }
+    }
+    envelope.insert("spec".into(), spec);
     let encoded = canonical_json(&Value::Object(envelope));
     ExperimentId(blake3::hash(encoded.as_bytes()).to_hex().to_string())
 }
@@ -135,6 +152,7 @@ mod tests {
                 ("coldstart", 1),
                 ("reject", 4),
                 ("eval", 4),
+                ("hf", 1),
                 ("recipe", NUMERICS_VERSION),
             ]
         );

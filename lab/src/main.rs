@@ -1318,25 +1318,22 @@ fn generate_hf(
     samples: usize,
     generation: &lab::generate::GenerationConfig,
 ) -> Result<Vec<String>> {
-    use lab::hf::{ChatTemplate, HfModel, HfText, HfTokenizer, Message};
-    let model = HfModel::read(dir, device)?;
-    let template = ChatTemplate::read(dir)?;
-    let tokenizer = HfText::new(HfTokenizer::read(dir)?, &template, model.config.vocab_size)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    use lab::hf::{HfBundle, Message};
+    let bundle = HfBundle::read(dir, device)?;
     let turn = [Message {
         role: "user".into(),
         content: prompt.to_string(),
     }];
-    let mut text = template
-        .render(&turn, true, &Default::default())
-        .map_err(|e| anyhow::anyhow!("{}: the chat template failed: {e}", dir.display()))?;
-    if think {
-        text.push_str("<think>\n");
-    }
-    let ids = tokenizer
-        .inner()
-        .encode(&text)
+    let ids = bundle
+        .chat_ids(&turn, if think { "<think>\n" } else { "" })
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    let completions = lab::generate::generate(&model, &tokenizer, &[ids], samples, generation, 0);
+    let completions = lab::generate::generate(
+        &bundle.model,
+        &bundle.tokenizer,
+        &[ids],
+        samples,
+        generation,
+        0,
+    );
     Ok(completions.into_iter().map(|c| c.text).collect())
 }

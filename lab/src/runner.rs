@@ -492,6 +492,9 @@ fn plan_in(
                         &BTreeMap::new(),
                         nodes,
                     )?,
+                    InputRef::Inline(spec) => {
+                        plan_in(spec, runtime, store, &BTreeMap::new(), nodes)?
+                    }
                     InputRef::RecipeStage(stage) => recipe_stages[stage].clone(),
                     InputRef::Id(prefix) => match store {
                         Some(store) => completed_input(runtime, store, role, prefix)?,

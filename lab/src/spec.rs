@@ -88,14 +88,16 @@ macro_rules! define_stage {
                 table: toml::Table,
                 source_name: &str,
                 key_prefix: &str,
+                base_dir: &Path,
                 err: &dyn Fn(&str, String) -> SpecError,
             ) -> Option<Result<Stage, SpecError>> {
                 $(
                     if kind == <$settings as StageKind>::KIND {
                         return Some(
                             deserialize_settings::<$settings>(table, source_name, key_prefix)
-                                .and_then(|settings| {
+                                .and_then(|mut settings| {
                                     report_problems(StageKind::validate(&settings).err().unwrap_or_default(), err)?;
+                                    report_problems(StageKind::resolve(&mut settings, base_dir).err().unwrap_or_default(), err)?;
                                     Ok(Stage::$variant(settings))
                                 }),
                         );
@@ -109,7 +111,7 @@ macro_rules! define_stage {
 with_stage_kinds!(define_stage);
 
 /// Where an input comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InputRef {
     /// Another spec file (path resolved against the referring file's folder).
     SpecFile(PathBuf),
@@ -117,6 +119,8 @@ pub enum InputRef {
     RecipeStage(String),
     /// A stored experiment: `"id:3fa2c1"` (a unique prefix is enough).
     Id(String),
+    /// A spec written in place: `{ hf = "models/smollm2" }` is an `hf` stage of that directory.
+    Inline(Box<Spec>),
 }
 
 impl fmt::Display for InputRef {
@@ -125,6 +129,7 @@ impl fmt::Display for InputRef {
             InputRef::SpecFile(path) => write!(f, "{}", path.display()),
             InputRef::RecipeStage(name) => write!(f, "@{name}"),
             InputRef::Id(id) => write!(f, "id:{id}"),
+            InputRef::Inline(spec) => write!(f, "{} `{}`", spec.kind(), spec.name),
         }
     }
 }
@@ -286,11 +291,38 @@ impl Spec {
             let key = format!("inputs.{role}");
             let text = match value {
                 toml::Value::String(s) => s,
+                toml::Value::Table(t) if t.len() == 1 && t.contains_key("hf") => {
+                    let path = match &t["hf"] {
+                        toml::Value::String(path) => path.clone(),
+                        other => {
+                            return Err(err(
+                                &format!("{key}.hf"),
+                                format!("expected a model directory, found {}", other.type_str()),
+                            ))
+                        }
+                    };
+                    let name = Path::new(&path)
+                        .file_name()
+                        .map_or(path.clone(), |n| n.to_string_lossy().into_owned());
+                    let table = toml::Table::from_iter([
+                        ("kind".to_string(), toml::Value::String("hf".into())),
+                        ("name".to_string(), toml::Value::String(format!("hf/{name}"))),
+                        ("path".to_string(), toml::Value::String(path)),
+                    ]);
+                    let spec = Spec::from_table(
+                        table,
+                        source_name,
+                        base_dir,
+                        &format!("{key_prefix}{key}."),
+                    )?;
+                    inputs.insert(role, InputRef::Inline(Box::new(spec)));
+                    continue;
+                }
                 other => {
                     return Err(err(
                         &key,
                         format!(
-                            "expected a spec path, \"@stage\" or \"id:PREFIX\", found {}",
+                            "expected a spec path, \"@stage\", \"id:PREFIX\" or {{ hf = \"DIR\" }}, found {}",
                             other.type_str()
                         ),
                     ))
@@ -354,15 +386,17 @@ impl Spec {
                 }
                 Stage::Recipe(Recipe::new(specs).map_err(|(key, reason)| err(&key, reason))?)
             }
-            other => match Stage::from_settings(other, table, source_name, key_prefix, &err) {
-                Some(stage) => stage?,
-                None => {
-                    return Err(err(
-                        "kind",
-                        format!("unknown kind `{other}`; one of: {}", KINDS.join(", ")),
-                    ))
+            other => {
+                match Stage::from_settings(other, table, source_name, key_prefix, base_dir, &err) {
+                    Some(stage) => stage?,
+                    None => {
+                        return Err(err(
+                            "kind",
+                            format!("unknown kind `{other}`; one of: {}", KINDS.join(", ")),
+                        ))
+                    }
                 }
-            },
+            }
         };
         let expected = stage.input_roles();
         for role in inputs.keys() {

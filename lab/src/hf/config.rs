@@ -39,6 +39,24 @@ pub struct HfConfig {
 }
 
 impl HfConfig {
+    /// Parameters of the model, the head counted once when it is tied to the embedding.
+    pub fn parameters(&self) -> u64 {
+        let (h, q, kv, m) = (
+            self.hidden_size as u64,
+            (self.heads * self.head_dim) as u64,
+            (self.kv_heads * self.head_dim) as u64,
+            self.intermediate_size as u64,
+        );
+        let attention_bias = if self.attention_bias { q + 2 * kv } else { 0 };
+        let o_bias = u64::from(self.attention_bias && self.architecture == Architecture::Llama) * h;
+        let mlp_bias = if self.mlp_bias { 2 * m + h } else { 0 };
+        let layer =
+            h * q + 2 * h * kv + q * h + attention_bias + o_bias + 3 * h * m + mlp_bias + 2 * h;
+        let embed = self.vocab_size as u64 * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed + self.layers as u64 * layer + h + head
+    }
+
     /// Reads `dir/config.json`.
     pub fn read(dir: &Path) -> Result<HfConfig, HfError> {
         super::read_json(dir.join("config.json"), HfConfig::from_json)

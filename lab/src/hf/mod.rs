@@ -5,8 +5,10 @@
 //! Chat templates render as transformers renders them ([`ChatTemplate`]); byte-level BPE
 //! tokenizers encode as the `tokenizers` library does ([`HfTokenizer`]).
 //!
-//! Not here yet: a model interface that the stages share with the toy transformer, training
-//! these models, and burn-tch.
+//! [`HfBundle`] holds all three; it asks questions through the chat template
+//! ([`crate::evaluation::Prompter`]) and generates through [`crate::causal_lm::CausalLm`], so
+//! the stages that sample (eval) take a model directory as their `model` input (the `hf` stage
+//! kind, [`crate::stages::hf_model`]). Not here yet: training these models.
 
 mod chat;
 mod config;
@@ -14,7 +16,7 @@ mod model;
 mod tokenizer;
 mod weights;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use chat::{ChatTemplate, Message};
 pub use config::{Architecture, HfConfig};
@@ -36,6 +38,113 @@ fn read_json<T>(
         message: e.to_string(),
     })?;
     parse(&json).map_err(|message| HfError::Config { path, message })
+}
+
+/// The files of a model directory, besides its weights, that change what the lab computes with
+/// it: the architecture, the tokenizer and the chat template.
+pub const TEXT_FILES: &[&str] = &[
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "chat_template.jinja",
+];
+
+/// blake3 over the name and bytes of each of [`TEXT_FILES`] that `dir` has.
+pub fn text_files_hash(dir: &Path) -> Result<String, HfError> {
+    let mut hasher = blake3::Hasher::new();
+    for name in TEXT_FILES {
+        let path = dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                hasher.update(format!("{name}\t{}\n", bytes.len()).as_bytes());
+                hasher.update(&bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(HfError::Io { path, source }),
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// A model directory read whole: the model on a device, its tokenizer and its chat template.
+#[derive(Debug)]
+pub struct HfBundle {
+    pub model: HfModel,
+    pub tokenizer: HfText,
+    pub template: ChatTemplate,
+}
+
+impl HfBundle {
+    pub fn read(dir: &Path, device: &burn::prelude::Device) -> Result<HfBundle, HfError> {
+        let model = HfModel::read(dir, device)?;
+        let template = ChatTemplate::read(dir)?;
+        let tokenizer = HfText::new(HfTokenizer::read(dir)?, &template, model.config.vocab_size)
+            .map_err(|message| HfError::Config {
+                path: dir.join("tokenizer_config.json"),
+                message,
+            })?;
+        Ok(HfBundle {
+            model,
+            tokenizer,
+            template,
+        })
+    }
+
+    /// `messages` through the chat template with the assistant's turn opened, followed by
+    /// `opening` (the start of the assistant's answer).
+    pub fn chat_text(&self, messages: &[Message], opening: &str) -> Result<String, String> {
+        let mut text = self
+            .template
+            .render(messages, true, &Default::default())
+            .map_err(|e| format!("the chat template failed: {e}"))?;
+        text.push_str(opening);
+        Ok(text)
+    }
+
+    /// [`HfBundle::chat_text`] as token ids.
+    pub fn chat_ids(&self, messages: &[Message], opening: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer
+            .inner()
+            .encode(&self.chat_text(messages, opening)?)
+    }
+
+    /// The user's turn and the opening of the answer that `prompting` makes of a question.
+    fn question_turn(
+        prompting: crate::evaluation::Prompting,
+        question: &str,
+        lang: crate::world::Lang,
+    ) -> ([Message; 1], String) {
+        let (user, opening) = crate::evaluation::chat_turn(prompting, question, lang);
+        let turn = [Message {
+            role: "user".into(),
+            content: user,
+        }];
+        (turn, opening)
+    }
+}
+
+impl crate::evaluation::Prompter for HfBundle {
+    /// The question as a user turn of the chat template ([`crate::evaluation::chat_turn`]).
+    fn prompt_ids(
+        &self,
+        prompting: crate::evaluation::Prompting,
+        question: &str,
+        lang: crate::world::Lang,
+    ) -> Result<Vec<u32>, String> {
+        let (turn, opening) = HfBundle::question_turn(prompting, question, lang);
+        self.chat_ids(&turn, &opening)
+    }
+
+    /// The rendered chat, or the template's error in its place.
+    fn prompt_text(
+        &self,
+        prompting: crate::evaluation::Prompting,
+        question: &str,
+        lang: crate::world::Lang,
+    ) -> String {
+        let (turn, opening) = HfBundle::question_turn(prompting, question, lang);
+        self.chat_text(&turn, &opening).unwrap_or_else(|e| e)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +249,52 @@ mod tests {
     /// Every fixture model's logits on the three reference prompts (English with an R1 tag, a
     /// chat turn, Chinese mixed with English) equal transformers' to 1e-4, and greedy decoding
     /// continues each prompt with transformers' tokens.
+    #[test]
+    fn the_parameter_count_is_the_stored_tensors_count() {
+        for name in ["llama", "qwen2", "qwen2-bf16"] {
+            let dir = fixtures().join(name);
+            let config = HfConfig::read(&dir).unwrap();
+            let weights = HfWeights::read(&dir).unwrap();
+            let stored: u64 = weights
+                .tensors
+                .iter()
+                .filter(|(n, _)| !(config.tie_word_embeddings && *n == "lm_head.weight"))
+                .map(|(_, t)| t.shape.iter().product::<usize>() as u64)
+                .sum();
+            assert_eq!(config.parameters(), stored, "{name}");
+        }
+    }
+
+    /// A question put through the chat template: the R1-Zero instructions and the question in
+    /// the user's turn, the compact template's `<think>` after the assistant's turn opens.
+    #[test]
+    fn questions_are_put_through_the_chat_template() {
+        use crate::evaluation::{Prompter, Prompting};
+        let bundle = HfBundle::read(&fixtures().join("llama"), &Device::flex()).unwrap();
+        let text = |p| bundle.prompt_text(p, "What is 2 + 3?", crate::world::Lang::En);
+        let r1_zero = text(Prompting::R1Zero);
+        assert!(
+            r1_zero.starts_with("<|im_start|>user\nA conversation between User and Assistant.")
+                && r1_zero.ends_with(
+                    "<answer> answer here </answer>.\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n"
+                ),
+            "{r1_zero:?}"
+        );
+        assert!(text(Prompting::Compact).ends_with("<|im_start|>assistant\n<think>"));
+        assert!(text(Prompting::Direct).ends_with("<|im_start|>assistant\nThe answer is"));
+        let ids = bundle
+            .prompt_ids(Prompting::Compact, "What is 2 + 3?", crate::world::Lang::En)
+            .unwrap();
+        assert_eq!(
+            ids,
+            bundle
+                .tokenizer
+                .inner()
+                .encode(&text(Prompting::Compact))
+                .unwrap()
+        );
+    }
+
     #[test]
     fn logits_and_greedy_continuations_match_transformers() {
         let (bytes, json) = reference_files();

@@ -28,34 +28,10 @@ pub struct HfWeights {
 impl HfWeights {
     /// Reads the weights of `dir`.
     pub fn read(dir: &Path) -> Result<HfWeights, HfError> {
-        let files = weight_files(dir)?;
-        let mut stored: BTreeMap<String, (PathBuf, Dtype, Vec<usize>, Vec<u8>)> = BTreeMap::new();
-        for path in files {
-            let bytes = std::fs::read(&path).map_err(|source| HfError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let file = SafeTensors::deserialize(&bytes).map_err(|e| HfError::Weights {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            for (name, view) in file.tensors() {
-                stored.insert(
-                    name,
-                    (
-                        path.clone(),
-                        view.dtype(),
-                        view.shape().to_vec(),
-                        view.data().to_vec(),
-                    ),
-                );
-            }
-        }
-        let mut hasher = blake3::Hasher::new();
+        let stored = stored_tensors(dir)?;
+        let content_hash = hash_of(&stored);
         let mut tensors = BTreeMap::new();
         for (name, (path, dtype, shape, data)) in stored {
-            hasher.update(format!("{name}\t{dtype:?}\t{shape:?}\n").as_bytes());
-            hasher.update(&data);
             let values = widen(dtype, &data).ok_or_else(|| HfError::Weights {
                 path,
                 message: format!("tensor `{name}` is {dtype:?}; F32, BF16 and F16 are read"),
@@ -64,8 +40,13 @@ impl HfWeights {
         }
         Ok(HfWeights {
             tensors,
-            content_hash: hasher.finalize().to_hex().to_string(),
+            content_hash,
         })
+    }
+
+    /// The [`HfWeights::content_hash`] of `dir`'s weights, without converting them.
+    pub fn content_hash_of(dir: &Path) -> Result<String, HfError> {
+        Ok(hash_of(&stored_tensors(dir)?))
     }
 
     /// Takes the tensor `name`, which must have `shape`.
@@ -83,6 +64,45 @@ impl HfWeights {
         }
         Ok(tensor.values)
     }
+}
+
+/// Each stored tensor by name: the file it is in, its dtype, shape and bytes.
+type Stored = BTreeMap<String, (PathBuf, Dtype, Vec<usize>, Vec<u8>)>;
+
+fn stored_tensors(dir: &Path) -> Result<Stored, HfError> {
+    let mut stored = Stored::new();
+    for path in weight_files(dir)? {
+        let bytes = std::fs::read(&path).map_err(|source| HfError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| HfError::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        for (name, view) in file.tensors() {
+            stored.insert(
+                name,
+                (
+                    path.clone(),
+                    view.dtype(),
+                    view.shape().to_vec(),
+                    view.data().to_vec(),
+                ),
+            );
+        }
+    }
+    Ok(stored)
+}
+
+/// blake3 over each tensor's name, dtype, shape and bytes, in name order.
+fn hash_of(stored: &Stored) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (name, (_, dtype, shape, data)) in stored {
+        hasher.update(format!("{name}\t{dtype:?}\t{shape:?}\n").as_bytes());
+        hasher.update(data);
+    }
+    hasher.finalize().to_hex().to_string()
 }
 
 /// `model.safetensors`, or every shard named by `model.safetensors.index.json`.

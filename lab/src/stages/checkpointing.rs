@@ -5,7 +5,9 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{StageContext, StageError};
+use super::hf_model::{HfManifest, HfModelConfig, MANIFEST};
+use super::{StageContext, StageError, StageKind};
+use crate::hf::HfBundle;
 use crate::model::{self, AdamW, AdamWConfig, ModelConfig, NamedTensor, Transformer};
 use crate::store::ObjectStore;
 use crate::tokenizer::WorldTokenizer;
@@ -64,8 +66,46 @@ impl Checkpoint {
 
     /// Loads the last checkpoint of the stage's input `role`.
     pub fn of_input(ctx: &StageContext, role: &str) -> Result<Checkpoint, StageError> {
+        if ctx.input_kind(role)? == HfModelConfig::KIND {
+            return Err(StageError::Failed(format!(
+                "input `{role}` ({}) is a Hugging Face model; this stage takes the lab's own \
+                 model only (eval takes both)",
+                ctx.input(role)?
+            )));
+        }
         let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
         Checkpoint::decode(&bytes, &hash, &owner)
+    }
+}
+
+/// A `model` input as the sampling stages take it: the lab's transformer from an experiment's
+/// last checkpoint, or a Hugging Face model of an `hf` stage.
+// One is made per stage run, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum InputModel {
+    Lab {
+        model: Transformer,
+        tokenizer: WorldTokenizer,
+    },
+    Hf(HfBundle),
+}
+
+impl InputModel {
+    /// The model of input `role` on the stage's device.
+    pub fn of(ctx: &StageContext, role: &str) -> Result<InputModel, StageError> {
+        if ctx.input_kind(role)? != HfModelConfig::KIND {
+            let checkpoint = Checkpoint::of_input(ctx, role)?;
+            return Ok(InputModel::Lab {
+                model: checkpoint.model(&ctx.device())?,
+                tokenizer: checkpoint.meta.tokenizer,
+            });
+        }
+        let owner = format!("input `{role}` ({})", ctx.input(role)?);
+        let manifest: HfManifest = ctx
+            .input_rows(role, MANIFEST)?
+            .pop()
+            .ok_or_else(|| StageError::Failed(format!("{owner}: an empty {MANIFEST} manifest")))?;
+        Ok(InputModel::Hf(manifest.load(&ctx.device(), &owner)?))
     }
 }
 

@@ -1,24 +1,24 @@
 //! The `eval` stage: the paper's protocol on the named benchmarks.
 //!
-//! Inputs: `model` (any experiment with checkpoints; its last one is evaluated) and `world` (the
-//! benchmarks). For every prompting style and benchmark, `samples` completions per problem at
+//! Inputs: `model` (any experiment with checkpoints, whose last one is evaluated, or a Hugging
+//! Face model of an `hf` stage, asked through its chat template) and `world` (the benchmarks). For every prompting style and benchmark, `samples` completions per problem at
 //! the paper's temperature 0.6 and top-p 0.95: pass@1 = mean correctness over the k samples
 //! (with its standard error across problems), cons@k = majority vote, pass@k (unbiased), format
 //! rate, mean response length, language consistency and mixed-language rate.
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::Checkpoint;
-use super::{prompt_ids, validation, StageContext, StageError, StageKind};
+use super::checkpointing::InputModel;
+use super::{validation, StageContext, StageError, StageKind};
+use crate::causal_lm::CausalLm;
 use crate::evaluation::{
-    cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, render_prompt,
+    cons_at_k, extract_answer, format_ok, mean_and_stderr, pass_at_1, pass_at_k, Prompter,
     Prompting, EVAL_TEMPERATURE, EVAL_TOP_P,
 };
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
-use crate::model::Transformer;
 use crate::store::{EvalRecord, TraceRecord};
-use crate::tokenizer::WorldTokenizer;
+use crate::tokenizer::Tokenizer;
 use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
 use crate::world::Problem;
 
@@ -70,9 +70,10 @@ pub struct BenchmarkScores {
 /// Samples `samples` completions per problem and scores them by the paper's protocol. Samples
 /// are seeded from `sample_base` on, so every (benchmark, prompting) gets its own streams.
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate_benchmark(
-    model: &Transformer,
-    tokenizer: &WorldTokenizer,
+pub fn evaluate_benchmark<M: CausalLm>(
+    model: &M,
+    tokenizer: &dyn Tokenizer,
+    prompter: &dyn Prompter,
     bench: &str,
     problems: &[Problem],
     prompting: Prompting,
@@ -80,16 +81,18 @@ pub fn evaluate_benchmark(
     generation: &GenerationConfig,
     sample_base: u64,
     traces: usize,
-) -> BenchmarkScores {
-    let max_prompt = model.config().max_seq_len;
-    let prompts: Vec<Vec<u32>> = problems
+) -> Result<BenchmarkScores, StageError> {
+    let max_prompt = model.max_seq_len();
+    let prompts = problems
         .iter()
         .map(|p| {
-            let mut ids = prompt_ids(tokenizer, prompting, &p.question, p.lang);
+            let mut ids = prompter
+                .prompt_ids(prompting, &p.question, p.lang)
+                .map_err(|e| StageError::Failed(format!("{bench}: {e}")))?;
             ids.truncate(max_prompt.saturating_sub(1));
-            ids
+            Ok(ids)
         })
-        .collect();
+        .collect::<Result<Vec<Vec<u32>>, StageError>>()?;
     let completions = generate(model, tokenizer, &prompts, samples, generation, sample_base);
 
     let prefix = prompting.response_prefix();
@@ -111,7 +114,7 @@ pub fn evaluate_benchmark(
         mixed.push(f64::from(u8::from(words.mixed(problem.lang))));
         if c.sample_index == 0 && c.prompt_index < traces {
             kept.push(TraceRecord {
-                prompt: render_prompt(prompting, &problem.question, problem.lang),
+                prompt: prompter.prompt_text(prompting, &problem.question, problem.lang),
                 completion: c.text.clone(),
                 rewards: TraceRewards {
                     accuracy: Some(f64::from(u8::from(answer == Some(problem.answer)))),
@@ -162,10 +165,10 @@ pub fn evaluate_benchmark(
         let s = mean_and_stderr(values);
         records.push(record(metric, s.mean, s.stderr));
     }
-    BenchmarkScores {
+    Ok(BenchmarkScores {
         records,
         traces: kept,
-    }
+    })
 }
 
 impl StageKind for EvalConfig {
@@ -212,9 +215,24 @@ impl StageKind for EvalConfig {
 }
 
 pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
-    let checkpoint = Checkpoint::of_input(ctx, "model")?;
-    let tokenizer = checkpoint.meta.tokenizer.clone();
-    let model = checkpoint.model(&ctx.device())?;
+    match InputModel::of(ctx, "model")? {
+        InputModel::Lab { model, tokenizer } => {
+            evaluate_all(config, ctx, &model, &tokenizer, &tokenizer)
+        }
+        InputModel::Hf(bundle) => {
+            evaluate_all(config, ctx, &bundle.model, &bundle.tokenizer, &bundle)
+        }
+    }
+}
+
+/// Every benchmark under every prompting style, recorded into `ctx`.
+fn evaluate_all<M: CausalLm>(
+    config: &EvalConfig,
+    ctx: &mut StageContext,
+    model: &M,
+    tokenizer: &dyn Tokenizer,
+    prompter: &dyn Prompter,
+) -> Result<(), StageError> {
     let generation = GenerationConfig {
         max_new_tokens: config.max_new_tokens,
         temperature: config.temperature,
@@ -230,8 +248,9 @@ pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError
             let problems: Vec<Problem> = ctx.input_rows("world", &format!("bench/{bench}"))?;
             let problems: Vec<Problem> = problems.into_iter().take(config.problems).collect();
             let scores = evaluate_benchmark(
-                &model,
-                &tokenizer,
+                model,
+                tokenizer,
+                prompter,
                 bench,
                 &problems,
                 *prompting,
@@ -239,7 +258,7 @@ pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError
                 &generation,
                 sample_base,
                 config.traces_per_benchmark,
-            );
+            )?;
             sample_base += (problems.len() * config.samples) as u64;
             records.extend(scores.records);
             for mut trace in scores.traces {

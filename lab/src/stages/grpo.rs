@@ -563,6 +563,7 @@ fn finish_step(
             let scores = evaluate_benchmark(
                 &policy,
                 tokenizer,
+                tokenizer,
                 bench,
                 problems,
                 config.prompting,
@@ -570,7 +571,7 @@ fn finish_step(
                 &generation,
                 0,
                 0,
-            );
+            )?;
             for r in scores.records {
                 if ["pass@1", "format_rate", "mixed_rate", "mean_length"]
                     .contains(&r.metric.as_str())

@@ -11,6 +11,7 @@ pub mod checkpointing;
 pub mod coldstart;
 pub mod eval;
 pub mod grpo;
+pub mod hf_model;
 pub mod pretrain;
 pub mod reject;
 pub mod sft;
@@ -27,13 +28,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::runtime::Runtime;
 
-use crate::evaluation::{render_prompt, Prompting};
+use crate::evaluation::Prompting;
 use crate::identity::ExperimentId;
 use crate::model::CheckpointError;
 use crate::store::{
     ArtifactRecord, EvalRecord, MetricPoint, ObjectError, Store, StoreError, TraceRecord,
 };
-use crate::tokenizer::{Tokenizer, WorldTokenizer};
+use crate::tokenizer::WorldTokenizer;
 use crate::world::{Lang, Problem};
 
 /// One kind of stage, implemented by its settings type.
@@ -46,9 +47,20 @@ pub trait StageKind: Clone + PartialEq + std::fmt::Debug + Serialize + Deseriali
     /// produces, so old results are never mistaken for new ones (see [`crate::identity`]).
     /// Stages downstream of a bumped kind get new ids anyway, through their inputs' ids.
     const NUMERICS_VERSION: u32;
+    /// Settings that say where something lies, not what it is (a model directory's path): they
+    /// are stored with the spec but left out of the id, so the same files elsewhere are the
+    /// same experiment.
+    const LOCATION_FIELDS: &'static [&'static str] = &[];
 
     /// What is wrong with the settings, as `(field, reason)` per problem.
     fn validate(&self) -> Result<(), Vec<(String, String)>>;
+
+    /// Fills in what the settings imply but do not say, once they are valid: the content hashes
+    /// of files they name, relative paths made absolute against `base_dir` (the spec file's
+    /// folder). A value the spec gave that the files contradict is a problem of that field.
+    fn resolve(&mut self, _base_dir: &std::path::Path) -> Result<(), Vec<(String, String)>> {
+        Ok(())
+    }
 
     /// Does the stage's work, recording into `ctx`.
     fn run(&self, ctx: &mut StageContext) -> Result<(), StageError>;
@@ -67,6 +79,7 @@ macro_rules! with_stage_kinds {
             ColdStart: $crate::stages::coldstart::ColdStartConfig,
             Reject: $crate::stages::reject::RejectConfig,
             Eval: $crate::stages::eval::EvalConfig,
+            HfModel: $crate::stages::hf_model::HfModelConfig,
         }
     };
 }
@@ -74,9 +87,13 @@ pub(crate) use with_stage_kinds;
 
 macro_rules! kind_table {
     ($($variant:ident: $settings:ty,)*) => {
-        /// Every stage kind's `(kind, numerics version)`, in registry order.
-        pub const STAGE_KINDS: &[(&str, u32)] = &[
-            $((<$settings as StageKind>::KIND, <$settings as StageKind>::NUMERICS_VERSION),)*
+        /// Every stage kind's `(kind, numerics version, location fields)`, in registry order.
+        pub const STAGE_KINDS: &[(&str, u32, &[&str])] = &[
+            $((
+                <$settings as StageKind>::KIND,
+                <$settings as StageKind>::NUMERICS_VERSION,
+                <$settings as StageKind>::LOCATION_FIELDS,
+            ),)*
         ];
     };
 }
@@ -234,6 +251,12 @@ impl StageContext<'_> {
             .ok_or_else(|| StageError::Failed(format!("the stage has no `{role}` input")))
     }
 
+    /// The kind of the experiment an input is (`pretrain`, `hf`, ...).
+    pub fn input_kind(&self, role: &str) -> Result<String, StageError> {
+        let id = self.input(role)?;
+        Ok(self.runtime.block_on(self.store.experiment(id))?.kind)
+    }
+
     /// The attempt whose results stand for an input (its first completed one).
     fn input_attempt(&self, role: &str) -> Result<i64, StageError> {
         let id = self.input(role)?.clone();
@@ -361,9 +384,8 @@ pub fn prompt_ids(
     question: &str,
     lang: Lang,
 ) -> Vec<u32> {
-    let mut ids = vec![tokenizer.bos_id()];
-    ids.extend(tokenizer.encode(&render_prompt(prompting, question, lang)));
-    ids
+    crate::evaluation::Prompter::prompt_ids(tokenizer, prompting, question, lang)
+        .expect("the world tokenizer spells every prompt")
 }
 
 /// The training problems with `operations` steps that pass `keep`, in an order shuffled by
