@@ -33,6 +33,26 @@ pub trait CausalLm: Sync {
     ) -> Tensor<3>;
 }
 
+/// A model the lab trains: a burn module (parameters by path, `valid()` / `train()`) whose
+/// cached forward carries gradients into the cached positions, so GRPO runs a prompt once under
+/// its `G` completions.
+pub trait TrainableLm: CausalLm + burn::module::Module {
+    /// A one-row cache repeated `rows` times: a prompt's keys and values under each of its
+    /// completions. The gradient of every copy flows back into the one row.
+    fn fan_out(cache: &Self::Cache, rows: usize) -> Self::Cache {
+        Self::select_cache_rows(cache, &vec![0; rows])
+    }
+}
+
+impl TrainableLm for crate::model::Transformer {
+    /// The cache's own fan-out, whose backward adds whole slices (see [`crate::model::KvCache`]).
+    fn fan_out(cache: &Self::Cache, rows: usize) -> Self::Cache {
+        cache.repeat_each(rows)
+    }
+}
+
+impl TrainableLm for crate::hf::HfModel {}
+
 impl CausalLm for crate::model::Transformer {
     type Cache = crate::model::KvCache;
 

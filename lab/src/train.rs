@@ -137,13 +137,14 @@ pub fn micro_batches(rows: usize, micro_batch_size: usize) -> Vec<std::ops::Rang
 ///
 /// `loss_of` returns the micro-batch's share of the loss (a one-element tensor on the
 /// replica's autodiff graph) and a report (statistics it computed on the way).
-pub fn accumulate<A, F>(model: &Transformer, count: usize, loss_of: F) -> Accumulated<A>
+pub fn accumulate<M, A, F>(model: &M, count: usize, loss_of: F) -> Accumulated<A>
 where
+    M: Module,
     A: Send,
-    F: Fn(&Transformer, usize) -> (Tensor<1>, A) + Sync,
+    F: Fn(&M, usize) -> (Tensor<1>, A) + Sync,
 {
     assert!(count > 0, "a step needs at least one micro-batch");
-    let replicas: Vec<Transformer> = (0..count).map(|_| model.valid().train()).collect();
+    let replicas: Vec<M> = (0..count).map(|_| model.valid().train()).collect();
     let parts = parallel::map_ordered(replicas, |index, replica| {
         let (loss, report) = loss_of(&replica, index);
         let value = loss.clone().into_scalar::<f32>() as f64;

@@ -8,9 +8,11 @@
 //! ```
 //!
 //! RoPE rotates the two halves of each head (`rotate_half`, not interleaved pairs); attention is
-//! causal with `heads / kv_heads` query heads per key/value head. Inference only: the weights are
-//! plain tensors, not trainable parameters.
+//! causal with `heads / kv_heads` query heads per key/value head. The weights are burn
+//! parameters under transformers' names, so the model trains like the lab's own (on an autodiff
+//! device, gradients flow through the key/value cache too).
 
+use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::activation::{silu, softmax};
 
@@ -18,59 +20,74 @@ use super::config::HfConfig;
 use super::weights::HfWeights;
 use super::HfError;
 
+/// Where [`HfModel::build`] gets each tensor: `(Hugging Face name, shape) -> row-major values`.
+pub type TensorSource<'a, E> = &'a mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>;
+
+/// A trainable parameter from `source`, with the stable id of its name (as the lab's own
+/// model's parameters have).
+fn fetch<E, const D: usize>(
+    source: TensorSource<'_, E>,
+    name: &str,
+    shape: [usize; D],
+    device: &Device,
+) -> Result<Param<Tensor<D>>, E> {
+    let values = source(name, &shape)?;
+    let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), device);
+    let mut param = Param::from_tensor(tensor);
+    param.id = crate::model::transformer::param_id(name);
+    Ok(param)
+}
+
 /// `y = x · Wᵀ + b`, with `W` `[out, in]` as stored.
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 struct Linear {
-    weight_t: Tensor<2>,
-    bias: Option<Tensor<1>>,
+    weight: Param<Tensor<2>>,
+    bias: Option<Param<Tensor<1>>>,
 }
 
 impl Linear {
-    fn read(
-        weights: &mut HfWeights,
+    fn build<E>(
+        source: TensorSource<'_, E>,
         name: &str,
         out: usize,
         inp: usize,
         bias: bool,
         device: &Device,
-    ) -> Result<Linear, HfError> {
-        let w = weights.take(&format!("{name}.weight"), &[out, inp])?;
-        let weight_t = Tensor::<2>::from_data(TensorData::new(w, [out, inp]), device).transpose();
+    ) -> Result<Linear, E> {
+        let weight = fetch(source, &format!("{name}.weight"), [out, inp], device)?;
         let bias = if bias {
-            let b = weights.take(&format!("{name}.bias"), &[out])?;
-            Some(Tensor::<1>::from_data(TensorData::new(b, [out]), device))
+            Some(fetch(source, &format!("{name}.bias"), [out], device)?)
         } else {
             None
         };
-        Ok(Linear { weight_t, bias })
+        Ok(Linear { weight, bias })
     }
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let y = x.matmul(self.weight_t.clone());
+        let y = x.matmul(self.weight.val().transpose());
         match &self.bias {
-            Some(b) => y + b.clone().unsqueeze::<2>(),
+            Some(b) => y + b.val().unsqueeze::<2>(),
             None => y,
         }
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Module, Debug)]
 struct RmsNorm {
-    weight: Tensor<1>,
+    weight: Param<Tensor<1>>,
     eps: f64,
 }
 
 impl RmsNorm {
-    fn read(
-        weights: &mut HfWeights,
+    fn build<E>(
+        source: TensorSource<'_, E>,
         name: &str,
         size: usize,
         eps: f64,
         device: &Device,
-    ) -> Result<RmsNorm, HfError> {
-        let w = weights.take(&format!("{name}.weight"), &[size])?;
+    ) -> Result<RmsNorm, E> {
         Ok(RmsNorm {
-            weight: Tensor::<1>::from_data(TensorData::new(w, [size]), device),
+            weight: fetch(source, &format!("{name}.weight"), [size], device)?,
             eps,
         })
     }
@@ -83,34 +100,60 @@ impl RmsNorm {
             .add_scalar(self.eps)
             .sqrt()
             .recip();
-        x * inv_rms * self.weight.clone().unsqueeze::<2>()
+        x * inv_rms * self.weight.val().unsqueeze::<2>()
     }
 }
 
-#[derive(Debug, Clone)]
-struct Layer {
-    input_norm: RmsNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    post_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+#[derive(Module, Debug)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
 }
 
-/// A Llama or Qwen2 causal language model read from a Hugging Face directory.
-#[derive(Debug, Clone)]
-pub struct HfModel {
-    pub config: HfConfig,
-    /// blake3 of the weights' content ([`HfWeights::content_hash`]).
-    pub weights_hash: String,
-    embed: Tensor<2>,
+#[derive(Module, Debug)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+#[derive(Module, Debug)]
+struct Layer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+#[derive(Module, Debug)]
+struct Embedding {
+    weight: Param<Tensor<2>>,
+}
+
+/// The decoder, named as transformers names it (`model.` in the weights' names).
+#[derive(Module, Debug)]
+struct Decoder {
+    embed_tokens: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    /// `[hidden, vocab]`: the output projection, transposed once.
-    lm_head_t: Tensor<2>,
+}
+
+/// A Llama or Qwen2 causal language model read from a Hugging Face directory: a burn module
+/// whose parameter paths are transformers' tensor names (`model.layers.0.self_attn.q_proj.weight`),
+/// trainable on an autodiff device.
+#[derive(Module, Debug)]
+pub struct HfModel {
+    model: Decoder,
+    /// The output projection; `None` when it is the token embedding (tied).
+    lm_head: Option<Linear>,
+    #[module(skip)]
+    pub config: HfConfig,
+    /// blake3 of the weights' content as read ([`HfWeights::content_hash`]); a trained model
+    /// keeps its origin's.
+    #[module(skip)]
+    pub weights_hash: String,
 }
 
 impl HfModel {
@@ -119,109 +162,124 @@ impl HfModel {
     pub fn read(dir: &std::path::Path, device: &Device) -> Result<HfModel, HfError> {
         let config = HfConfig::read(dir)?;
         let mut weights = HfWeights::read(dir)?;
-        let weights_hash = weights.content_hash.clone();
-        let c = &config;
-        let (hidden, q_out, kv_out) =
-            (c.hidden_size, c.heads * c.head_dim, c.kv_heads * c.head_dim);
-        let embed_values = weights.take("model.embed_tokens.weight", &[c.vocab_size, hidden])?;
-        let embed = Tensor::<2>::from_data(
-            TensorData::new(embed_values, [c.vocab_size, hidden]),
-            device,
-        );
-        let mut layers = Vec::with_capacity(c.layers);
-        for i in 0..c.layers {
-            let p = format!("model.layers.{i}");
-            let linear = |w: &mut HfWeights, name: &str, out, inp, bias| {
-                Linear::read(w, &format!("{p}.{name}"), out, inp, bias, device)
-            };
-            layers.push(Layer {
-                input_norm: RmsNorm::read(
-                    &mut weights,
-                    &format!("{p}.input_layernorm"),
-                    hidden,
-                    c.rms_norm_eps,
-                    device,
-                )?,
-                q: linear(
-                    &mut weights,
-                    "self_attn.q_proj",
-                    q_out,
-                    hidden,
-                    c.attention_bias,
-                )?,
-                k: linear(
-                    &mut weights,
-                    "self_attn.k_proj",
-                    kv_out,
-                    hidden,
-                    c.attention_bias,
-                )?,
-                v: linear(
-                    &mut weights,
-                    "self_attn.v_proj",
-                    kv_out,
-                    hidden,
-                    c.attention_bias,
-                )?,
-                // Qwen2 has no bias on the output projection; Llama's follows attention_bias.
-                o: linear(
-                    &mut weights,
-                    "self_attn.o_proj",
-                    hidden,
-                    q_out,
-                    c.attention_bias && c.architecture == super::Architecture::Llama,
-                )?,
-                post_norm: RmsNorm::read(
-                    &mut weights,
-                    &format!("{p}.post_attention_layernorm"),
-                    hidden,
-                    c.rms_norm_eps,
-                    device,
-                )?,
-                gate: linear(
-                    &mut weights,
-                    "mlp.gate_proj",
-                    c.intermediate_size,
-                    hidden,
-                    c.mlp_bias,
-                )?,
-                up: linear(
-                    &mut weights,
-                    "mlp.up_proj",
-                    c.intermediate_size,
-                    hidden,
-                    c.mlp_bias,
-                )?,
-                down: linear(
-                    &mut weights,
-                    "mlp.down_proj",
-                    hidden,
-                    c.intermediate_size,
-                    c.mlp_bias,
-                )?,
-            });
-        }
-        let norm = RmsNorm::read(&mut weights, "model.norm", hidden, c.rms_norm_eps, device)?;
-        let lm_head_t = if c.tie_word_embeddings {
+        if config.tie_word_embeddings {
             // Some tied checkpoints also store the head; it must then equal the embedding.
             weights.tensors.remove("lm_head.weight");
-            embed.clone().transpose()
-        } else {
-            let head = weights.take("lm_head.weight", &[c.vocab_size, hidden])?;
-            Tensor::<2>::from_data(TensorData::new(head, [c.vocab_size, hidden]), device)
-                .transpose()
-        };
+        }
+        let weights_hash = weights.content_hash.clone();
+        let model = HfModel::build(
+            config,
+            weights_hash,
+            &mut |name, shape| weights.take(name, shape),
+            device,
+        )?;
         if let Some(name) = weights.tensors.keys().next() {
             return Err(HfError::UnusedTensor { name: name.clone() });
         }
+        Ok(model)
+    }
+
+    /// The model of `config` with every tensor from `source`, by transformers' names.
+    pub fn build<E>(
+        config: HfConfig,
+        weights_hash: String,
+        source: TensorSource<'_, E>,
+        device: &Device,
+    ) -> Result<HfModel, E> {
+        let c = &config;
+        let (hidden, q_out, kv_out) =
+            (c.hidden_size, c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        let embed_tokens = Embedding {
+            weight: fetch(
+                source,
+                "model.embed_tokens.weight",
+                [c.vocab_size, hidden],
+                device,
+            )?,
+        };
+        let mut layers = Vec::with_capacity(c.layers);
+        for i in 0..c.layers {
+            let p = format!("model.layers.{i}");
+            let norm = |source: TensorSource<'_, E>, name: &str| {
+                RmsNorm::build(
+                    source,
+                    &format!("{p}.{name}"),
+                    hidden,
+                    c.rms_norm_eps,
+                    device,
+                )
+            };
+            let linear = |source: TensorSource<'_, E>, name: &str, out, inp, bias| {
+                Linear::build(source, &format!("{p}.{name}"), out, inp, bias, device)
+            };
+            layers.push(Layer {
+                input_layernorm: norm(source, "input_layernorm")?,
+                self_attn: Attention {
+                    q_proj: linear(source, "self_attn.q_proj", q_out, hidden, c.attention_bias)?,
+                    k_proj: linear(source, "self_attn.k_proj", kv_out, hidden, c.attention_bias)?,
+                    v_proj: linear(source, "self_attn.v_proj", kv_out, hidden, c.attention_bias)?,
+                    // Qwen2 has no bias on the output projection; Llama's follows attention_bias.
+                    o_proj: linear(
+                        source,
+                        "self_attn.o_proj",
+                        hidden,
+                        q_out,
+                        c.attention_bias && c.architecture == super::Architecture::Llama,
+                    )?,
+                },
+                post_attention_layernorm: norm(source, "post_attention_layernorm")?,
+                mlp: Mlp {
+                    gate_proj: linear(
+                        source,
+                        "mlp.gate_proj",
+                        c.intermediate_size,
+                        hidden,
+                        c.mlp_bias,
+                    )?,
+                    up_proj: linear(
+                        source,
+                        "mlp.up_proj",
+                        c.intermediate_size,
+                        hidden,
+                        c.mlp_bias,
+                    )?,
+                    down_proj: linear(
+                        source,
+                        "mlp.down_proj",
+                        hidden,
+                        c.intermediate_size,
+                        c.mlp_bias,
+                    )?,
+                },
+            });
+        }
+        let norm = RmsNorm::build(source, "model.norm", hidden, c.rms_norm_eps, device)?;
+        let lm_head = if c.tie_word_embeddings {
+            None
+        } else {
+            Some(Linear::build(
+                source,
+                "lm_head",
+                c.vocab_size,
+                hidden,
+                false,
+                device,
+            )?)
+        };
         Ok(HfModel {
+            model: Decoder {
+                embed_tokens,
+                layers,
+                norm,
+            },
+            lm_head,
             config,
             weights_hash,
-            embed,
-            layers,
-            norm,
-            lm_head_t,
         })
+    }
+
+    fn embed(&self) -> Tensor<2> {
+        self.model.embed_tokens.weight.val()
     }
 
     /// Logits `[tokens, vocab]` of one sequence, each position predicting the next token.
@@ -238,9 +296,10 @@ impl HfModel {
             "a token id is outside the vocabulary of {}",
             self.config.vocab_size
         );
-        let mut cache = HfCache::new(self.layers.len());
+        let mut cache = HfCache::new(self.model.layers.len());
         let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, seq]), &self.embed.device());
+        let ids =
+            Tensor::<2, Int>::from_data(TensorData::new(ids, [1, seq]), &self.embed().device());
         self.run(ids, &mut cache, seq)
             .reshape([seq, self.config.vocab_size])
     }
@@ -269,20 +328,25 @@ impl HfModel {
             assert_eq!(cache.batch, batch, "the cache holds {} rows", cache.batch);
         }
         let ids = tokens.reshape([batch * seq]);
-        let device = self.embed.device();
-        let mut x = self.embed.clone().select(0, ids);
+        let device = self.embed().device();
+        let mut x = self.embed().select(0, ids);
         let (cos, sin) = rope_tables(c, start, seq, &device);
         let mask = causal_mask(start, seq, &device).unsqueeze::<4>();
         let group = c.heads / c.kv_heads;
-        for (layer, kv) in self.layers.iter().zip(cache.layers.iter_mut()) {
-            let n = layer.input_norm.forward(x.clone());
+        for (layer, kv) in self.model.layers.iter().zip(cache.layers.iter_mut()) {
+            let n = layer.input_layernorm.forward(x.clone());
+            let attn = &layer.self_attn;
             // `[batch, heads, seq, head_dim]`.
             let heads = |t: Tensor<2>, count: usize| {
                 t.reshape([batch, seq, count, c.head_dim]).swap_dims(1, 2)
             };
-            let q = rotate(heads(layer.q.forward(n.clone()), c.heads), &cos, &sin);
-            let k = rotate(heads(layer.k.forward(n.clone()), c.kv_heads), &cos, &sin);
-            let v = heads(layer.v.forward(n), c.kv_heads);
+            let q = rotate(heads(attn.q_proj.forward(n.clone()), c.heads), &cos, &sin);
+            let k = rotate(
+                heads(attn.k_proj.forward(n.clone()), c.kv_heads),
+                &cos,
+                &sin,
+            );
+            let v = heads(attn.v_proj.forward(n), c.kv_heads);
             let (k, v) = match kv.take() {
                 Some((past_k, past_v)) => (
                     Tensor::cat(vec![past_k, k], 2),
@@ -305,28 +369,33 @@ impl HfModel {
                 .matmul(expand(v))
                 .swap_dims(1, 2)
                 .reshape([batch * seq, c.heads * c.head_dim]);
-            x = x + layer.o.forward(attended);
-            let n = layer.post_norm.forward(x.clone());
-            let hidden = silu(layer.gate.forward(n.clone())) * layer.up.forward(n);
-            x = x + layer.down.forward(hidden);
+            x = x + attn.o_proj.forward(attended);
+            let n = layer.post_attention_layernorm.forward(x.clone());
+            let mlp = &layer.mlp;
+            let hidden = silu(mlp.gate_proj.forward(n.clone())) * mlp.up_proj.forward(n);
+            x = x + mlp.down_proj.forward(hidden);
         }
         cache.len = total;
         cache.batch = batch;
         // Only the positions asked for go through the output projection.
         let x = self
+            .model
             .norm
             .forward(x)
             .reshape([batch, seq, c.hidden_size])
             .narrow(1, seq - tail, tail)
             .reshape([batch * tail, c.hidden_size]);
-        x.matmul(self.lm_head_t.clone())
-            .reshape([batch, tail, c.vocab_size])
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(x),
+            None => x.matmul(self.embed().transpose()),
+        };
+        logits.reshape([batch, tail, c.vocab_size])
     }
 
     /// The `new` tokens greedy decoding appends to `prompt` (no stop token), with the cache.
     pub fn greedy(&self, prompt: &[u32], new: usize) -> Vec<u32> {
-        let device = self.embed.device();
-        let mut cache = HfCache::new(self.layers.len());
+        let device = self.embed().device();
+        let mut cache = HfCache::new(self.model.layers.len());
         let mut next = prompt.to_vec();
         let mut out = Vec::with_capacity(new);
         for _ in 0..new {
@@ -375,16 +444,16 @@ impl crate::causal_lm::CausalLm for HfModel {
     }
 
     fn device(&self) -> Device {
-        self.embed.device()
+        self.embed().device()
     }
 
     fn forward(&self, tokens: Tensor<2, Int>) -> Tensor<3> {
         let seq = tokens.dims()[1];
-        self.run(tokens, &mut HfCache::new(self.layers.len()), seq)
+        self.run(tokens, &mut HfCache::new(self.model.layers.len()), seq)
     }
 
     fn new_cache(&self) -> HfCache {
-        HfCache::new(self.layers.len())
+        HfCache::new(self.model.layers.len())
     }
 
     fn cache_rows(cache: &HfCache) -> usize {

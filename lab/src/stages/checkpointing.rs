@@ -2,15 +2,21 @@
 //! the optimizer's), with the model config and tokenizer in the file's metadata so a
 //! checkpoint is usable on its own (`lab generate`, evaluation, fine-tuning).
 
+use std::collections::BTreeMap;
+
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::hf_model::{HfManifest, HfModelConfig, MANIFEST};
 use super::{StageContext, StageError, StageKind};
-use crate::hf::HfBundle;
-use crate::model::{self, AdamW, AdamWConfig, ModelConfig, NamedTensor, Transformer};
+use crate::causal_lm::{CausalLm, TrainableLm};
+use crate::evaluation::Prompter;
+use crate::hf::{HfBundle, HfModel};
+use crate::model::{
+    self, AdamW, AdamWConfig, CheckpointError, ModelConfig, NamedTensor, Transformer,
+};
 use crate::store::ObjectStore;
-use crate::tokenizer::WorldTokenizer;
+use crate::tokenizer::{Tokenizer, WorldTokenizer};
 
 /// What travels in a checkpoint's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +46,12 @@ impl Checkpoint {
             source,
         };
         let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(err)?;
+        if extra.get("hf").is_some() {
+            return Err(StageError::Failed(format!(
+                "checkpoint {hash} of {owner} is a Hugging Face model's; this stage takes the \
+                 lab's own model only (eval and grpo take both)"
+            )));
+        }
         let meta: CheckpointMeta = serde_json::from_value(extra).map_err(|e| {
             StageError::Failed(format!(
                 "checkpoint {hash} of {owner}: unreadable metadata: {e}"
@@ -78,34 +90,242 @@ impl Checkpoint {
     }
 }
 
-/// A `model` input as the sampling stages take it: the lab's transformer from an experiment's
-/// last checkpoint, or a Hugging Face model of an `hf` stage.
+/// Where a stage's model comes from and how the checkpoints it writes are read back: the lab's
+/// own transformer, or a Hugging Face model (imported by an `hf` stage, or a checkpoint of a
+/// stage that trained one). The stages that sample and train (eval, grpo) are written once over
+/// this.
+pub trait ModelSource {
+    type Model: TrainableLm;
+
+    fn tokenizer(&self) -> &dyn Tokenizer;
+    /// How questions are put to the model: plain templates, or its chat template.
+    fn prompter(&self) -> &dyn Prompter;
+    fn max_seq_len(&self) -> usize;
+    /// The input's model on `device` (an autodiff device to train it).
+    fn start(&self, device: &Device) -> Result<Self::Model, StageError>;
+    /// The model of a checkpoint of this kind that a stage wrote (its file `bytes`, content
+    /// `hash` and, for errors, `owner`), with the tensors it holds besides (optimizer state).
+    fn restore(
+        &self,
+        bytes: &[u8],
+        hash: &str,
+        owner: &str,
+        device: &Device,
+    ) -> Result<(Self::Model, Vec<NamedTensor>), StageError>;
+    /// Writes `model` (and `optimizer`) as a checkpoint at `step` that [`ModelSource::restore`]
+    /// and [`InputModel::of`] read; returns its hash.
+    fn save(
+        &self,
+        ctx: &mut StageContext,
+        step: i64,
+        model: &Self::Model,
+        optimizer: Option<&AdamW>,
+    ) -> Result<String, StageError>;
+}
+
+/// A `model` input: the lab's transformer from an experiment's last checkpoint, or a Hugging
+/// Face model.
 // One is made per stage run, so the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum InputModel {
-    Lab {
-        model: Transformer,
-        tokenizer: WorldTokenizer,
-    },
-    Hf(HfBundle),
+    Lab(Checkpoint),
+    Hf(HfSource),
+}
+
+/// A Hugging Face model as a stage's input: its directory's tokenizer and chat template, and
+/// its weights (the directory's, or a trained checkpoint's) on the stage's inference device.
+pub struct HfSource {
+    pub manifest: HfManifest,
+    pub bundle: HfBundle,
+}
+
+/// The metadata of a checkpoint of a Hugging Face model: where its tokenizer and config come
+/// from (the files are checked against their hashes when it is read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct HfCheckpointMeta {
+    hf: HfManifest,
+    step: i64,
 }
 
 impl InputModel {
-    /// The model of input `role` on the stage's device.
+    /// The model of input `role`.
     pub fn of(ctx: &StageContext, role: &str) -> Result<InputModel, StageError> {
-        if ctx.input_kind(role)? != HfModelConfig::KIND {
-            let checkpoint = Checkpoint::of_input(ctx, role)?;
-            return Ok(InputModel::Lab {
-                model: checkpoint.model(&ctx.device())?,
-                tokenizer: checkpoint.meta.tokenizer,
-            });
-        }
         let owner = format!("input `{role}` ({})", ctx.input(role)?);
-        let manifest: HfManifest = ctx
-            .input_rows(role, MANIFEST)?
-            .pop()
-            .ok_or_else(|| StageError::Failed(format!("{owner}: an empty {MANIFEST} manifest")))?;
-        Ok(InputModel::Hf(manifest.load(&ctx.device(), &owner)?))
+        if ctx.input_kind(role)? == HfModelConfig::KIND {
+            let manifest: HfManifest = ctx.input_rows(role, MANIFEST)?.pop().ok_or_else(|| {
+                StageError::Failed(format!("{owner}: an empty {MANIFEST} manifest"))
+            })?;
+            let bundle = manifest.load(&ctx.device(), &owner)?;
+            return Ok(InputModel::Hf(HfSource { manifest, bundle }));
+        }
+        let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
+        let checkpoint_err = |source| StageError::Checkpoint {
+            hash: hash.clone(),
+            owner: owner.clone(),
+            source,
+        };
+        let (tensors, extra) = model::decode_expecting(&bytes, &hash).map_err(checkpoint_err)?;
+        if extra.get("hf").is_none() {
+            return Ok(InputModel::Lab(Checkpoint::decode(&bytes, &hash, &owner)?));
+        }
+        let meta = hf_meta(extra, &hash, &owner)?;
+        let mut bundle = meta.hf.load(&ctx.device(), &owner)?;
+        bundle.model =
+            hf_from_named(&bundle.model, &tensors, &ctx.device()).map_err(checkpoint_err)?;
+        Ok(InputModel::Hf(HfSource {
+            manifest: meta.hf,
+            bundle,
+        }))
+    }
+}
+
+fn hf_meta(
+    extra: serde_json::Value,
+    hash: &str,
+    owner: &str,
+) -> Result<HfCheckpointMeta, StageError> {
+    serde_json::from_value(extra).map_err(|e| {
+        StageError::Failed(format!(
+            "checkpoint {hash} of {owner}: unreadable metadata: {e}"
+        ))
+    })
+}
+
+/// A model shaped as `like` with its parameters from `tensors` (transformers' names), on
+/// `device`. Every parameter must be there with its shape; optimizer tensors are skipped and
+/// any other name is refused.
+fn hf_from_named(
+    like: &HfModel,
+    tensors: &[NamedTensor],
+    device: &Device,
+) -> Result<HfModel, CheckpointError> {
+    let mut by_name: BTreeMap<&str, &NamedTensor> = tensors
+        .iter()
+        .filter(|t| !t.name.starts_with(model::checkpoint::OPTIMIZER_PREFIX))
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let built = HfModel::build(
+        like.config.clone(),
+        like.weights_hash.clone(),
+        &mut |name, shape| {
+            let t = by_name
+                .remove(name)
+                .ok_or_else(|| CheckpointError::MissingTensor {
+                    name: name.to_string(),
+                })?;
+            model::checkpoint::check_tensor(t, shape)?;
+            Ok(t.data.clone())
+        },
+        device,
+    )?;
+    match by_name.keys().next() {
+        Some(name) => Err(CheckpointError::UnexpectedTensor {
+            name: name.to_string(),
+        }),
+        None => Ok(built),
+    }
+}
+
+impl ModelSource for Checkpoint {
+    type Model = Transformer;
+
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        &self.meta.tokenizer
+    }
+
+    fn prompter(&self) -> &dyn Prompter {
+        &self.meta.tokenizer
+    }
+
+    fn max_seq_len(&self) -> usize {
+        self.meta.model.max_seq_len
+    }
+
+    fn start(&self, device: &Device) -> Result<Transformer, StageError> {
+        self.model(device)
+    }
+
+    fn restore(
+        &self,
+        bytes: &[u8],
+        hash: &str,
+        owner: &str,
+        device: &Device,
+    ) -> Result<(Transformer, Vec<NamedTensor>), StageError> {
+        let checkpoint = Checkpoint::decode(bytes, hash, owner)?;
+        let model = checkpoint.model(device)?;
+        Ok((model, checkpoint.tensors))
+    }
+
+    fn save(
+        &self,
+        ctx: &mut StageContext,
+        step: i64,
+        model: &Transformer,
+        optimizer: Option<&AdamW>,
+    ) -> Result<String, StageError> {
+        save(ctx, step, model, optimizer, &self.meta.tokenizer)
+    }
+}
+
+impl ModelSource for HfSource {
+    type Model = HfModel;
+
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        &self.bundle.tokenizer
+    }
+
+    fn prompter(&self) -> &dyn Prompter {
+        &self.bundle
+    }
+
+    fn max_seq_len(&self) -> usize {
+        self.bundle.model.max_seq_len()
+    }
+
+    fn start(&self, device: &Device) -> Result<HfModel, StageError> {
+        let tensors = model::named_tensors(&self.bundle.model);
+        hf_from_named(&self.bundle.model, &tensors, device).map_err(|source| {
+            StageError::Failed(format!("the model of {}: {source}", self.manifest.path))
+        })
+    }
+
+    fn restore(
+        &self,
+        bytes: &[u8],
+        hash: &str,
+        owner: &str,
+        device: &Device,
+    ) -> Result<(HfModel, Vec<NamedTensor>), StageError> {
+        let checkpoint_err = |source| StageError::Checkpoint {
+            hash: hash.to_string(),
+            owner: owner.to_string(),
+            source,
+        };
+        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(checkpoint_err)?;
+        hf_meta(extra, hash, owner)?;
+        let model = hf_from_named(&self.bundle.model, &tensors, device).map_err(checkpoint_err)?;
+        Ok((model, tensors))
+    }
+
+    fn save(
+        &self,
+        ctx: &mut StageContext,
+        step: i64,
+        model: &HfModel,
+        optimizer: Option<&AdamW>,
+    ) -> Result<String, StageError> {
+        let meta = HfCheckpointMeta {
+            hf: self.manifest.clone(),
+            step,
+        };
+        write(
+            ctx,
+            step,
+            model,
+            optimizer,
+            &serde_json::to_value(&meta).expect("metadata serialises"),
+        )
     }
 }
 
@@ -125,19 +345,35 @@ pub fn save(
     optimizer: Option<&AdamW>,
     tokenizer: &WorldTokenizer,
 ) -> Result<String, StageError> {
-    let mut tensors = model::named_tensors(model);
-    if let Some(optimizer) = optimizer {
-        tensors.extend(optimizer.named_state());
-    }
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let meta = CheckpointMeta {
         model: model.config().clone(),
         tokenizer: tokenizer.clone(),
         step,
     };
-    let extra = serde_json::to_value(&meta).expect("metadata serialises");
+    write(
+        ctx,
+        step,
+        model,
+        optimizer,
+        &serde_json::to_value(&meta).expect("metadata serialises"),
+    )
+}
+
+/// Writes any module's parameters (and the optimizer's state) with `meta` as a checkpoint.
+fn write<M: burn::module::Module>(
+    ctx: &mut StageContext,
+    step: i64,
+    model: &M,
+    optimizer: Option<&AdamW>,
+    meta: &serde_json::Value,
+) -> Result<String, StageError> {
+    let mut tensors = model::named_tensors(model);
+    if let Some(optimizer) = optimizer {
+        tensors.extend(optimizer.named_state());
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let hash = model::content_hash(&tensors);
-    let bytes = model::encode(&tensors, &extra);
+    let bytes = model::encode(&tensors, meta);
     ctx.save_checkpoint(step, &hash, &bytes)?;
     Ok(hash)
 }
@@ -188,6 +424,52 @@ pub fn sample_from(
         .into_iter()
         .map(|c| format!("{text} {}", c.text.trim_start()))
         .collect())
+}
+
+/// A checkpoint of the stage's own attempt that it resumes from.
+pub struct Resumed {
+    pub step: i64,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    pub owner: String,
+}
+
+/// Where a training stage on `source`'s model starts: its own last checkpoint when the attempt
+/// is being resumed (model, optimizer state, steps done, and the checkpoint to read more from),
+/// else the source's model on `device` with a new optimizer at step 0.
+pub fn resume_or_start_from<S: ModelSource>(
+    ctx: &StageContext,
+    source: &S,
+    optimizer: &AdamWConfig,
+    device: &Device,
+) -> Result<(S::Model, AdamW, usize, Option<Resumed>), StageError> {
+    match ctx.own_last_checkpoint()? {
+        Some((step, hash, bytes)) => {
+            let owner = owner(ctx.store().objects(), "this attempt", step, &hash);
+            let (model, tensors) = source.restore(&bytes, &hash, &owner, device)?;
+            let optimizer =
+                AdamW::load_named(optimizer.clone(), &tensors, &model).map_err(|source| {
+                    StageError::Checkpoint {
+                        hash: hash.clone(),
+                        owner: owner.clone(),
+                        source,
+                    }
+                })?;
+            let resumed = Resumed {
+                step,
+                hash,
+                bytes,
+                owner,
+            };
+            Ok((model, optimizer, step as usize, Some(resumed)))
+        }
+        None => Ok((
+            source.start(device)?,
+            AdamW::new(optimizer.clone()),
+            0,
+            None,
+        )),
+    }
 }
 
 /// Where a training stage starts: its own last checkpoint when the attempt is being resumed

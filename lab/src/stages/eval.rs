@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::InputModel;
+use super::checkpointing::{InputModel, ModelSource};
 use super::{validation, StageContext, StageError, StageKind};
 use crate::causal_lm::CausalLm;
 use crate::evaluation::{
@@ -216,23 +216,22 @@ impl StageKind for EvalConfig {
 
 pub fn run(config: &EvalConfig, ctx: &mut StageContext) -> Result<(), StageError> {
     match InputModel::of(ctx, "model")? {
-        InputModel::Lab { model, tokenizer } => {
-            evaluate_all(config, ctx, &model, &tokenizer, &tokenizer)
+        InputModel::Lab(checkpoint) => {
+            let model = checkpoint.start(&ctx.device())?;
+            evaluate_all(config, ctx, &model, &checkpoint)
         }
-        InputModel::Hf(bundle) => {
-            evaluate_all(config, ctx, &bundle.model, &bundle.tokenizer, &bundle)
-        }
+        InputModel::Hf(hf) => evaluate_all(config, ctx, &hf.bundle.model, &hf),
     }
 }
 
 /// Every benchmark under every prompting style, recorded into `ctx`.
-fn evaluate_all<M: CausalLm>(
+fn evaluate_all<S: ModelSource>(
     config: &EvalConfig,
     ctx: &mut StageContext,
-    model: &M,
-    tokenizer: &dyn Tokenizer,
-    prompter: &dyn Prompter,
+    model: &S::Model,
+    source: &S,
 ) -> Result<(), StageError> {
+    let (tokenizer, prompter) = (source.tokenizer(), source.prompter());
     let generation = GenerationConfig {
         max_new_tokens: config.max_new_tokens,
         temperature: config.temperature,

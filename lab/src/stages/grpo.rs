@@ -13,23 +13,23 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::{self, Checkpoint};
+use super::checkpointing::{self, InputModel, ModelSource};
 use super::eval::evaluate_benchmark;
-use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError, StageKind};
-use crate::evaluation::{render_prompt, Prompting};
+use super::{shuffled_problems, validation, StageContext, StageError, StageKind};
+use crate::causal_lm::{CausalLm, TrainableLm};
+use crate::evaluation::{Prompter, Prompting};
 use crate::generate::{generate, Completion, GenerationConfig};
 use crate::grpo::{
     advantages, group_has_signal, grpo_objective, micro_batch_share, Advantages, LossType,
     ObjectiveConfig, ObjectiveInputs, ObjectiveStats, ScaleRewards,
 };
 use crate::language::{chain_of_thought, count_words};
-use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig, Transformer};
+use crate::model::{token_logprobs, tokens_tensor, AdamW, AdamWConfig};
 use crate::parallel;
 use crate::rewards::{most_common_answer_share, score, RewardConfig, RewardParts};
 use crate::rng::Rng;
 use crate::store::TraceRecord;
-use crate::tokenizer::WorldTokenizer;
-use crate::tokenizer::PAD_ID;
+use crate::tokenizer::{Tokenizer, PAD_ID};
 use crate::trace::{LanguageScores, TraceLabels, TraceRewards};
 use crate::train::{accumulate, learning_rate, Interval, IntervalMeter};
 use crate::world::{Lang, Problem};
@@ -214,14 +214,14 @@ impl GroupPart {
     /// `[G, width, vocab]` logits predicting each completion token under `model`, divided by
     /// the sampling temperature: log-probs are taken under the distribution the completions
     /// were sampled from (as TRL does).
-    fn logits(&self, model: &Transformer, temperature: f64) -> Tensor<3> {
+    fn logits<M: TrainableLm>(&self, model: &M, temperature: f64) -> Tensor<3> {
         let device = model.device();
         let g = self.rows();
         let mut cache = model.new_cache();
         // The last prompt position predicts every completion's first token. A few before it
         // keep the output projection on gemm's common path, so its logits are bit for bit those
         // of a projection of every prompt position.
-        let vocab = model.config().vocab_size;
+        let vocab = model.vocab_size();
         let tail = crate::generate::min_positions(vocab).min(self.prompt.len());
         let prompt_logits = model.forward_cached_tail(
             tokens_tensor(std::slice::from_ref(&self.prompt), &device),
@@ -230,13 +230,17 @@ impl GroupPart {
         );
         let first = prompt_logits.narrow(1, tail - 1, 1).expand([g, 1, vocab]);
         let logits = if self.width > 1 {
-            let mut cache = cache.repeat_each(g);
+            let mut cache = M::fan_out(&cache, g);
             let inputs: Vec<Vec<u32>> = self
                 .targets
                 .iter()
                 .map(|t| t[..self.width - 1].to_vec())
                 .collect();
-            let rest = model.forward_cached(tokens_tensor(&inputs, &device), &mut cache);
+            let rest = model.forward_cached_tail(
+                tokens_tensor(&inputs, &device),
+                &mut cache,
+                self.width - 1,
+            );
             Tensor::cat(vec![first, rest], 1)
         } else {
             first
@@ -281,17 +285,22 @@ struct Rollout<'a> {
 impl<'a> Rollout<'a> {
     /// `G` completions of each problem from `policy`, drawn from generation seed `seed`, and
     /// their rewards.
-    fn sample(
+    fn sample<M: CausalLm>(
         config: &GrpoConfig,
-        policy: &Transformer,
-        tokenizer: &WorldTokenizer,
+        policy: &M,
+        speaker: Speaker,
         problems: Vec<&'a Problem>,
         seed: u64,
         first_sample: u64,
     ) -> Rollout<'a> {
         let prompts: Vec<Vec<u32>> = problems
             .iter()
-            .map(|p| prompt_ids(tokenizer, config.prompting, &p.question, p.lang))
+            .map(|p| {
+                speaker
+                    .prompter
+                    .prompt_ids(config.prompting, &p.question, p.lang)
+                    .expect("every pool problem's prompt was made once already")
+            })
             .collect();
         let generation = GenerationConfig {
             max_new_tokens: config.max_completion_length,
@@ -301,7 +310,7 @@ impl<'a> Rollout<'a> {
         };
         let completions = generate(
             policy,
-            tokenizer,
+            speaker.tokenizer,
             &prompts,
             config.group_size,
             &generation,
@@ -427,18 +436,18 @@ pub struct PolicyUpdate {
 /// `policy` is the sampling policy (the old log-probs when `mu > 1`); `advantages` and
 /// `include` (false: left out of the loss) go with `completions`, which continue `prompts`.
 #[allow(clippy::too_many_arguments)]
-pub fn policy_update(
+pub fn policy_update<M: TrainableLm>(
     config: &GrpoConfig,
     optimizer: &mut AdamW,
     lr: f64,
-    model: Transformer,
-    policy: &Transformer,
-    reference: &Transformer,
+    model: M,
+    policy: &M,
+    reference: &M,
     prompts: &[Vec<u32>],
     completions: &[Completion],
     advantages: &[f64],
     include: &[bool],
-) -> (Transformer, PolicyUpdate) {
+) -> (M, PolicyUpdate) {
     let objective_config = config.objective();
     let mut model = model;
     let rows = completions.len();
@@ -542,13 +551,13 @@ pub fn policy_update(
 
 /// The end of every step, trained on or not: the periodic evaluation, progress and the
 /// periodic checkpoint.
-fn finish_step(
+fn finish_step<S: ModelSource>(
     config: &GrpoConfig,
     ctx: &mut StageContext,
     done: usize,
-    model: &Transformer,
+    model: &S::Model,
     optimizer: &AdamW,
-    tokenizer: &WorldTokenizer,
+    source: &S,
     eval_sets: &[(String, Vec<Problem>)],
 ) -> Result<(), StageError> {
     if config.eval_every > 0 && (done.is_multiple_of(config.eval_every) || done == config.steps) {
@@ -562,8 +571,8 @@ fn finish_step(
         for (bench, problems) in eval_sets {
             let scores = evaluate_benchmark(
                 &policy,
-                tokenizer,
-                tokenizer,
+                source.tokenizer(),
+                source.prompter(),
                 bench,
                 problems,
                 config.prompting,
@@ -586,7 +595,7 @@ fn finish_step(
         &format!("step {done}/{}", config.steps),
     )?;
     if done.is_multiple_of(config.checkpoint_every) || done == config.steps {
-        checkpointing::save(ctx, done as i64, model, Some(optimizer), tokenizer)?;
+        source.save(ctx, done as i64, model, Some(optimizer))?;
     }
     Ok(())
 }
@@ -696,28 +705,43 @@ impl StageKind for GrpoConfig {
 }
 
 pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError> {
-    let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
-    let tokenizer = start_checkpoint.meta.tokenizer.clone();
-    let pool = prompt_pool(
-        config,
-        ctx,
-        &tokenizer,
-        start_checkpoint.meta.model.max_seq_len,
-    )?;
+    match InputModel::of(ctx, "model")? {
+        InputModel::Lab(checkpoint) => run_from(config, ctx, &checkpoint),
+        InputModel::Hf(hf) => run_from(config, ctx, &hf),
+    }
+}
+
+/// What turns problems into prompts and tokens into text for a model.
+#[derive(Clone, Copy)]
+struct Speaker<'a> {
+    tokenizer: &'a dyn Tokenizer,
+    prompter: &'a dyn Prompter,
+}
+
+/// The GRPO loop on the model of `source`, the lab's or a Hugging Face one.
+fn run_from<S: ModelSource>(
+    config: &GrpoConfig,
+    ctx: &mut StageContext,
+    source: &S,
+) -> Result<(), StageError> {
+    let speaker = Speaker {
+        tokenizer: source.tokenizer(),
+        prompter: source.prompter(),
+    };
+    let pool = prompt_pool(config, ctx, speaker.prompter, source.max_seq_len())?;
     ctx.log("prompt_pool", 0, pool.len() as f64);
     let eval_sets = eval_sets(config, ctx)?;
 
     let device = ctx.training_device();
     let plain = ctx.device();
-    let mut reference = start_checkpoint.model(&plain)?;
+    let mut reference = source.start(&plain)?;
     let (mut model, mut optimizer, start, resumed) =
-        checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
-            start_checkpoint.model(&device)
-        })?;
+        checkpointing::resume_or_start_from(ctx, source, &config.optimizer, &device)?;
     if let Some(checkpoint) = resumed {
         if config.reference_reset_every > 0 && start >= config.reference_reset_every {
             // The reference was last reset at a checkpointed step (validated above).
-            reference = checkpoint.model(&plain)?;
+            let (bytes, hash, owner) = (&checkpoint.bytes, &checkpoint.hash, &checkpoint.owner);
+            reference = source.restore(bytes, hash, owner, &plain)?.0;
         }
     }
 
@@ -736,7 +760,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
 
         // 1. Sample G completions per prompt from the current policy, and score them.
         let policy = model.valid();
-        let (batch, sampling) = rollout(config, &policy, &tokenizer, &pool, step);
+        let (batch, sampling) = rollout(config, &policy, speaker, &pool, step);
         let sampling_seconds = started.elapsed().as_secs_f64();
         if config.dynamic_sampling {
             sampling.measure(&mut meter, batch.groups());
@@ -747,9 +771,7 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             if log_now {
                 log_interval(ctx, done, meter.close());
             }
-            finish_step(
-                config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
-            )?;
+            finish_step(config, ctx, done, &model, &optimizer, source, &eval_sets)?;
             continue;
         }
 
@@ -790,11 +812,9 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
             log_interval(ctx, done, meter.close());
         }
         if config.trace_every > 0 && (done.is_multiple_of(config.trace_every) || done == 1) {
-            trace_step(ctx, config, done, &batch, &adv);
+            trace_step(ctx, config, done, &batch, &adv, speaker.prompter);
         }
-        finish_step(
-            config, ctx, done, &model, &optimizer, &tokenizer, &eval_sets,
-        )?;
+        finish_step(config, ctx, done, &model, &optimizer, source, &eval_sets)?;
     }
     Ok(())
 }
@@ -805,17 +825,25 @@ pub fn run(config: &GrpoConfig, ctx: &mut StageContext) -> Result<(), StageError
 fn prompt_pool(
     config: &GrpoConfig,
     ctx: &StageContext,
-    tokenizer: &WorldTokenizer,
+    prompter: &dyn Prompter,
     max_seq_len: usize,
 ) -> Result<Vec<Problem>, StageError> {
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
+    // Every training problem's prompt is made here once, so a template that cannot put one is
+    // an error of the stage, not a panic of a later step.
+    let mut lengths = std::collections::HashMap::new();
+    for p in &train {
+        let ids = prompter
+            .prompt_ids(config.prompting, &p.question, p.lang)
+            .map_err(|e| StageError::Failed(format!("training problem {:?}: {e}", p.question)))?;
+        lengths.insert((p.question.as_str(), p.lang), ids.len());
+    }
     let pool = shuffled_problems(
         &train,
         config.min_operations..=config.max_operations,
         |p| {
             config.languages.contains(&p.lang)
-                && prompt_ids(tokenizer, config.prompting, &p.question, p.lang).len() + 8
-                    < max_seq_len
+                && lengths[&(p.question.as_str(), p.lang)] + 8 < max_seq_len
         },
         config.seed,
         "grpo/prompt-order",
@@ -872,10 +900,10 @@ impl Sampling {
 /// dynamic sampling (DAPO), groups whose rewards are all equal give no gradient and are
 /// replaced by groups of other prompts, drawn from a stream of this step (so a resumed run
 /// draws the same), until the batch is full or the rounds run out.
-fn rollout<'a>(
+fn rollout<'a, M: CausalLm>(
     config: &GrpoConfig,
-    policy: &Transformer,
-    tokenizer: &WorldTokenizer,
+    policy: &M,
+    speaker: Speaker,
     pool: &'a [Problem],
     step: usize,
 ) -> (Rollout<'a>, Sampling) {
@@ -883,14 +911,7 @@ fn rollout<'a>(
         .map(|i| &pool[(step * config.prompts_per_step + i) % pool.len()])
         .collect();
     let first_sample = (step * config.prompts_per_step * config.group_size) as u64;
-    let mut batch = Rollout::sample(
-        config,
-        policy,
-        tokenizer,
-        problems,
-        config.seed,
-        first_sample,
-    );
+    let mut batch = Rollout::sample(config, policy, speaker, problems, config.seed, first_sample);
     let mut sampling = Sampling {
         first_zero_std_groups: batch.groups() - batch.groups_with_signal(),
         extra_rounds: 0,
@@ -907,7 +928,7 @@ fn rollout<'a>(
                 .map(|_| &pool[rng.below(pool.len() as u64) as usize])
                 .collect();
             let seed = rng.next_u64();
-            let mut extra = Rollout::sample(config, policy, tokenizer, more, seed, first_sample);
+            let mut extra = Rollout::sample(config, policy, speaker, more, seed, first_sample);
             extra.keep_groups_with_signal();
             batch.append(extra);
         }
@@ -1025,6 +1046,7 @@ fn trace_step(
     done: usize,
     batch: &Rollout,
     adv: &Advantages,
+    prompter: &dyn Prompter,
 ) {
     let prefix = config.prompting.response_prefix();
     for (i, c) in batch.completions.iter().enumerate().take(config.group_size) {
@@ -1034,7 +1056,7 @@ fn trace_step(
         ctx.trace(TraceRecord {
             step: done as i64,
             sample: i as i64,
-            prompt: render_prompt(config.prompting, &p.question, p.lang),
+            prompt: prompter.prompt_text(config.prompting, &p.question, p.lang),
             completion: c.text.clone(),
             rewards: TraceRewards {
                 accuracy: Some(parts.accuracy),
