@@ -2316,3 +2316,73 @@ fn a_hugging_face_model_is_an_input_known_by_its_content() {
     let err = lab.fails(&["run", &sft]);
     assert!(err.contains("Hugging Face model"), "{err}");
 }
+
+/// GRPO then an evaluation on a Hugging Face model directory, at test size.
+fn hf_r1_zero_recipe(lab: &Lab, model_dir: &Path) -> String {
+    let world = repo_root().join(TINY_WORLD);
+    lab.write_spec(
+        "hf-r1-zero.toml",
+        &format!(
+            "kind = \"recipe\"\nname = \"hf-r1-zero\"\n\n\
+             [stages.grpo]\nkind = \"grpo\"\n\
+             inputs = {{ model = {{ hf = \"{model}\" }}, world = \"{world}\" }}\n\
+             steps = 4\nprompts_per_step = 2\ngroup_size = 3\nmu = 2\nlr = 1e-3\n\
+             max_completion_length = 10\ncheckpoint_every = 2\ntrace_every = 2\neval_every = 2\n\n\
+             [stages.eval]\nkind = \"eval\"\n\
+             inputs = {{ model = \"@grpo\", world = \"{world}\" }}\n\
+             benchmarks = [\"easy-en\"]\nproblems = 2\nsamples = 2\nmax_new_tokens = 8\n\
+             promptings = [\"compact\"]\n",
+            model = model_dir.display(),
+            world = world.display()
+        ),
+    )
+}
+
+#[test]
+fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
+    let straight = Lab::new();
+    let spec = hf_r1_zero_recipe(&straight, &repo_root().join("tests/fixtures/hf/llama"));
+    straight.ok(&["run", &spec]);
+    let last_checkpoint = "SELECT c.step, c.hash FROM checkpoints c JOIN attempts a \
+                           ON a.id = c.attempt JOIN experiments e ON e.id = a.experiment \
+                           WHERE e.kind = 'grpo' ORDER BY c.step DESC LIMIT 1";
+    let expected = straight.sql(last_checkpoint);
+    // The policy learned something: a KL to the reference, and traces of the chat prompt.
+    let kl = straight.sql("SELECT MAX(value) FROM metric_points WHERE name = 'kl'");
+    let kl: f64 = kl.lines().nth(1).unwrap().parse().unwrap();
+    assert!(kl > 0.0, "the policy never moved from the reference");
+    let prompts = straight.sql("SELECT prompt FROM traces WHERE prompt LIKE '%<|im_start|>%'");
+    assert!(prompts.lines().count() > 1, "{prompts}");
+    // The evaluation read the trained checkpoint, not the directory's weights.
+    let evaluated = straight.sql(
+        "SELECT COUNT(*) FROM evaluations v JOIN attempts a ON a.id = v.attempt \
+         JOIN experiments e ON e.id = a.experiment WHERE e.name = 'hf-r1-zero/eval'",
+    );
+    assert_ne!(evaluated.lines().nth(1), Some("0"), "{evaluated}");
+
+    // Killed after its first checkpoint, the run resumes to the same last checkpoint.
+    let killed = Lab::new();
+    let spec = hf_r1_zero_recipe(&killed, &repo_root().join("tests/fixtures/hf/llama"));
+    let out = killed
+        .cmd(&["run", &spec])
+        .env("LAB_CRASH_AT", "grpo:checkpoint-recorded:1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the crash point was not reached");
+    let stderr = String::from_utf8_lossy(&killed.ok(&["run", &spec]).stderr).to_string();
+    assert!(stderr.contains("resumed"), "{stderr}");
+    assert_eq!(killed.sql(last_checkpoint), expected);
+
+    // A stage that takes the lab's model only names what it was given.
+    let grpo_id = straight.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
+    let grpo_id = grpo_id.lines().nth(1).unwrap();
+    let sft = straight.write_spec(
+        "sft.toml",
+        &format!(
+            "kind = \"sft\"\ninputs = {{ model = \"id:{grpo_id}\", data = \"{}\" }}\n",
+            repo_root().join(TINY_WORLD).display()
+        ),
+    );
+    let err = straight.fails(&["run", &sft]);
+    assert!(err.contains("Hugging Face model's"), "{err}");
+}

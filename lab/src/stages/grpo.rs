@@ -1148,7 +1148,19 @@ mod tests {
             init_seed: 3,
             ..ModelConfig::default()
         };
-        let model = config.init(&Device::flex().autodiff());
+        shared_prompt_matches_full_sequences(&config.init(&Device::flex().autodiff()));
+        // The Hugging Face models train through the same cache path (GQA, biases, untied head).
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf");
+        for name in ["llama", "qwen2"] {
+            let model =
+                crate::hf::HfModel::read(&fixtures.join(name), &Device::flex().autodiff()).unwrap();
+            shared_prompt_matches_full_sequences(&model);
+        }
+    }
+
+    /// Log-probs and every parameter's gradient of a group scored through the prompt's shared
+    /// cache equal those of the full sequences.
+    fn shared_prompt_matches_full_sequences<M: TrainableLm>(model: &M) {
         let prompt = vec![1u32, 7, 9, 4, 12];
         let completions = vec![
             completion(0, 0, vec![5, 6, 7]),
@@ -1179,7 +1191,7 @@ mod tests {
         let shared_grads = named_grads(&shared_model, shared_loss.backward());
 
         let full_model = model.valid().train();
-        let logits = full_model.forward(full.inputs_tensor(&device)) / t;
+        let logits = CausalLm::forward(&full_model, full.inputs_tensor(&device)) / t;
         let full_logp = token_logprobs(logits, full.targets_tensor(&device));
         let full_loss = (full_logp.clone() * full.mask_tensor(&device)).sum();
         let full_grads = named_grads(&full_model, full_loss.backward());
