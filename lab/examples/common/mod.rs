@@ -73,12 +73,13 @@ pub fn random_prompts(count: usize, len: usize, vocab: usize) -> Vec<Vec<u32>> {
         .collect()
 }
 
-/// The world tokenizer with no stop token: `<eos>` is an id past the vocabulary and
-/// `</answer>` is unknown, so every completion runs to `max_new_tokens`, like TRL's
-/// `min_new_tokens = max_completion_length` (its `--force-full-length`).
-pub struct NoStop(pub WorldTokenizer);
+/// A tokenizer with no stop token: `<eos>` is an id past the vocabulary and `</answer>` is
+/// another, so no completion stops (not by token, not by text) and every one runs to
+/// `max_new_tokens`, like TRL's `min_new_tokens = max_completion_length` (its
+/// `--force-full-length`).
+pub struct NoStop<T>(pub T);
 
-impl Tokenizer for NoStop {
+impl<T: Tokenizer> Tokenizer for NoStop<T> {
     fn encode(&self, text: &str) -> Vec<u32> {
         self.0.encode(text)
     }
@@ -90,7 +91,7 @@ impl Tokenizer for NoStop {
     }
     fn token_id(&self, token: &str) -> Option<u32> {
         if token == "</answer>" {
-            None
+            Some(self.0.vocab_size() as u32 + 1)
         } else {
             self.0.token_id(token)
         }
@@ -120,7 +121,7 @@ pub const GRPO_COMPLETION: usize = 64;
 /// The GRPO step of the TRL comparison: the base model's size with a vocabulary of the
 /// templates, P × G completions forced to full length, DAPO loss, no KL term.
 pub struct GrpoBench {
-    pub tokenizer: NoStop,
+    pub tokenizer: NoStop<WorldTokenizer>,
     pub config: ModelConfig,
     pub grpo: GrpoConfig,
     pub prompts: Vec<Vec<u32>>,

@@ -1,0 +1,214 @@
+//! GRPO on a real model, side by side with TRL: the lab's GRPO step (sampling P × G completions
+//! of a forced full length, scoring, group advantages, one policy update with the dapo loss and
+//! beta 0, as the `grpo` stage runs it) on a Hugging Face model directory, against TRL's
+//! `GRPOTrainer` on CPU on the same directory with the same prompt texts and settings
+//! (`lab/benches/peers/trl_grpo_hf.py`, from `PEER_PYTHON`, default `.peer-venv/bin/python`).
+//!
+//! `bench_hf [DIR]`: DIR defaults to `.real-models/smollm2` (SmolLM2-135M-Instruct, made by
+//! `just test-real-model`). `LAB_BENCH_P` (prompts per step, 2), `LAB_BENCH_G` (group size, 4),
+//! `LAB_BENCH_TOKENS` (completion length, 32) set the sizes. The two alternate over rounds, and
+//! the ratio is the median of the rounds' ratios, since this machine's speed drifts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+// Only the stop-less tokenizer of the shared workloads is used here.
+#[allow(dead_code)]
+mod common;
+
+use burn::prelude::*;
+use common::NoStop;
+use lab::evaluation::{Prompter, Prompting};
+use lab::generate::{generate, GenerationConfig};
+use lab::grpo::{advantages, LossType, ScaleRewards};
+use lab::hf::{HfBundle, HfModel};
+use lab::model::AdamW;
+use lab::rewards::{score, RewardConfig};
+use lab::stages::grpo::{policy_update, GrpoConfig};
+use lab::world::Lang;
+
+/// Word problems of the world's kind, asked through the R1-Zero template.
+const QUESTIONS: [(&str, i64); 4] = [
+    ("Tom had 3 apples. He got 4 more. How many apples does he have?", 7),
+    ("Anna has 12 pencils. She gives 5 to a friend. How many pencils are left?", 7),
+    ("A box holds 6 rows of 4 eggs. How many eggs are in the box?", 24),
+    ("Mia shares 20 stickers equally among 4 friends. How many does each get?", 5),
+];
+
+fn size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    lab::alloc::keep_freed_memory();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".real-models/smollm2"));
+    if !dir.join("config.json").exists() {
+        println!(
+            "GRPO on a real model: no model at {} (`just test-real-model` makes SmolLM2-135M there)",
+            dir.display()
+        );
+        return;
+    }
+    let (p, g, tokens) = (
+        size("LAB_BENCH_P", 2),
+        size("LAB_BENCH_G", 4),
+        size("LAB_BENCH_TOKENS", 32),
+    );
+    let threads = lab::parallel::threads();
+    let bundle = HfBundle::read(&dir, &Device::flex()).expect("the model directory reads");
+    let questions: Vec<(&str, i64)> = (0..p).map(|i| QUESTIONS[i % QUESTIONS.len()]).collect();
+    let prompts: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|(q, _)| bundle.prompt_ids(Prompting::R1Zero, q, Lang::En).unwrap())
+        .collect();
+    let texts: Vec<String> = questions
+        .iter()
+        .map(|(q, _)| bundle.prompt_text(Prompting::R1Zero, q, Lang::En))
+        .collect();
+    let prompt_file = std::env::temp_dir().join(format!("bench_hf_prompts.{}.json", std::process::id()));
+    std::fs::write(&prompt_file, serde_json::to_string(&texts).unwrap()).unwrap();
+    println!(
+        "model: {} ({} parameters); P={p}, G={g}, {tokens} tokens forced, prompts of up to {} tokens, dapo, beta 0, {threads} threads",
+        dir.display(),
+        bundle.model.config.parameters(),
+        prompts.iter().map(Vec::len).max().unwrap_or(0)
+    );
+    let trained = HfModel::read(&dir, &Device::flex().autodiff()).expect("the model reads");
+    let HfBundle { tokenizer, .. } = bundle;
+    let tokenizer = NoStop(tokenizer);
+    let grpo = GrpoConfig {
+        prompts_per_step: p,
+        group_size: g,
+        max_completion_length: tokens,
+        loss_type: LossType::Dapo,
+        scale_rewards: ScaleRewards::Group,
+        beta: 0.0,
+        mu: 1,
+        temperature: 1.0,
+        top_p: 1.0,
+        ..GrpoConfig::default()
+    };
+    let mut model = trained;
+    let mut optimizer = AdamW::new(grpo.optimizer.clone());
+    let mut lab_round = || {
+        let mut seconds = Vec::new();
+        let mut sampling = Vec::new();
+        for step in 0..3 {
+            let start = Instant::now();
+            let policy = model.valid();
+            let generation = GenerationConfig::sampling(tokens);
+            let completions = generate(&policy, &tokenizer, &prompts, g, &generation, (step * p * g) as u64);
+            assert!(completions.iter().all(|c| c.tokens.len() == tokens));
+            let sampled = start.elapsed().as_secs_f64();
+            let rewards: Vec<f64> = completions
+                .iter()
+                .map(|c| {
+                    let answer = questions[c.prompt_index].1;
+                    score(&c.text, "", answer, Lang::En, &RewardConfig::default()).total
+                })
+                .collect();
+            let adv = advantages(&rewards, g, grpo.scale_rewards);
+            let include = vec![true; completions.len()];
+            let current = model.clone();
+            let (next, _) = policy_update(
+                &grpo, &mut optimizer, 1e-6, current, &policy, &policy, &prompts, &completions,
+                &adv.values, &include,
+            );
+            model = next;
+            if step > 0 {
+                seconds.push(start.elapsed().as_secs_f64());
+                sampling.push(sampled);
+            }
+        }
+        (median(&mut seconds), median(&mut sampling))
+    };
+    let script = root.join("lab/benches/peers/trl_grpo_hf.py");
+    let python = std::env::var_os("PEER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".peer-venv/bin/python"));
+    let rounds = size("LAB_BENCH_ROUNDS", 2);
+    let (mut labs, mut trls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (lab, sampling) = lab_round();
+        println!("round {round}: lab {lab:.2} s a step (sampling {sampling:.2} s)");
+        labs.push(lab);
+        if !python.exists() {
+            println!("TRL: peer missing (no {}; `just bench-peers` makes it)", python.display());
+            continue;
+        }
+        match run_trl(&python, &script, &dir, &prompt_file, (p, g, tokens), threads) {
+            Ok((trl, line)) => {
+                println!("round {round}: TRL {trl:.2} s a step   [{line}]");
+                trls.push(trl);
+                ratios.push(trl / lab);
+            }
+            Err(e) => println!("TRL: {e}"),
+        }
+    }
+    std::fs::remove_file(&prompt_file).ok();
+    let lab = median(&mut labs);
+    if ratios.is_empty() {
+        println!("GRPO step on {}: lab {lab:.2} s (median)", dir.display());
+        return;
+    }
+    let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!(
+        "GRPO step on {} vs TRL GRPOTrainer ({threads} threads, {} alternating rounds): TRL {:.2} s / lab {lab:.2} s (medians) = lab {:.2}x faster (rounds {})",
+        dir.display(),
+        ratios.len(),
+        median(&mut trls),
+        median(&mut ratios),
+        shown.join(", ")
+    );
+}
+
+/// TRL's median seconds a step, and its summary line.
+fn run_trl(
+    python: &Path,
+    script: &Path,
+    dir: &Path,
+    prompts: &Path,
+    (p, g, tokens): (usize, usize, usize),
+    threads: usize,
+) -> Result<(f64, String), String> {
+    let out = Command::new(python)
+        .arg(script)
+        .arg("--model")
+        .arg(dir)
+        .arg("--prompts")
+        .arg(prompts)
+        .args(["--prompts-per-step", &p.to_string(), "-G", &g.to_string()])
+        .args(["--max-completion-length", &tokens.to_string()])
+        .args(["--steps", "3", "--threads", &threads.to_string()])
+        .output()
+        .map_err(|e| format!("could not start {}: {e}", python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("failed: {}", stderr.lines().last().unwrap_or("")));
+    }
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with("TRL_GRPO"))
+        .ok_or("no TRL_GRPO line")?
+        .to_string();
+    let seconds = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("median_step_s="))
+        .and_then(|v| v.parse().ok())
+        .ok_or("no median_step_s")?;
+    Ok((seconds, line))
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
