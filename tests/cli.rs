@@ -2386,3 +2386,40 @@ fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
     let err = straight.fails(&["run", &sft]);
     assert!(err.contains("Hugging Face model's"), "{err}");
 }
+
+#[test]
+fn the_device_is_part_of_the_id_and_recorded_with_each_attempt() {
+    let lab = Lab::new();
+    let flex = id_line(&lab.stdout(&["run", "--dry-run", "experiments/tiny/base.toml"]));
+    let tch = id_line(&lab.stdout(&[
+        "run",
+        "--dry-run",
+        "--device",
+        "tch-cpu",
+        "experiments/tiny/base.toml",
+    ]));
+    assert_ne!(
+        flex, tch,
+        "another device rounds otherwise: another experiment"
+    );
+    let named = id_line(&lab.stdout(&[
+        "run",
+        "--dry-run",
+        "--device",
+        "flex",
+        "experiments/tiny/base.toml",
+    ]));
+    assert_eq!(named, flex, "the default device keeps the id");
+    lab.ok(&["run", TINY_WORLD]);
+    let devices = lab.sql("SELECT DISTINCT device FROM attempts");
+    assert_eq!(devices, "device\nflex\n");
+    if !cfg!(feature = "tch") {
+        // A build without LibTorch fails the stage that asks for it, saying why.
+        let err = lab.fails(&["run", "--device", "tch-cpu", "experiments/tiny/base.toml"]);
+        assert!(err.contains("`tch` feature"), "{err}");
+        let failed = lab.sql("SELECT device FROM attempts WHERE status = 'failed'");
+        assert_eq!(failed, "device\ntch-cpu\n");
+    }
+    let err = lab.fails(&["run", "--device", "tpu", "experiments/tiny/base.toml"]);
+    assert!(err.contains("unknown device `tpu`"), "{err}");
+}

@@ -30,10 +30,22 @@ use lab::world::Lang;
 
 /// Word problems of the world's kind, asked through the R1-Zero template.
 const QUESTIONS: [(&str, i64); 4] = [
-    ("Tom had 3 apples. He got 4 more. How many apples does he have?", 7),
-    ("Anna has 12 pencils. She gives 5 to a friend. How many pencils are left?", 7),
-    ("A box holds 6 rows of 4 eggs. How many eggs are in the box?", 24),
-    ("Mia shares 20 stickers equally among 4 friends. How many does each get?", 5),
+    (
+        "Tom had 3 apples. He got 4 more. How many apples does he have?",
+        7,
+    ),
+    (
+        "Anna has 12 pencils. She gives 5 to a friend. How many pencils are left?",
+        7,
+    ),
+    (
+        "A box holds 6 rows of 4 eggs. How many eggs are in the box?",
+        24,
+    ),
+    (
+        "Mia shares 20 stickers equally among 4 friends. How many does each get?",
+        5,
+    ),
 ];
 
 fn size(name: &str, default: usize) -> usize {
@@ -73,7 +85,8 @@ fn main() {
         .iter()
         .map(|(q, _)| bundle.prompt_text(Prompting::R1Zero, q, Lang::En))
         .collect();
-    let prompt_file = std::env::temp_dir().join(format!("bench_hf_prompts.{}.json", std::process::id()));
+    let prompt_file =
+        std::env::temp_dir().join(format!("bench_hf_prompts.{}.json", std::process::id()));
     std::fs::write(&prompt_file, serde_json::to_string(&texts).unwrap()).unwrap();
     println!(
         "model: {} ({} parameters); P={p}, G={g}, {tokens} tokens forced, prompts of up to {} tokens, dapo, beta 0, {threads} threads",
@@ -105,7 +118,14 @@ fn main() {
             let start = Instant::now();
             let policy = model.valid();
             let generation = GenerationConfig::sampling(tokens);
-            let completions = generate(&policy, &tokenizer, &prompts, g, &generation, (step * p * g) as u64);
+            let completions = generate(
+                &policy,
+                &tokenizer,
+                &prompts,
+                g,
+                &generation,
+                (step * p * g) as u64,
+            );
             assert!(completions.iter().all(|c| c.tokens.len() == tokens));
             let sampled = start.elapsed().as_secs_f64();
             let rewards: Vec<f64> = completions
@@ -119,8 +139,16 @@ fn main() {
             let include = vec![true; completions.len()];
             let current = model.clone();
             let (next, _) = policy_update(
-                &grpo, &mut optimizer, 1e-6, current, &policy, &policy, &prompts, &completions,
-                &adv.values, &include,
+                &grpo,
+                &mut optimizer,
+                1e-6,
+                current,
+                &policy,
+                &policy,
+                &prompts,
+                &completions,
+                &adv.values,
+                &include,
             );
             model = next;
             if step > 0 {
@@ -141,10 +169,20 @@ fn main() {
         println!("round {round}: lab {lab:.2} s a step (sampling {sampling:.2} s)");
         labs.push(lab);
         if !python.exists() {
-            println!("TRL: peer missing (no {}; `just bench-peers` makes it)", python.display());
+            println!(
+                "TRL: peer missing (no {}; `just bench-peers` makes it)",
+                python.display()
+            );
             continue;
         }
-        match run_trl(&python, &script, &dir, &prompt_file, (p, g, tokens), threads) {
+        match run_trl(
+            &python,
+            &script,
+            &dir,
+            &prompt_file,
+            (p, g, tokens),
+            threads,
+        ) {
             Ok((trl, line)) => {
                 println!("round {round}: TRL {trl:.2} s a step   [{line}]");
                 trls.push(trl);

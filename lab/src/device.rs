@@ -18,6 +18,23 @@ pub enum DeviceError {
     NoLibTorch(String),
 }
 
+/// The name a spec records for `name`: `None` for the default (flex), else the name in its
+/// one spelling. Any build accepts any known name here; running on LibTorch needs the `tch`
+/// feature ([`parse`] says so).
+pub fn canonical_name(name: &str) -> Result<Option<String>, String> {
+    let name = name.trim();
+    match name {
+        "" | "flex" => Ok(None),
+        "tch-cpu" | "libtorch" => Ok(Some("tch-cpu".into())),
+        _ => name
+            .strip_prefix("cuda:")
+            .or_else(|| name.strip_prefix("tch-cuda:"))
+            .and_then(|i| i.parse::<usize>().ok())
+            .map(|index| Some(format!("cuda:{index}")))
+            .ok_or_else(|| DeviceError::Unknown(name.to_string()).to_string()),
+    }
+}
+
 /// The device a name picks.
 pub fn parse(name: &str) -> Result<Device, DeviceError> {
     let name = name.trim();

@@ -59,6 +59,11 @@ enum Command {
         /// With --executor slurm: an extra sbatch argument (repeatable): --sbatch=--partition=gpu.
         #[arg(long = "sbatch", value_name = "ARG", allow_hyphen_values = true)]
         sbatch_args: Vec<String>,
+        /// The device the spec's stages that run models compute on (a recipe's stages too):
+        /// flex (the default), or tch-cpu / cuda:N in a build with the `tch` feature. Part of
+        /// their ids, as a spec's own `device = "..."` is.
+        #[arg(long)]
+        device: Option<String>,
     },
     /// Stop what runs for an experiment: its Slurm job (scancel) and any job still queued for
     /// it, or its process on this host (SIGTERM). The next run resumes it.
@@ -291,9 +296,13 @@ fn run(cli: Cli) -> Result<()> {
             executor,
             wait,
             sbatch_args,
+            device,
         } => {
             // Parse and validate before opening anything, so a bad spec writes nothing.
-            let spec = Spec::load(&spec, &overrides)?;
+            let mut spec = Spec::load(&spec, &overrides)?;
+            if let Some(device) = &device {
+                spec.set_device(device)?;
+            }
             if dry_run {
                 // Without a database, or one without tables yet, nothing is done yet.
                 let store = match runtime.block_on(Store::open_read_only(&db)) {
@@ -1143,10 +1152,13 @@ fn show(runtime: &Runtime, store: &Store, id: &ExperimentId, out: &mut impl Writ
             } else {
                 a.status.to_string()
             };
-            let host = match &a.job {
+            let mut host = match &a.job {
                 Some(job) => format!("{} ({job})", a.host),
                 None => a.host.clone(),
             };
+            if let Some(device) = a.device.as_deref().filter(|d| *d != "flex") {
+                host.push_str(&format!(" on {device}"));
+            }
             vec![
                 a.id.to_string(),
                 status,

@@ -167,8 +167,6 @@ pub struct Runner<'a> {
     store: &'a Store,
     show_progress: bool,
     origin: AttemptOrigin,
-    /// What stages compute on: burn's flex CPU backend unless [`Runner::on_device`] says else.
-    device: burn::prelude::Device,
     /// Every experiment touched, in the order finished.
     pub report: Vec<StageReport>,
 }
@@ -180,15 +178,8 @@ impl<'a> Runner<'a> {
             store,
             show_progress,
             origin: this_origin(),
-            device: burn::prelude::Device::flex(),
             report: Vec::new(),
         }
-    }
-
-    /// Runs stages on `device` instead of the default CPU backend.
-    pub fn on_device(mut self, device: burn::prelude::Device) -> Runner<'a> {
-        self.device = device;
-        self
     }
 
     /// Runs `spec` and whatever it needs; returns its id.
@@ -356,18 +347,27 @@ impl<'a> Runner<'a> {
             &format!("{} {}", spec.kind(), spec.name),
             self.show_progress,
         );
-        let mut ctx = StageContext::new(
-            self.runtime,
-            self.store,
-            self.device.clone(),
-            attempt,
-            inputs.clone(),
-            bar.clone(),
-        );
+        // The stage computes on the device its spec names (flex by default); the attempt
+        // records it, and a build that lacks it fails the attempt saying so.
+        let device_name = spec.device.as_deref().unwrap_or("flex");
+        self.runtime
+            .block_on(self.store.set_attempt_device(attempt, device_name))?;
         crate::faults::enter_stage(spec.kind());
         let heartbeat =
             Heartbeat::start(self.store.clone(), attempt, crate::store::HEARTBEAT_EVERY);
-        let outcome = spec.stage.run(&mut ctx).and_then(|()| ctx.flush());
+        let outcome = crate::device::parse(device_name)
+            .map_err(|e| StageError::Failed(e.to_string()))
+            .and_then(|device| {
+                let mut ctx = StageContext::new(
+                    self.runtime,
+                    self.store,
+                    device,
+                    attempt,
+                    inputs.clone(),
+                    bar.clone(),
+                );
+                spec.stage.run(&mut ctx).and_then(|()| ctx.flush())
+            });
         drop(heartbeat);
         bar.finish_and_clear();
         match outcome {

@@ -55,6 +55,14 @@ macro_rules! define_stage {
                 }
             }
 
+            /// Whether a stage of this kind computes with a model (and so runs on a device).
+            pub fn runs_models(&self) -> bool {
+                match self {
+                    $(Stage::$variant(_) => <$settings as StageKind>::RUNS_MODELS,)*
+                    Stage::Recipe(_) => false,
+                }
+            }
+
             /// The inputs a stage of this kind needs, by role.
             pub fn input_roles(&self) -> &'static [&'static str] {
                 match self {
@@ -146,6 +154,10 @@ pub struct Spec {
     /// Where each input comes from, by role. Not part of the resolved settings: inputs enter
     /// the id as the ids they resolve to.
     pub inputs: BTreeMap<String, InputRef>,
+    /// The device a stage that runs models computes on ([`crate::device::NAMES`]); `None` is
+    /// burn's flex CPU backend. Another device rounds otherwise, so it is part of the id; the
+    /// default is left out of the resolved spec, so specs that name none keep their ids.
+    pub device: Option<String>,
 }
 
 impl Spec {
@@ -159,8 +171,35 @@ impl Spec {
         let mut settings = self.stage.settings_json();
         if let serde_json::Value::Object(map) = &mut settings {
             map.insert("kind".into(), self.kind().into());
+            if let Some(device) = &self.device {
+                map.insert("device".into(), device.clone().into());
+            }
         }
         settings
+    }
+
+    /// Runs every stage of this spec that runs models (a recipe's stages written in it) on
+    /// `device`, as `lab run --device` asks; the ids change accordingly.
+    pub fn set_device(&mut self, device: &str) -> Result<(), SpecError> {
+        let device = crate::device::canonical_name(device).map_err(|reason| SpecError {
+            source_name: "--device".into(),
+            key: String::new(),
+            reason,
+        })?;
+        self.apply_device(device.as_deref());
+        Ok(())
+    }
+
+    fn apply_device(&mut self, device: Option<&str>) {
+        match &mut self.stage {
+            Stage::Recipe(recipe) => {
+                for stage in recipe.stages.values_mut() {
+                    stage.apply_device(device);
+                }
+            }
+            stage if stage.runs_models() => self.device = device.map(str::to_string),
+            _ => {}
+        }
     }
 
     /// Reads a spec file, applies `key.path=value` overrides, resolves and validates it.
@@ -275,6 +314,18 @@ impl Spec {
                 ))
             }
             None => kind.clone(),
+        };
+        let device = match table.remove("device") {
+            None => None,
+            Some(toml::Value::String(name)) => {
+                crate::device::canonical_name(&name).map_err(|reason| err("device", reason))?
+            }
+            Some(other) => {
+                return Err(err(
+                    "device",
+                    format!("expected a device name, found {}", other.type_str()),
+                ))
+            }
         };
         let inputs_table = match table.remove("inputs") {
             Some(toml::Value::Table(t)) => t,
@@ -432,10 +483,17 @@ impl Spec {
                 }
             }
         }
+        if device.is_some() && !stage.runs_models() {
+            return Err(err(
+                "device",
+                format!("a `{kind}` stage runs no model; only stages that do take a device"),
+            ));
+        }
         Ok(Spec {
             name,
             stage,
             inputs,
+            device,
         })
     }
 }
@@ -640,6 +698,56 @@ mod tests {
 
     fn parse(text: &str) -> Result<Spec, SpecError> {
         Spec::parse(text, "test.toml", &[])
+    }
+
+    /// A device is part of the id of a stage that runs models; the default (flex) is left out,
+    /// so specs that name none keep their ids.
+    #[test]
+    fn a_device_is_part_of_the_id_of_stages_that_run_models() {
+        let eval = "kind = \"eval\"\ninputs = { model = \"id:ab\", world = \"id:cd\" }\n";
+        let id = |text: &str| {
+            let spec = parse(text).unwrap();
+            crate::identity::experiment_id(&spec.resolved_json(), &BTreeMap::new())
+        };
+        let flex = id(eval);
+        assert_eq!(id(&format!("{eval}device = \"flex\"")), flex);
+        let tch = id(&format!("{eval}device = \"tch-cpu\""));
+        assert_ne!(tch, flex);
+        assert_eq!(
+            id(&format!("{eval}device = \"libtorch\"")),
+            tch,
+            "one spelling"
+        );
+        assert_ne!(id(&format!("{eval}device = \"cuda:0\"")), tch);
+
+        let err = parse(&format!("{eval}device = \"gpu\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`device`") && err.contains("unknown device"),
+            "{err}"
+        );
+        let err = parse("kind = \"world\"\ndevice = \"tch-cpu\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`device`") && err.contains("runs no model"),
+            "{err}"
+        );
+
+        // `lab run --device` sets it on a recipe's stages that run models, and on no other.
+        let mut recipe = parse(
+            "kind = \"recipe\"\n[stages.world]\nkind = \"world\"\n\
+             [stages.eval]\nkind = \"eval\"\ninputs = { model = \"id:ab\", world = \"@world\" }\n",
+        )
+        .unwrap();
+        recipe.set_device("cuda:1").unwrap();
+        let Stage::Recipe(r) = &recipe.stage else {
+            panic!("a recipe")
+        };
+        assert_eq!(r.stages["eval"].device.as_deref(), Some("cuda:1"));
+        assert_eq!(r.stages["world"].device, None);
+        assert!(recipe.set_device("tpu").is_err());
     }
 
     #[test]

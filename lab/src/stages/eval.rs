@@ -179,6 +179,7 @@ impl StageKind for EvalConfig {
     /// 4: a decode step attends over the KV cache in place (two matmuls and a softmax on views
     /// of the cache) instead of the fused kernel over a copy; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
+    const RUNS_MODELS: bool = true;
 
     fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = Vec::new();

@@ -621,6 +621,7 @@ impl StageKind for GrpoConfig {
     /// once under its completions.
     /// 4: a decode step attends over the KV cache in place; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
+    const RUNS_MODELS: bool = true;
 
     fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = validation::positive(&[
@@ -1150,7 +1151,8 @@ mod tests {
         };
         shared_prompt_matches_full_sequences(&config.init(&Device::flex().autodiff()));
         // The Hugging Face models train through the same cache path (GQA, biases, untied head).
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf");
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf");
         for name in ["llama", "qwen2"] {
             let model =
                 crate::hf::HfModel::read(&fixtures.join(name), &Device::flex().autodiff()).unwrap();

@@ -51,6 +51,9 @@ pub trait StageKind: Clone + PartialEq + std::fmt::Debug + Serialize + Deseriali
     /// are stored with the spec but left out of the id, so the same files elsewhere are the
     /// same experiment.
     const LOCATION_FIELDS: &'static [&'static str] = &[];
+    /// Whether the stage computes with a model, so that a spec may name the device it runs on
+    /// (`device = "tch-cpu"`, part of the id: another device rounds otherwise).
+    const RUNS_MODELS: bool = false;
 
     /// What is wrong with the settings, as `(field, reason)` per problem.
     fn validate(&self) -> Result<(), Vec<(String, String)>>;

@@ -123,6 +123,7 @@ impl StageKind for PretrainConfig {
     /// 2: burn-flex's SIMD and AVX-512 kernels round differently; a training step sums its
     /// micro-batches' gradients.
     const NUMERICS_VERSION: u32 = 2;
+    const RUNS_MODELS: bool = true;
 
     fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = Vec::new();

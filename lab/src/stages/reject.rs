@@ -130,6 +130,7 @@ impl StageKind for RejectConfig {
     /// 3: burn-flex's SIMD and AVX-512 kernels round differently.
     /// 4: a decode step attends over the KV cache in place; sampled tokens round differently.
     const NUMERICS_VERSION: u32 = 4;
+    const RUNS_MODELS: bool = true;
 
     fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = validation::positive(&[

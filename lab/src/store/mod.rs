@@ -334,6 +334,8 @@ pub struct AttemptRow {
     pub heartbeat_at: Option<String>,
     /// The scheduler's job that ran it (`slurm:1234`); `None` for a process started by hand.
     pub job: Option<String>,
+    /// The device it computed on (`flex`, `tch-cpu`, `cuda:0`); `None` before it was recorded.
+    pub device: Option<String>,
 }
 
 impl AttemptRow {
@@ -842,6 +844,16 @@ impl Store {
         )
     }
 
+    /// Records the device an attempt computes on (`flex`, `tch-cpu`, `cuda:0`).
+    pub async fn set_attempt_device(&self, attempt: i64, device: &str) -> Result<()> {
+        execute!(
+            self,
+            "UPDATE attempts SET device = $1 WHERE id = $2",
+            device,
+            attempt
+        )
+    }
+
     /// Renews a running attempt's lease.
     pub async fn heartbeat(&self, attempt: i64) -> Result<()> {
         let sql = format!(
@@ -937,7 +949,8 @@ impl Store {
     pub async fn attempts(&self, id: &ExperimentId) -> Result<Vec<AttemptRow>> {
         on_pool!(&self.pool, pool => sqlx::query_as(
             "SELECT id, experiment, status, started_at, ended_at, host, pid, git_commit, progress, \
-             error, result_digest, heartbeat_at, job FROM attempts WHERE experiment = $1 ORDER BY id",
+             error, result_digest, heartbeat_at, job, device FROM attempts WHERE experiment = $1 \
+             ORDER BY id",
         )
         .bind(id.as_str())
         .fetch_all(pool)
