@@ -69,11 +69,20 @@ test-real-model dir=".real-models/smollm2":
     .peer-venv/bin/python lab/benches/peers/hf_reference.py {{dir}}
     LAB_HF_MODEL_DIR="$(realpath {{dir}})" cargo test --workspace --lib hf::tests::a_real_model -- --ignored --nocapture
 
+# Needs `just bench-peers` for TRL and `just test-real-model` for the model directory; sizes from
+# LAB_BENCH_P, LAB_BENCH_G, LAB_BENCH_TOKENS and LAB_BENCH_ROUNDS.
+#
+# GRPO on a real model (SmolLM2-135M by default) against TRL's GRPOTrainer on the same one.
+bench-real-model dir=".real-models/smollm2":
+    cargo test --workspace --no-run
+    ./target/debug/examples/bench_hf {{dir}}
+
 # LibTorch comes from PyTorch 2.9's wheel in .peer-venv (`just bench-peers`); the build links it
 # (LIBTORCH_USE_PYTORCH) and the tests load it from there. Set LAB_TEST_DEVICE=cuda:0 on a GPU
 # machine. The first build rebuilds burn with its LibTorch backend (minutes).
 #
-# The real-model tests (tiny Qwen2 and Llama against transformers) on LibTorch's CPU backend.
+# The real-model tests (tiny Qwen2 and Llama against transformers) on LibTorch's CPU backend,
+# and GRPO on a Hugging Face model run by `lab run --device` there, killed and resumed.
 test-tch device="tch-cpu":
     #!/usr/bin/env bash
     set -euo pipefail
@@ -81,6 +90,7 @@ test-tch device="tch-cpu":
     export LIBTORCH_USE_PYTORCH=1 PATH="$PWD/.peer-venv/bin:$PATH"
     export LD_LIBRARY_PATH="$(python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
     LAB_TEST_DEVICE={{device}} cargo test --workspace --features lab/tch --lib -- hf:: device::
+    LAB_TEST_DEVICE={{device}} cargo test --workspace --features lab/tch --test cli -- grpo_trains_a_hugging_face the_device_is_part
 
 # Each hostile-input fuzz target runs `seconds` (LAB_FUZZ_SECONDS; two targets at a time); each
 # property gets 20,000 cases; the random-moment crash campaigns take `kills` kill -9 each, the

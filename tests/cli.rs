@@ -2338,11 +2338,22 @@ fn hf_r1_zero_recipe(lab: &Lab, model_dir: &Path) -> String {
     )
 }
 
+/// `lab run` on the device of `LAB_TEST_DEVICE` (`just test-tch` sets `tch-cpu`), else flex.
+fn run_on_test_device(spec: &str) -> Vec<String> {
+    let mut args = vec!["run".to_string(), spec.to_string()];
+    if let Ok(device) = std::env::var("LAB_TEST_DEVICE") {
+        args.extend(["--device".to_string(), device]);
+    }
+    args
+}
+
 #[test]
 fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
     let straight = Lab::new();
     let spec = hf_r1_zero_recipe(&straight, &repo_root().join("tests/fixtures/hf/llama"));
-    straight.ok(&["run", &spec]);
+    let run = run_on_test_device(&spec);
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    straight.ok(&run);
     let last_checkpoint = "SELECT c.step, c.hash FROM checkpoints c JOIN attempts a \
                            ON a.id = c.attempt JOIN experiments e ON e.id = a.experiment \
                            WHERE e.kind = 'grpo' ORDER BY c.step DESC LIMIT 1";
@@ -2363,13 +2374,15 @@ fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
     // Killed after its first checkpoint, the run resumes to the same last checkpoint.
     let killed = Lab::new();
     let spec = hf_r1_zero_recipe(&killed, &repo_root().join("tests/fixtures/hf/llama"));
+    let run = run_on_test_device(&spec);
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
     let out = killed
-        .cmd(&["run", &spec])
+        .cmd(&run)
         .env("LAB_CRASH_AT", "grpo:checkpoint-recorded:1")
         .output()
         .unwrap();
     assert!(!out.status.success(), "the crash point was not reached");
-    let stderr = String::from_utf8_lossy(&killed.ok(&["run", &spec]).stderr).to_string();
+    let stderr = String::from_utf8_lossy(&killed.ok(&run).stderr).to_string();
     assert!(stderr.contains("resumed"), "{stderr}");
     assert_eq!(killed.sql(last_checkpoint), expected);
 
@@ -2385,6 +2398,23 @@ fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
     );
     let err = straight.fails(&["run", &sft]);
     assert!(err.contains("Hugging Face model's"), "{err}");
+    // `lab generate` samples from the trained checkpoint through the chat template.
+    let out = straight.stdout(&[
+        "generate",
+        grpo_id,
+        "--prompt",
+        "What is 2 + 3?",
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "4",
+    ]);
+    assert!(
+        out.contains(
+            "--- sample 1\n<|im_start|>user\nWhat is 2 + 3?<|im_end|>\n<|im_start|>assistant\n"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -2413,7 +2443,14 @@ fn the_device_is_part_of_the_id_and_recorded_with_each_attempt() {
     lab.ok(&["run", TINY_WORLD]);
     let devices = lab.sql("SELECT DISTINCT device FROM attempts");
     assert_eq!(devices, "device\nflex\n");
-    if !cfg!(feature = "tch") {
+    if cfg!(feature = "tch") {
+        // `just test-tch`: the tiny base recipe, pretraining and evaluation, on LibTorch.
+        lab.ok(&["run", "--device", "tch-cpu", "experiments/tiny/base.toml"]);
+        let on = lab.sql(
+            "SELECT COUNT(*) AS n FROM attempts WHERE device = 'tch-cpu' AND status = 'completed'",
+        );
+        assert_eq!(on, "n\n2\n", "pretraining and evaluation ran on tch-cpu");
+    } else {
         // A build without LibTorch fails the stage that asks for it, saying why.
         let err = lab.fails(&["run", "--device", "tch-cpu", "experiments/tiny/base.toml"]);
         assert!(err.contains("`tch` feature"), "{err}");

@@ -159,19 +159,29 @@ impl InputModel {
             return Ok(InputModel::Hf(HfSource { manifest, bundle }));
         }
         let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
+        InputModel::from_checkpoint(&bytes, &hash, &owner, &ctx.device())
+    }
+
+    /// The model of a checkpoint file (`bytes`, verified against `hash`) of either kind, on
+    /// `device`; `owner` names it in errors.
+    pub fn from_checkpoint(
+        bytes: &[u8],
+        hash: &str,
+        owner: &str,
+        device: &Device,
+    ) -> Result<InputModel, StageError> {
         let checkpoint_err = |source| StageError::Checkpoint {
-            hash: hash.clone(),
-            owner: owner.clone(),
+            hash: hash.to_string(),
+            owner: owner.to_string(),
             source,
         };
-        let (tensors, extra) = model::decode_expecting(&bytes, &hash).map_err(checkpoint_err)?;
+        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(checkpoint_err)?;
         if extra.get("hf").is_none() {
-            return Ok(InputModel::Lab(Checkpoint::decode(&bytes, &hash, &owner)?));
+            return Ok(InputModel::Lab(Checkpoint::decode(bytes, hash, owner)?));
         }
-        let meta = hf_meta(extra, &hash, &owner)?;
-        let mut bundle = meta.hf.load(&ctx.device(), &owner)?;
-        bundle.model =
-            hf_from_named(&bundle.model, &tensors, &ctx.device()).map_err(checkpoint_err)?;
+        let meta = hf_meta(extra, hash, owner)?;
+        let mut bundle = meta.hf.load(device, owner)?;
+        bundle.model = hf_from_named(&bundle.model, &tensors, device).map_err(checkpoint_err)?;
         Ok(InputModel::Hf(HfSource {
             manifest: meta.hf,
             bundle,
@@ -379,7 +389,9 @@ fn write<M: burn::module::Module>(
 }
 
 /// Samples `n` completions of `prompt` from the last checkpoint of experiment `id` (its
-/// standing attempt, or its latest attempt while it runs), for `lab generate`.
+/// standing attempt, or its latest attempt while it runs), for `lab generate`. The lab's model
+/// continues the prompt's text (rendered by `prompting`, when given); a trained Hugging Face
+/// model is asked through its chat template (as a user turn, or as `prompting` puts it).
 pub fn sample_from(
     runtime: &tokio::runtime::Runtime,
     store: &crate::store::Store,
@@ -389,7 +401,6 @@ pub fn sample_from(
     config: &crate::generate::GenerationConfig,
     n: usize,
 ) -> Result<Vec<String>, StageError> {
-    use crate::tokenizer::Tokenizer;
     let attempts = runtime.block_on(store.attempts(id))?;
     let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
         .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
@@ -402,28 +413,60 @@ pub fn sample_from(
         .objects()
         .get_unverified(&hash)
         .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
-    let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
-    let model = checkpoint.model(&Device::flex())?;
-    let tokenizer = &checkpoint.meta.tokenizer;
-    let text = match prompting {
-        Some(p) => {
-            let words = crate::language::count_words(prompt);
-            let lang = if words.zh > words.en {
-                crate::world::Lang::Zh
-            } else {
-                crate::world::Lang::En
-            };
-            crate::evaluation::render_prompt(p, prompt, lang)
-        }
-        None => prompt.to_string(),
+    let words = crate::language::count_words(prompt);
+    let lang = if words.zh > words.en {
+        crate::world::Lang::Zh
+    } else {
+        crate::world::Lang::En
     };
-    let mut ids = vec![tokenizer.bos_id()];
-    ids.extend(tokenizer.encode(&text));
-    let completions = crate::generate::generate(&model, tokenizer, &[ids], n, config, 0);
-    Ok(completions
-        .into_iter()
-        .map(|c| format!("{text} {}", c.text.trim_start()))
-        .collect())
+    let failed = |e: String| StageError::Failed(format!("{owner}: {e}"));
+    match InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())? {
+        InputModel::Lab(checkpoint) => {
+            let model = checkpoint.model(&Device::flex())?;
+            let tokenizer = &checkpoint.meta.tokenizer;
+            let text = match prompting {
+                Some(p) => crate::evaluation::render_prompt(p, prompt, lang),
+                None => prompt.to_string(),
+            };
+            let mut ids = vec![tokenizer.bos_id()];
+            ids.extend(tokenizer.encode(&text));
+            let completions = crate::generate::generate(&model, tokenizer, &[ids], n, config, 0);
+            Ok(completions
+                .into_iter()
+                .map(|c| format!("{text} {}", c.text.trim_start()))
+                .collect())
+        }
+        InputModel::Hf(hf) => {
+            let (text, ids) = match prompting {
+                Some(p) => (
+                    hf.bundle.prompt_text(p, prompt, lang),
+                    hf.bundle.prompt_ids(p, prompt, lang).map_err(failed)?,
+                ),
+                None => {
+                    let turn = [crate::hf::Message {
+                        role: "user".into(),
+                        content: prompt.to_string(),
+                    }];
+                    (
+                        hf.bundle.chat_text(&turn, "").map_err(failed)?,
+                        hf.bundle.chat_ids(&turn, "").map_err(failed)?,
+                    )
+                }
+            };
+            let completions = crate::generate::generate(
+                &hf.bundle.model,
+                &hf.bundle.tokenizer,
+                &[ids],
+                n,
+                config,
+                0,
+            );
+            Ok(completions
+                .into_iter()
+                .map(|c| format!("{text}{}", c.text))
+                .collect())
+        }
+    }
 }
 
 /// A checkpoint of the stage's own attempt that it resumes from.
