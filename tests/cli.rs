@@ -2304,17 +2304,36 @@ fn a_hugging_face_model_is_an_input_known_by_its_content() {
         err.contains("inputs.model.path") && err.contains("nowhere"),
         "{err}"
     );
-    // Stages that train take the lab's model only, and say so.
+    // Fine-tuning and rejection sampling take it too, through the same chat template.
+    let world = repo_root().join(TINY_WORLD);
     let sft = lab.write_spec(
         "sft.toml",
         &format!(
-            "kind = \"sft\"\ninputs = {{ model = {{ hf = \"{}\" }}, data = \"{}\" }}\n",
+            "kind = \"sft\"\ninputs = {{ model = {{ hf = \"{}\" }}, data = \"{}\" }}\n\
+             prompting = \"compact\"\nsteps = 2\nbatch_size = 4\nmicro_batch_size = 2\n",
             b.display(),
-            repo_root().join(TINY_WORLD).display()
+            world.display()
         ),
     );
-    let err = lab.fails(&["run", &sft]);
-    assert!(err.contains("Hugging Face model"), "{err}");
+    lab.ok(&["run", &sft]);
+    let reject = lab.write_spec(
+        "reject.toml",
+        &format!(
+            "kind = \"reject\"\ninputs = {{ model = {{ hf = \"{}\" }}, world = \"{}\" }}\n\
+             prompts = 4\nsamples_per_prompt = 2\nmax_completion_length = 8\n",
+            b.display(),
+            world.display()
+        ),
+    );
+    lab.ok(&["run", &reject]);
+    let sampled = lab.sql(
+        "SELECT COUNT(*) AS n FROM traces WHERE prompt LIKE '%<|im_start|>assistant%' \
+         AND json_extract(meta, '$.verdict') IS NOT NULL",
+    );
+    assert_eq!(
+        sampled, "n\n8\n",
+        "every completion judged, with the chat prompt"
+    );
 }
 
 /// GRPO then an evaluation on a Hugging Face model directory, at test size.
@@ -2386,18 +2405,18 @@ fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
     assert!(stderr.contains("resumed"), "{stderr}");
     assert_eq!(killed.sql(last_checkpoint), expected);
 
-    // A stage that takes the lab's model only names what it was given.
+    // Fine-tuning continues from the trained checkpoint.
     let grpo_id = straight.sql("SELECT id FROM experiments WHERE kind = 'grpo'");
     let grpo_id = grpo_id.lines().nth(1).unwrap();
     let sft = straight.write_spec(
         "sft.toml",
         &format!(
-            "kind = \"sft\"\ninputs = {{ model = \"id:{grpo_id}\", data = \"{}\" }}\n",
+            "kind = \"sft\"\ninputs = {{ model = \"id:{grpo_id}\", data = \"{}\" }}\n\
+             prompting = \"compact\"\nsteps = 2\nbatch_size = 2\n",
             repo_root().join(TINY_WORLD).display()
         ),
     );
-    let err = straight.fails(&["run", &sft]);
-    assert!(err.contains("Hugging Face model's"), "{err}");
+    straight.ok(&["run", &sft]);
     // `lab generate` samples from the trained checkpoint through the chat template.
     let out = straight.stdout(&[
         "generate",

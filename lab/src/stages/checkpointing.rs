@@ -48,8 +48,8 @@ impl Checkpoint {
         let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(err)?;
         if extra.get("hf").is_some() {
             return Err(StageError::Failed(format!(
-                "checkpoint {hash} of {owner} is a Hugging Face model's; this stage takes the \
-                 lab's own model only (eval and grpo take both)"
+                "checkpoint {hash} of {owner} is a Hugging Face model's, not the lab's own \
+                 model's"
             )));
         }
         let meta: CheckpointMeta = serde_json::from_value(extra).map_err(|e| {
@@ -75,25 +75,12 @@ impl Checkpoint {
             }
         })
     }
-
-    /// Loads the last checkpoint of the stage's input `role`.
-    pub fn of_input(ctx: &StageContext, role: &str) -> Result<Checkpoint, StageError> {
-        if ctx.input_kind(role)? == HfModelConfig::KIND {
-            return Err(StageError::Failed(format!(
-                "input `{role}` ({}) is a Hugging Face model; this stage takes the lab's own \
-                 model only (eval takes both)",
-                ctx.input(role)?
-            )));
-        }
-        let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
-        Checkpoint::decode(&bytes, &hash, &owner)
-    }
 }
 
 /// Where a stage's model comes from and how the checkpoints it writes are read back: the lab's
 /// own transformer, or a Hugging Face model (imported by an `hf` stage, or a checkpoint of a
-/// stage that trained one). The stages that sample and train (eval, grpo) are written once over
-/// this.
+/// stage that trained one). The stages that read a model (eval, grpo, sft, reject) are written
+/// once over this.
 pub trait ModelSource {
     type Model: TrainableLm;
 

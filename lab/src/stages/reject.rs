@@ -5,14 +5,15 @@
 //! problems) is added, as R1 adds non-reasoning data. Every filter's count is a metric; the kept
 //! set is the data set `sft` of `SftExample`s, for an `sft` stage.
 //!
-//! Inputs: `model` (the checkpoint to sample from) and `world` (its training problems).
+//! Inputs: `model` (the checkpoint to sample from, or a Hugging Face model, asked through its
+//! chat template) and `world` (its training problems).
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::Checkpoint;
+use super::checkpointing::{InputModel, ModelSource};
 use super::sft::SftExample;
-use super::{prompt_ids, shuffled_problems, validation, StageContext, StageError, StageKind};
-use crate::evaluation::{render_prompt, Prompting};
+use super::{shuffled_problems, validation, StageContext, StageError, StageKind};
+use crate::evaluation::Prompting;
 use crate::generate::{generate, GenerationConfig};
 use crate::language::{chain_of_thought, count_words};
 use crate::rewards::{score, RewardConfig};
@@ -156,10 +157,28 @@ impl StageKind for RejectConfig {
 }
 
 pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageError> {
-    let checkpoint = Checkpoint::of_input(ctx, "model")?;
-    let tokenizer = checkpoint.meta.tokenizer.clone();
-    let model = checkpoint.model(&ctx.device())?;
-    let max_seq_len = checkpoint.meta.model.max_seq_len;
+    match InputModel::of(ctx, "model")? {
+        InputModel::Lab(checkpoint) => {
+            let model = checkpoint.start(&ctx.device())?;
+            run_on(config, ctx, &model, &checkpoint)
+        }
+        InputModel::Hf(hf) => run_on(config, ctx, &hf.bundle.model, &hf),
+    }
+}
+
+/// Samples from `model` (of `source`, the lab's or a Hugging Face one) and keeps the good
+/// completions.
+fn run_on<S: ModelSource>(
+    config: &RejectConfig,
+    ctx: &mut StageContext,
+    model: &S::Model,
+    source: &S,
+) -> Result<(), StageError> {
+    let (tokenizer, prompter) = (source.tokenizer(), source.prompter());
+    let max_seq_len = source.max_seq_len();
+    // A finished completion ends with the end-of-sequence token's text, which is no part of
+    // the response kept.
+    let eos_text = tokenizer.token(tokenizer.eos_id()).to_string();
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
     let mut pool = shuffled_problems(
         &train,
@@ -183,18 +202,20 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
     let chunk = 32;
     let mut sample = 0i64;
     for (chunk_index, problems) in pool.chunks(chunk).enumerate() {
-        let prompts: Vec<Vec<u32>> = problems
+        let prompts = problems
             .iter()
             .map(|p| {
-                let mut ids = prompt_ids(&tokenizer, config.prompting, &p.question, p.lang);
+                let mut ids = prompter
+                    .prompt_ids(config.prompting, &p.question, p.lang)
+                    .map_err(|e| StageError::Failed(format!("problem {:?}: {e}", p.question)))?;
                 ids.truncate(max_seq_len.saturating_sub(8));
-                ids
+                Ok(ids)
             })
-            .collect();
+            .collect::<Result<Vec<Vec<u32>>, StageError>>()?;
         let first = (chunk_index * chunk * config.samples_per_prompt) as u64;
         let completions = generate(
-            &model,
-            &tokenizer,
+            model,
+            tokenizer,
             &prompts,
             config.samples_per_prompt,
             &generation,
@@ -205,7 +226,7 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
             let p = &problems[c.prompt_index];
             let response = format!("{prefix} {}", c.text.trim_start())
                 .trim()
-                .trim_end_matches("<eos>")
+                .trim_end_matches(eos_text.as_str())
                 .trim()
                 .to_string();
             let mut verdict = judge(&response, c.finished, p.answer, p.lang, config, &mut seen);
@@ -217,7 +238,7 @@ pub fn run(config: &RejectConfig, ctx: &mut StageContext) -> Result<(), StageErr
             if sample < 16 {
                 ctx.trace(TraceRecord {
                     sample,
-                    prompt: render_prompt(config.prompting, &p.question, p.lang),
+                    prompt: prompter.prompt_text(config.prompting, &p.question, p.lang),
                     completion: c.text.clone(),
                     labels: TraceLabels {
                         verdict: Some(verdict.name().to_string()),

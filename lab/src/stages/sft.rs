@@ -1,7 +1,8 @@
 //! The `sft` stage: supervised fine-tuning of a checkpoint on prompt → completion pairs, with the
 //! loss on the completion tokens only.
 //!
-//! Inputs: `model` (the checkpoint to start from; its tokenizer is kept) and `data` (an
+//! Inputs: `model` (the checkpoint to start from, its tokenizer kept; or a Hugging Face model,
+//! asked through its chat template) and `data` (an
 //! experiment holding a problems data set, named by `dataset`). Each problem becomes a pair
 //! rendered in the `prompting` style: `cot` (question → step-by-step solution), `r1-zero` or
 //! `compact` (template → `<think> solution </think> <answer> N </answer>`), `direct` (question
@@ -10,13 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpointing::{self, Checkpoint};
+use super::checkpointing::{self, InputModel, ModelSource};
 use super::validation;
-use super::{prompt_ids, StageContext, StageError, StageKind};
+use super::{StageContext, StageError, StageKind};
+use crate::causal_lm::CausalLm;
 use crate::evaluation::Prompting;
 use crate::model::{token_logprobs, AdamWConfig};
 use crate::rng::Rng;
-use crate::tokenizer::Tokenizer;
 use crate::train::{accumulate, learning_rate, micro_batches, IntervalMeter, LossBatch, ScoredRow};
 use crate::world::{self, Problem};
 
@@ -152,25 +153,38 @@ impl StageKind for SftConfig {
 }
 
 pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError> {
-    let start_checkpoint = Checkpoint::of_input(ctx, "model")?;
-    let tokenizer = start_checkpoint.meta.tokenizer.clone();
-    let max_len = start_checkpoint.meta.model.max_seq_len;
+    match InputModel::of(ctx, "model")? {
+        InputModel::Lab(checkpoint) => run_from(config, ctx, &checkpoint),
+        InputModel::Hf(hf) => run_from(config, ctx, &hf),
+    }
+}
+
+/// Fine-tunes the model of `source`, the lab's or a Hugging Face one (whose prompts go through
+/// its chat template and whose completions end with its end-of-sequence token).
+fn run_from<S: ModelSource>(
+    config: &SftConfig,
+    ctx: &mut StageContext,
+    source: &S,
+) -> Result<(), StageError> {
+    let (tokenizer, prompter) = (source.tokenizer(), source.prompter());
+    let max_len = source.max_seq_len();
     let problems: Vec<SftRow> = ctx.input_rows("data", &config.dataset)?;
-    let mut examples: Vec<Example> = problems
-        .iter()
-        .map(|row| {
-            let (question, lang) = row.question();
-            let mut tokens = prompt_ids(&tokenizer, config.prompting, question, lang);
-            let completion_start = tokens.len();
-            tokens.extend(tokenizer.encode(&row.completion(config.prompting)));
-            tokens.push(tokenizer.eos_id());
-            Example {
+    let mut examples = Vec::with_capacity(problems.len());
+    for row in &problems {
+        let (question, lang) = row.question();
+        let mut tokens = prompter
+            .prompt_ids(config.prompting, question, lang)
+            .map_err(|e| StageError::Failed(format!("data set `{}`: {e}", config.dataset)))?;
+        let completion_start = tokens.len();
+        tokens.extend(tokenizer.encode(&row.completion(config.prompting)));
+        tokens.push(tokenizer.eos_id());
+        if tokens.len() <= max_len + 1 && completion_start < tokens.len() {
+            examples.push(Example {
                 tokens,
                 completion_start,
-            }
-        })
-        .filter(|e| e.tokens.len() <= max_len + 1 && e.completion_start < e.tokens.len())
-        .collect();
+            });
+        }
+    }
     let dropped = problems.len() - examples.len();
     Rng::derive(config.data_seed, "sft/order").shuffle(&mut examples);
     if config.max_examples > 0 {
@@ -187,9 +201,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
 
     let device = ctx.training_device();
     let (mut model, mut optimizer, start, _) =
-        checkpointing::resume_or_start(ctx, &config.optimizer, &device, || {
-            start_checkpoint.model(&device)
-        })?;
+        checkpointing::resume_or_start_from(ctx, source, &config.optimizer, &device)?;
 
     let mut meter = IntervalMeter::new();
     for step in start..config.steps {
@@ -220,7 +232,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
         let step_result = accumulate(&model, parts.len(), |replica, i| {
             let part = &parts[i];
             let device = replica.device();
-            let logits = replica.forward(part.inputs_tensor(&device));
+            let logits = CausalLm::forward(replica, part.inputs_tensor(&device));
             let logp = token_logprobs(logits, part.targets_tensor(&device));
             let loss = -(logp * part.mask_tensor(&device))
                 .sum()
@@ -267,7 +279,7 @@ pub fn run(config: &SftConfig, ctx: &mut StageContext) -> Result<(), StageError>
             )?;
         }
         if done % config.checkpoint_every == 0 || done == config.steps {
-            checkpointing::save(ctx, done as i64, &model, Some(&optimizer), &tokenizer)?;
+            source.save(ctx, done as i64, &model, Some(&optimizer))?;
         }
     }
     Ok(())
