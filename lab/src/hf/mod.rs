@@ -6,9 +6,10 @@
 //! tokenizers encode as the `tokenizers` library does ([`HfTokenizer`]).
 //!
 //! [`HfBundle`] holds all three; it asks questions through the chat template
-//! ([`crate::evaluation::Prompter`]) and generates through [`crate::causal_lm::CausalLm`], so
-//! the stages that sample (eval) take a model directory as their `model` input (the `hf` stage
-//! kind, [`crate::stages::hf_model`]). Not here yet: training these models.
+//! ([`crate::evaluation::Prompter`]), generates through [`crate::causal_lm::CausalLm`] and
+//! trains through [`crate::causal_lm::TrainableLm`], so every stage that reads a model (eval,
+//! grpo, sft, reject) takes a model directory as its `model` input (the `hf` stage kind,
+//! [`crate::stages::hf_model`]).
 
 mod chat;
 mod config;
