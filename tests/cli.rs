@@ -2434,6 +2434,27 @@ fn grpo_trains_a_hugging_face_model_and_resumes_it_exactly() {
         ),
         "{out}"
     );
+    // Exported as a model directory, the trained model continues as it does from the store.
+    let exported = straight.dir.path().join("exported");
+    let exported = exported.to_str().unwrap();
+    straight.ok(&["export-model", grpo_id, exported]);
+    let greedy = [
+        "--prompt",
+        "What is 2 + 3?",
+        "--temperature",
+        "0",
+        "-n",
+        "1",
+    ];
+    let from_dir = straight.stdout(&[&["generate", "--hf", exported][..], &greedy].concat());
+    let from_store = straight.stdout(&[&["generate", grpo_id][..], &greedy].concat());
+    let completion = from_dir.strip_prefix("--- sample 0\n").unwrap();
+    assert!(
+        from_store.ends_with(completion),
+        "{from_dir:?} vs {from_store:?}"
+    );
+    let err = straight.fails(&["export-model", grpo_id, exported]);
+    assert!(err.contains("not empty"), "{err}");
 }
 
 #[test]

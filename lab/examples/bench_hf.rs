@@ -13,19 +13,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-// Only the stop-less tokenizer of the shared workloads is used here.
+// Only the stop-less tokenizer and the GRPO settings of the shared workloads are used here.
 #[allow(dead_code)]
 mod common;
+mod peers;
 
 use burn::prelude::*;
 use common::NoStop;
 use lab::evaluation::{Prompter, Prompting};
 use lab::generate::{generate, GenerationConfig};
-use lab::grpo::{advantages, LossType, ScaleRewards};
+use lab::grpo::advantages;
 use lab::hf::{HfBundle, HfModel};
 use lab::model::AdamW;
 use lab::rewards::{score, RewardConfig};
-use lab::stages::grpo::{policy_update, GrpoConfig};
+use lab::stages::grpo::policy_update;
 use lab::world::Lang;
 
 /// Word problems of the world's kind, asked through the R1-Zero template.
@@ -97,18 +98,7 @@ fn main() {
     let trained = HfModel::read(&dir, &Device::flex().autodiff()).expect("the model reads");
     let HfBundle { tokenizer, .. } = bundle;
     let tokenizer = NoStop(tokenizer);
-    let grpo = GrpoConfig {
-        prompts_per_step: p,
-        group_size: g,
-        max_completion_length: tokens,
-        loss_type: LossType::Dapo,
-        scale_rewards: ScaleRewards::Group,
-        beta: 0.0,
-        mu: 1,
-        temperature: 1.0,
-        top_p: 1.0,
-        ..GrpoConfig::default()
-    };
+    let grpo = common::bench_grpo_config(p, g, tokens);
     let mut model = trained;
     let mut optimizer = AdamW::new(grpo.optimizer.clone());
     let mut lab_round = || {
@@ -217,33 +207,19 @@ fn run_trl(
     (p, g, tokens): (usize, usize, usize),
     threads: usize,
 ) -> Result<(f64, String), String> {
-    let out = Command::new(python)
-        .arg(script)
-        .arg("--model")
-        .arg(dir)
-        .arg("--prompts")
-        .arg(prompts)
-        .args(["--prompts-per-step", &p.to_string(), "-G", &g.to_string()])
-        .args(["--max-completion-length", &tokens.to_string()])
-        .args(["--steps", "3", "--threads", &threads.to_string()])
-        .output()
-        .map_err(|e| format!("could not start {}: {e}", python.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!("failed: {}", stderr.lines().last().unwrap_or("")));
-    }
-    let line = stdout
-        .lines()
-        .rfind(|l| l.starts_with("TRL_GRPO"))
-        .ok_or("no TRL_GRPO line")?
-        .to_string();
-    let seconds = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("median_step_s="))
-        .and_then(|v| v.parse().ok())
-        .ok_or("no median_step_s")?;
-    Ok((seconds, line))
+    let output = peers::TrlOutput::run(
+        Command::new(python)
+            .arg(script)
+            .arg("--model")
+            .arg(dir)
+            .arg("--prompts")
+            .arg(prompts)
+            .args(["--prompts-per-step", &p.to_string(), "-G", &g.to_string()])
+            .args(["--max-completion-length", &tokens.to_string()])
+            .args(["--steps", "3", "--threads", &threads.to_string()]),
+        python,
+    )?;
+    Ok((output.number("median_step_s")?, output.line))
 }
 
 fn median(values: &mut [f64]) -> f64 {

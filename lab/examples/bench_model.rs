@@ -20,6 +20,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod common;
+mod peers;
 
 use burn::prelude::*;
 use common::{GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, GRPO_PROMPTS, QUESTION};
@@ -311,54 +312,30 @@ struct TrlResult {
 }
 
 fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, String> {
-    let out = Command::new(python)
-        .arg(script)
-        .args(["--prompts-per-step", &GRPO_PROMPTS.to_string()])
-        .args(["-G", &GRPO_GROUP.to_string()])
-        .args(["--max-completion-length", &GRPO_COMPLETION.to_string()])
-        .args(["--steps", "4", "--threads", &threads.to_string()])
-        .args([
-            "--hidden",
-            "128",
-            "--layers",
-            "4",
-            "--heads",
-            "4",
-            "--intermediate",
-            "512",
-        ])
-        .arg("--force-full-length")
-        .output()
-        .map_err(|e| format!("could not start {}: {e}", python.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "TRL bench failed: {}",
-            stderr.lines().last().unwrap_or("")
-        ));
-    }
-    let field = |name: &str| -> Option<String> {
-        stdout
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .map(str::to_string)
-    };
-    let median_step = field("median_step_s")
-        .and_then(|v| v.parse().ok())
-        .ok_or("no median_step_s in TRL's output")?;
-    let longest_prompt = field("longest_prompt_tokens")
-        .and_then(|v| v.parse().ok())
-        .ok_or("no longest_prompt_tokens in TRL's output")?;
-    let line = stdout
-        .lines()
-        .rfind(|l| l.starts_with("TRL_GRPO"))
-        .unwrap_or("")
-        .to_string();
+    let output = peers::TrlOutput::run(
+        Command::new(python)
+            .arg(script)
+            .args(["--prompts-per-step", &GRPO_PROMPTS.to_string()])
+            .args(["-G", &GRPO_GROUP.to_string()])
+            .args(["--max-completion-length", &GRPO_COMPLETION.to_string()])
+            .args(["--steps", "4", "--threads", &threads.to_string()])
+            .args([
+                "--hidden",
+                "128",
+                "--layers",
+                "4",
+                "--heads",
+                "4",
+                "--intermediate",
+                "512",
+            ])
+            .arg("--force-full-length"),
+        python,
+    )?;
     Ok(TrlResult {
-        median_step,
-        longest_prompt,
-        line,
+        median_step: output.number("median_step_s")?,
+        longest_prompt: output.number("longest_prompt_tokens")?,
+        line: output.line,
     })
 }
 

@@ -243,6 +243,15 @@ enum Command {
         #[arg(long)]
         attempt: Option<i64>,
     },
+    /// Write a trained Hugging Face model (an experiment's last checkpoint) as a model directory
+    /// that transformers reads: its origin's config, tokenizer and chat template, and
+    /// model.safetensors with the trained weights in f32.
+    ExportModel {
+        /// Experiment id or unique prefix of a stage that trained a Hugging Face model.
+        id: String,
+        /// The folder to write; it must not exist yet or be empty.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -667,6 +676,12 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
+        }
+        Command::ExportModel { id, dir } => {
+            let store = open_existing(&runtime, &db)?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            lab::stages::export_hf(&runtime, &store, &id, &dir)?;
+            writeln!(out, "{}", dir.display())?;
         }
         Command::Export {
             id,

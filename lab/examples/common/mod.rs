@@ -113,6 +113,24 @@ impl<T: Tokenizer> Tokenizer for NoStop<T> {
     }
 }
 
+/// The GRPO settings of the comparisons with TRL's `GRPOTrainer`: `prompts` × `group`
+/// completions of `tokens` tokens, sampled at temperature 1 without top-p, the dapo loss, no
+/// reference model (beta 0), one optimisation step per batch.
+pub fn bench_grpo_config(prompts: usize, group: usize, tokens: usize) -> GrpoConfig {
+    GrpoConfig {
+        prompts_per_step: prompts,
+        group_size: group,
+        max_completion_length: tokens,
+        loss_type: LossType::Dapo,
+        scale_rewards: ScaleRewards::Group,
+        beta: 0.0,
+        mu: 1,
+        temperature: 1.0,
+        top_p: 1.0,
+        ..GrpoConfig::default()
+    }
+}
+
 /// Prompts, completions and group of the GRPO comparison with TRL (`../shared/peers/trl_grpo_bench.py`).
 pub const GRPO_PROMPTS: usize = 8;
 pub const GRPO_GROUP: usize = 8;
@@ -141,18 +159,7 @@ impl GrpoBench {
             max_seq_len: prompt_tokens + GRPO_COMPLETION,
             ..ModelConfig::default()
         };
-        let grpo = GrpoConfig {
-            prompts_per_step: GRPO_PROMPTS,
-            group_size: GRPO_GROUP,
-            max_completion_length: GRPO_COMPLETION,
-            loss_type: LossType::Dapo,
-            scale_rewards: ScaleRewards::Group,
-            beta: 0.0,
-            mu: 1,
-            temperature: 1.0,
-            top_p: 1.0,
-            ..GrpoConfig::default()
-        };
+        let grpo = bench_grpo_config(GRPO_PROMPTS, GRPO_GROUP, GRPO_COMPLETION);
         let prompts = random_prompts(GRPO_PROMPTS, prompt_tokens, config.vocab_size);
         GrpoBench {
             tokenizer,

@@ -67,6 +67,55 @@ pub fn text_files_hash(dir: &Path) -> Result<String, HfError> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// Writes `model` as a model directory that transformers reads: every file of `origin` but its
+/// weights (config, tokenizer, chat template, ...), and `model.safetensors` with the model's
+/// parameters in f32 under transformers' names. `out` must not exist yet or be empty, so
+/// nothing is overwritten.
+pub fn write_directory(origin: &Path, model: &HfModel, out: &Path) -> Result<(), HfError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| HfError::Io { path, source }
+    };
+    if out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some() {
+        return Err(HfError::Config {
+            path: out.to_path_buf(),
+            message: "not empty; the model is written into a new or empty folder".into(),
+        });
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    for entry in std::fs::read_dir(origin).map_err(io(origin))? {
+        let path = entry.map_err(io(origin))?.path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let weights = name.ends_with(".safetensors") || name == "model.safetensors.index.json";
+        if path.is_file() && !weights {
+            std::fs::copy(&path, out.join(&name)).map_err(io(&path))?;
+        }
+    }
+    let tensors = crate::model::named_tensors(model);
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let views = tensors.iter().zip(&bytes).map(|(t, data)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), data)
+                .expect("a tensor's bytes fit its shape");
+        (t.name.clone(), view)
+    });
+    let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let path = out.join("model.safetensors");
+    let file =
+        safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| HfError::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    std::fs::write(&path, file).map_err(io(&path))
+}
+
 /// A model directory read whole: the model on a device, its tokenizer and its chat template.
 #[derive(Debug)]
 pub struct HfBundle {

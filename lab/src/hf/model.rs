@@ -19,24 +19,7 @@ use burn::tensor::activation::{silu, softmax};
 use super::config::HfConfig;
 use super::weights::HfWeights;
 use super::HfError;
-
-/// Where [`HfModel::build`] gets each tensor: `(Hugging Face name, shape) -> row-major values`.
-pub type TensorSource<'a, E> = &'a mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>;
-
-/// A trainable parameter from `source`, with the stable id of its name (as the lab's own
-/// model's parameters have).
-fn fetch<E, const D: usize>(
-    source: TensorSource<'_, E>,
-    name: &str,
-    shape: [usize; D],
-    device: &Device,
-) -> Result<Param<Tensor<D>>, E> {
-    let values = source(name, &shape)?;
-    let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), device);
-    let mut param = Param::from_tensor(tensor);
-    param.id = crate::model::transformer::param_id(name);
-    Ok(param)
-}
+use crate::model::transformer::{fetch, TensorSource};
 
 /// `y = x · Wᵀ + b`, with `W` `[out, in]` as stored.
 #[derive(Module, Debug)]

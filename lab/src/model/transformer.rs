@@ -104,8 +104,9 @@ pub struct Transformer {
     config: ModelConfig,
 }
 
-/// Where [`Transformer::build`] gets each tensor's values: `(name, shape) -> row-major values`.
-pub(crate) type TensorSource<'a, E> = &'a mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>;
+/// Where [`Transformer::build`] (and [`crate::hf::HfModel::build`]) gets each tensor's values:
+/// `(name, shape) -> row-major values`.
+pub type TensorSource<'a, E> = &'a mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, E>;
 
 /// The stable parameter id of the tensor `name`: the first 8 bytes of
 /// `blake3("r1lab/param/" + name)`. burn's optimisers key their state by parameter id, so stable
@@ -392,7 +393,7 @@ impl Transformer {
 }
 
 /// Ask `source` for the tensor `name` and make it a trainable parameter with a stable id.
-fn fetch<E, const D: usize>(
+pub(crate) fn fetch<E, const D: usize>(
     source: TensorSource<'_, E>,
     name: &str,
     shape: [usize; D],

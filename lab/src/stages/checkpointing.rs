@@ -316,13 +316,7 @@ impl ModelSource for HfSource {
             hf: self.manifest.clone(),
             step,
         };
-        write(
-            ctx,
-            step,
-            model,
-            optimizer,
-            &serde_json::to_value(&meta).expect("metadata serialises"),
-        )
+        write(ctx, step, model, optimizer, &meta)
     }
 }
 
@@ -347,13 +341,7 @@ pub fn save(
         tokenizer: tokenizer.clone(),
         step,
     };
-    write(
-        ctx,
-        step,
-        model,
-        optimizer,
-        &serde_json::to_value(&meta).expect("metadata serialises"),
-    )
+    write(ctx, step, model, optimizer, &meta)
 }
 
 /// Writes any module's parameters (and the optimizer's state) with `meta` as a checkpoint.
@@ -362,15 +350,16 @@ fn write<M: burn::module::Module>(
     step: i64,
     model: &M,
     optimizer: Option<&AdamW>,
-    meta: &serde_json::Value,
+    meta: &impl Serialize,
 ) -> Result<String, StageError> {
+    let meta = serde_json::to_value(meta).expect("metadata serialises");
     let mut tensors = model::named_tensors(model);
     if let Some(optimizer) = optimizer {
         tensors.extend(optimizer.named_state());
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let hash = model::content_hash(&tensors);
-    let bytes = model::encode(&tensors, meta);
+    let bytes = model::encode(&tensors, &meta);
     ctx.save_checkpoint(step, &hash, &bytes)?;
     Ok(hash)
 }
@@ -453,6 +442,40 @@ pub fn sample_from(
                 .map(|c| format!("{text}{}", c.text))
                 .collect())
         }
+    }
+}
+
+/// Writes the last checkpoint of experiment `id`, a trained Hugging Face model, as a model
+/// directory at `out` ([`crate::hf::write_directory`]), for transformers and any other tool.
+pub fn export_hf(
+    runtime: &tokio::runtime::Runtime,
+    store: &crate::store::Store,
+    id: &crate::identity::ExperimentId,
+    out: &std::path::Path,
+) -> Result<(), StageError> {
+    let attempt = runtime
+        .block_on(store.standing_attempt(id))?
+        .ok_or_else(|| StageError::Failed(format!("{id} has no completed attempt")))?;
+    let (step, hash) = runtime
+        .block_on(store.checkpoints(attempt.id))?
+        .pop()
+        .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint")))?;
+    let owner = owner(store.objects(), &id.to_string(), step, &hash);
+    let bytes = store
+        .objects()
+        .get_unverified(&hash)
+        .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
+    match InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())? {
+        InputModel::Lab(_) => Err(StageError::Failed(format!(
+            "{owner} is the lab's own model, not a Hugging Face one; only those are written as \
+             model directories"
+        ))),
+        InputModel::Hf(hf) => crate::hf::write_directory(
+            std::path::Path::new(&hf.manifest.path),
+            &hf.bundle.model,
+            out,
+        )
+        .map_err(|e| StageError::Failed(e.to_string())),
     }
 }
 

@@ -18,7 +18,7 @@ pub mod sft;
 pub mod validation;
 mod world;
 
-pub use checkpointing::sample_from;
+pub use checkpointing::{export_hf, sample_from};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
