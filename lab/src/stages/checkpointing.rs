@@ -145,8 +145,8 @@ impl InputModel {
             let bundle = manifest.load(&ctx.device(), &owner)?;
             return Ok(InputModel::Hf(HfSource { manifest, bundle }));
         }
-        let (_, hash, bytes, owner) = ctx.input_checkpoint(role)?;
-        InputModel::from_checkpoint(&bytes, &hash, &owner, &ctx.device())
+        let stored = ctx.input_checkpoint(role)?;
+        InputModel::from_checkpoint(&stored.bytes, &stored.hash, &stored.owner, &ctx.device())
     }
 
     /// The model of a checkpoint file (`bytes`, verified against `hash`) of either kind, on
@@ -320,6 +320,38 @@ impl ModelSource for HfSource {
     }
 }
 
+/// A checkpoint file as stored, not yet decoded (decoding verifies its content hash).
+pub struct StoredCheckpoint {
+    pub step: i64,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    /// Whose it is, its step and its file, as errors name it ([`owner`]).
+    pub owner: String,
+}
+
+/// The last checkpoint of `attempt`, whose errors call it `whose`'s; `None` when it has none.
+pub(crate) fn last_checkpoint(
+    runtime: &tokio::runtime::Runtime,
+    store: &crate::store::Store,
+    attempt: i64,
+    whose: &str,
+) -> Result<Option<StoredCheckpoint>, StageError> {
+    let Some((step, hash)) = runtime.block_on(store.checkpoints(attempt))?.pop() else {
+        return Ok(None);
+    };
+    let owner = owner(store.objects(), whose, step, &hash);
+    let bytes = store
+        .objects()
+        .get_unverified(&hash)
+        .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
+    Ok(Some(StoredCheckpoint {
+        step,
+        hash,
+        bytes,
+        owner,
+    }))
+}
+
 /// How errors name a checkpoint: whose it is, its step and its file.
 pub(crate) fn owner(objects: &ObjectStore, whose: &str, step: i64, hash: &str) -> String {
     format!(
@@ -380,15 +412,10 @@ pub fn sample_from(
     let attempts = runtime.block_on(store.attempts(id))?;
     let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
         .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
-    let (step, hash) = runtime
-        .block_on(store.checkpoints(attempt.id))?
-        .pop()
+    let StoredCheckpoint {
+        hash, bytes, owner, ..
+    } = last_checkpoint(runtime, store, attempt.id, &id.to_string())?
         .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to sample from")))?;
-    let owner = owner(store.objects(), &id.to_string(), step, &hash);
-    let bytes = store
-        .objects()
-        .get_unverified(&hash)
-        .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
     let words = crate::language::count_words(prompt);
     let lang = if words.zh > words.en {
         crate::world::Lang::Zh
@@ -456,15 +483,10 @@ pub fn export_hf(
     let attempt = runtime
         .block_on(store.standing_attempt(id))?
         .ok_or_else(|| StageError::Failed(format!("{id} has no completed attempt")))?;
-    let (step, hash) = runtime
-        .block_on(store.checkpoints(attempt.id))?
-        .pop()
+    let StoredCheckpoint {
+        hash, bytes, owner, ..
+    } = last_checkpoint(runtime, store, attempt.id, &id.to_string())?
         .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint")))?;
-    let owner = owner(store.objects(), &id.to_string(), step, &hash);
-    let bytes = store
-        .objects()
-        .get_unverified(&hash)
-        .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
     match InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())? {
         InputModel::Lab(_) => Err(StageError::Failed(format!(
             "{owner} is the lab's own model, not a Hugging Face one; only those are written as \
@@ -479,14 +501,6 @@ pub fn export_hf(
     }
 }
 
-/// A checkpoint of the stage's own attempt that it resumes from.
-pub struct Resumed {
-    pub step: i64,
-    pub hash: String,
-    pub bytes: Vec<u8>,
-    pub owner: String,
-}
-
 /// Where a training stage on `source`'s model starts: its own last checkpoint when the attempt
 /// is being resumed (model, optimizer state, steps done, and the checkpoint to read more from),
 /// else the source's model on `device` with a new optimizer at step 0.
@@ -495,11 +509,16 @@ pub fn resume_or_start_from<S: ModelSource>(
     source: &S,
     optimizer: &AdamWConfig,
     device: &Device,
-) -> Result<(S::Model, AdamW, usize, Option<Resumed>), StageError> {
+) -> Result<(S::Model, AdamW, usize, Option<StoredCheckpoint>), StageError> {
     match ctx.own_last_checkpoint()? {
-        Some((step, hash, bytes)) => {
-            let owner = owner(ctx.store().objects(), "this attempt", step, &hash);
-            let (model, tensors) = source.restore(&bytes, &hash, &owner, device)?;
+        Some(resumed) => {
+            let StoredCheckpoint {
+                step,
+                hash,
+                bytes,
+                owner,
+            } = &resumed;
+            let (model, tensors) = source.restore(bytes, hash, owner, device)?;
             let optimizer =
                 AdamW::load_named(optimizer.clone(), &tensors, &model).map_err(|source| {
                     StageError::Checkpoint {
@@ -508,13 +527,7 @@ pub fn resume_or_start_from<S: ModelSource>(
                         source,
                     }
                 })?;
-            let resumed = Resumed {
-                step,
-                hash,
-                bytes,
-                owner,
-            };
-            Ok((model, optimizer, step as usize, Some(resumed)))
+            Ok((model, optimizer, *step as usize, Some(resumed)))
         }
         None => Ok((
             source.start(device)?,
@@ -535,8 +548,12 @@ pub fn resume_or_start(
     fresh: impl FnOnce() -> Result<Transformer, StageError>,
 ) -> Result<(Transformer, AdamW, usize, Option<Checkpoint>), StageError> {
     match ctx.own_last_checkpoint()? {
-        Some((step, hash, bytes)) => {
-            let owner = owner(ctx.store().objects(), "this attempt", step, &hash);
+        Some(StoredCheckpoint {
+            step,
+            hash,
+            bytes,
+            owner,
+        }) => {
             let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
             let model = checkpoint.model(device)?;
             let optimizer = AdamW::load_named(optimizer.clone(), &checkpoint.tensors, &model)

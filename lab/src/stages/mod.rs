@@ -18,7 +18,7 @@ pub mod sft;
 pub mod validation;
 mod world;
 
-pub use checkpointing::{export_hf, sample_from};
+pub use checkpointing::{export_hf, sample_from, StoredCheckpoint};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -313,49 +313,19 @@ impl StageContext<'_> {
             .collect()
     }
 
-    /// The last checkpoint of an input: `(step, hash, file bytes, owner)`, where `owner` names
-    /// the input, its experiment, the step and the file for any refusal. The caller decodes it,
-    /// which verifies the content hash.
-    pub fn input_checkpoint(
-        &self,
-        role: &str,
-    ) -> Result<(i64, String, Vec<u8>, String), StageError> {
-        let id = self.input(role)?;
+    /// The last checkpoint of an input, whose `owner` names the input, its experiment, the
+    /// step and the file for any refusal. The caller decodes it, which verifies the content
+    /// hash.
+    pub fn input_checkpoint(&self, role: &str) -> Result<StoredCheckpoint, StageError> {
+        let whose = format!("input `{role}` ({})", self.input(role)?);
         let attempt = self.input_attempt(role)?;
-        let (step, hash) = self
-            .runtime
-            .block_on(self.store.checkpoints(attempt))?
-            .pop()
-            .ok_or_else(|| StageError::Failed(format!("input `{role}` has no checkpoint")))?;
-        let owner = checkpointing::owner(
-            self.store.objects(),
-            &format!("input `{role}` ({id})"),
-            step,
-            &hash,
-        );
-        let bytes = self
-            .store
-            .objects()
-            .get_unverified(&hash)
-            .map_err(|e| StageError::Failed(format!("{owner}: {e}")))?;
-        Ok((step, hash, bytes, owner))
+        checkpointing::last_checkpoint(self.runtime, self.store, attempt, &whose)?
+            .ok_or_else(|| StageError::Failed(format!("input `{role}` has no checkpoint")))
     }
 
     /// This attempt's own last checkpoint, when it is being resumed.
-    pub fn own_last_checkpoint(&self) -> Result<Option<(i64, String, Vec<u8>)>, StageError> {
-        let last = self
-            .runtime
-            .block_on(self.store.checkpoints(self.attempt))?
-            .pop();
-        match last {
-            None => Ok(None),
-            Some((step, hash)) => {
-                let bytes = self.store.objects().get_unverified(&hash).map_err(|e| {
-                    StageError::Failed(format!("this attempt's checkpoint of step {step}: {e}"))
-                })?;
-                Ok(Some((step, hash, bytes)))
-            }
-        }
+    pub fn own_last_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StageError> {
+        checkpointing::last_checkpoint(self.runtime, self.store, self.attempt, "this attempt")
     }
 
     /// Stores a checkpoint file under its content hash and records it at `step`. Buffered
