@@ -11,7 +11,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 // Only the stop-less tokenizer and the GRPO settings of the shared workloads are used here.
 #[allow(dead_code)]
@@ -21,12 +20,8 @@ mod peers;
 use burn::prelude::*;
 use common::NoStop;
 use lab::evaluation::{Prompter, Prompting};
-use lab::generate::{generate, GenerationConfig};
-use lab::grpo::advantages;
 use lab::hf::{HfBundle, HfModel};
 use lab::model::AdamW;
-use lab::rewards::{score, RewardConfig};
-use lab::stages::grpo::policy_update;
 use lab::world::Lang;
 
 /// Word problems of the world's kind, asked through the R1-Zero template.
@@ -101,78 +96,35 @@ fn main() {
     let grpo = common::bench_grpo_config(p, g, tokens);
     let mut model = trained;
     let mut optimizer = AdamW::new(grpo.optimizer.clone());
+    let answers: Vec<i64> = questions.iter().map(|(_, answer)| *answer).collect();
     let mut lab_round = || {
-        let mut seconds = Vec::new();
-        let mut sampling = Vec::new();
-        for step in 0..3 {
-            let start = Instant::now();
-            let policy = model.valid();
-            let generation = GenerationConfig::sampling(tokens);
-            let completions = generate(
-                &policy,
-                &tokenizer,
-                &prompts,
-                g,
-                &generation,
-                (step * p * g) as u64,
-            );
-            assert!(completions.iter().all(|c| c.tokens.len() == tokens));
-            let sampled = start.elapsed().as_secs_f64();
-            let rewards: Vec<f64> = completions
-                .iter()
-                .map(|c| {
-                    let answer = questions[c.prompt_index].1;
-                    score(&c.text, "", answer, Lang::En, &RewardConfig::default()).total
-                })
-                .collect();
-            let adv = advantages(&rewards, g, grpo.scale_rewards);
-            let include = vec![true; completions.len()];
-            let current = model.clone();
-            let (next, _) = policy_update(
-                &grpo,
-                &mut optimizer,
-                1e-6,
-                current,
-                &policy,
-                &policy,
-                &prompts,
-                &completions,
-                &adv.values,
-                &include,
-            );
-            model = next;
-            if step > 0 {
-                seconds.push(start.elapsed().as_secs_f64());
-                sampling.push(sampled);
-            }
-        }
-        (median(&mut seconds), median(&mut sampling))
+        peers::timed_grpo_steps(
+            &mut model,
+            &mut optimizer,
+            &grpo,
+            &tokenizer,
+            &prompts,
+            &answers,
+            "",
+            3,
+        )
     };
     let script = root.join("lab/benches/peers/trl_grpo_hf.py");
-    let python = std::env::var_os("PEER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".peer-venv/bin/python"));
+    let python = peers::peer_python();
     let rounds = size("LAB_BENCH_ROUNDS", 2);
     let (mut labs, mut trls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (lab, sampling) = lab_round();
         println!("round {round}: lab {lab:.2} s a step (sampling {sampling:.2} s)");
         labs.push(lab);
-        if !python.exists() {
+        let Some(python) = &python else {
             println!(
                 "TRL: peer missing (no {}; `just bench-peers` makes it)",
-                python.display()
+                peers::peer_python_path().display()
             );
             continue;
-        }
-        match run_trl(
-            &python,
-            &script,
-            &dir,
-            &prompt_file,
-            (p, g, tokens),
-            threads,
-        ) {
+        };
+        match run_trl(python, &script, &dir, &prompt_file, (p, g, tokens), threads) {
             Ok((trl, line)) => {
                 println!("round {round}: TRL {trl:.2} s a step   [{line}]");
                 trls.push(trl);
@@ -182,7 +134,7 @@ fn main() {
         }
     }
     std::fs::remove_file(&prompt_file).ok();
-    let lab = median(&mut labs);
+    let lab = peers::median(&mut labs);
     if ratios.is_empty() {
         println!("GRPO step on {}: lab {lab:.2} s (median)", dir.display());
         return;
@@ -192,8 +144,8 @@ fn main() {
         "GRPO step on {} vs TRL GRPOTrainer ({threads} threads, {} alternating rounds): TRL {:.2} s / lab {lab:.2} s (medians) = lab {:.2}x faster (rounds {})",
         dir.display(),
         ratios.len(),
-        median(&mut trls),
-        median(&mut ratios),
+        peers::median(&mut trls),
+        peers::median(&mut ratios),
         shown.join(", ")
     );
 }
@@ -220,9 +172,4 @@ fn run_trl(
         python,
     )?;
     Ok((output.number("median_step_s")?, output.line))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }

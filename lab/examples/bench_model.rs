@@ -15,24 +15,22 @@
 //! `bench_model grpo` (or `train`, `generate`) runs only those sections; the sgemm peak always
 //! runs, as the training figure's baseline.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 mod common;
 mod peers;
 
+use peers::{median, peer_python, peer_python_path};
+
 use burn::prelude::*;
 use common::{GrpoBench, PretrainStep, GRPO_COMPLETION, GRPO_GROUP, GRPO_PROMPTS, QUESTION};
 use lab::generate::{full_reforward_generate, generate, Completion, GenerationConfig};
-use lab::grpo::advantages;
 use lab::model::{AdamW, ModelConfig, Transformer};
 use lab::parallel::{self, THREADS_ENV};
-use lab::rewards::{score, RewardConfig};
 use lab::rng::Rng;
-use lab::stages::grpo::policy_update;
 use lab::tokenizer::{Tokenizer, WorldTokenizer, BOS_ID};
-use lab::world::Lang;
 
 fn main() {
     // As the `lab` binary runs its stages.
@@ -219,11 +217,6 @@ fn process_cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn generation_speedup(policy: &Transformer, tokenizer: &WorldTokenizer) {
     let mut prompt = vec![BOS_ID];
     prompt.extend(tokenizer.encode(QUESTION));
@@ -339,9 +332,8 @@ fn run_trl(python: &Path, script: &Path, threads: usize) -> Result<TrlResult, St
     })
 }
 
-/// Median seconds of the lab's GRPO step: rollout of P × G completions of exactly
-/// `GRPO_COMPLETION` tokens, rule-based scoring, group advantages, one policy update (dapo,
-/// beta 0), as the `grpo` stage runs it; and the median seconds of its sampling.
+/// Median seconds of the lab's GRPO step at the comparison's sizes (P × G completions of
+/// exactly `GRPO_COMPLETION` tokens, dapo, beta 0) on a fresh model, and of its sampling.
 fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
     let GrpoBench {
         tokenizer,
@@ -349,65 +341,19 @@ fn lab_grpo_step_seconds(prompt_tokens: usize) -> (f64, f64) {
         grpo,
         prompts,
     } = GrpoBench::new(prompt_tokens);
-    let device = Device::flex().autodiff();
-    let mut model = config.init(&device);
+    let mut model = config.init(&Device::flex().autodiff());
     let mut optimizer = AdamW::new(grpo.optimizer.clone());
-    let generation = GenerationConfig::sampling(GRPO_COMPLETION);
-    let rewards_config = RewardConfig::default();
-    let mut seconds = Vec::new();
-    let mut sampling = Vec::new();
-    for step in 0..4 {
-        let start = Instant::now();
-        let policy = model.valid();
-        let first = (step * GRPO_PROMPTS * GRPO_GROUP) as u64;
-        let completions = generate(
-            &policy,
-            &tokenizer,
-            &prompts,
-            GRPO_GROUP,
-            &generation,
-            first,
-        );
-        assert!(completions
-            .iter()
-            .all(|c| c.tokens.len() == GRPO_COMPLETION));
-        let sampled = start.elapsed().as_secs_f64();
-        let rewards: Vec<f64> = completions
-            .iter()
-            .map(|c| score(&c.text, "<think>", 7, Lang::En, &rewards_config).total)
-            .collect();
-        let adv = advantages(&rewards, GRPO_GROUP, grpo.scale_rewards);
-        let include = vec![true; completions.len()];
-        let (next, _) = policy_update(
-            &grpo,
-            &mut optimizer,
-            1e-6,
-            model,
-            &policy,
-            &policy,
-            &prompts,
-            &completions,
-            &adv.values,
-            &include,
-        );
-        model = next;
-        if step > 0 {
-            seconds.push(start.elapsed().as_secs_f64());
-            sampling.push(sampled);
-        }
-    }
-    (median(&mut seconds), median(&mut sampling))
-}
-
-fn peer_python_path() -> PathBuf {
-    std::env::var_os("PEER_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.peer-venv/bin/python"))
-}
-
-fn peer_python() -> Option<PathBuf> {
-    let path = peer_python_path();
-    path.exists().then_some(path)
+    let answers = vec![7; prompts.len()];
+    peers::timed_grpo_steps(
+        &mut model,
+        &mut optimizer,
+        &grpo,
+        &tokenizer,
+        &prompts,
+        &answers,
+        "<think>",
+        4,
+    )
 }
 
 fn torch_train_rate(
