@@ -40,12 +40,18 @@ impl Checkpoint {
     /// Decodes a checkpoint file, refusing it unless its tensors hash to `hash`. `owner` says
     /// whose checkpoint it is (experiment, step, file), for the error.
     pub fn decode(bytes: &[u8], hash: &str, owner: &str) -> Result<Checkpoint, StageError> {
-        let err = |source| StageError::Checkpoint {
-            hash: hash.to_string(),
-            owner: owner.to_string(),
-            source,
-        };
-        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(err)?;
+        let (tensors, extra) =
+            model::decode_expecting(bytes, hash).map_err(refused(hash, owner))?;
+        Checkpoint::from_decoded(tensors, extra, hash, owner)
+    }
+
+    /// The checkpoint of a decoded file: its tensors and its metadata.
+    fn from_decoded(
+        tensors: Vec<NamedTensor>,
+        extra: serde_json::Value,
+        hash: &str,
+        owner: &str,
+    ) -> Result<Checkpoint, StageError> {
         if extra.get("hf").is_some() {
             return Err(StageError::Failed(format!(
                 "checkpoint {hash} of {owner} is a Hugging Face model's, not the lab's own \
@@ -67,13 +73,17 @@ impl Checkpoint {
 
     /// The model on `device`.
     pub fn model(&self, device: &Device) -> Result<Transformer, StageError> {
-        model::load_named(&self.meta.model, &self.tensors, device).map_err(|source| {
-            StageError::Checkpoint {
-                hash: self.hash.clone(),
-                owner: self.owner.clone(),
-                source,
-            }
-        })
+        model::load_named(&self.meta.model, &self.tensors, device)
+            .map_err(refused(&self.hash, &self.owner))
+    }
+}
+
+/// How a refused checkpoint file is reported: its hash and whose it is, with the reason.
+fn refused<'a>(hash: &'a str, owner: &'a str) -> impl Fn(CheckpointError) -> StageError + 'a {
+    move |source| StageError::Checkpoint {
+        hash: hash.to_string(),
+        owner: owner.to_string(),
+        source,
     }
 }
 
@@ -157,14 +167,12 @@ impl InputModel {
         owner: &str,
         device: &Device,
     ) -> Result<InputModel, StageError> {
-        let checkpoint_err = |source| StageError::Checkpoint {
-            hash: hash.to_string(),
-            owner: owner.to_string(),
-            source,
-        };
-        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(checkpoint_err)?;
+        let checkpoint_err = refused(hash, owner);
+        // Decoded (and its hash verified) once, whichever kind it is.
+        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(&checkpoint_err)?;
         if extra.get("hf").is_none() {
-            return Ok(InputModel::Lab(Checkpoint::decode(bytes, hash, owner)?));
+            let checkpoint = Checkpoint::from_decoded(tensors, extra, hash, owner)?;
+            return Ok(InputModel::Lab(checkpoint));
         }
         let meta = hf_meta(extra, hash, owner)?;
         let mut bundle = meta.hf.load(device, owner)?;
@@ -294,12 +302,8 @@ impl ModelSource for HfSource {
         owner: &str,
         device: &Device,
     ) -> Result<(HfModel, Vec<NamedTensor>), StageError> {
-        let checkpoint_err = |source| StageError::Checkpoint {
-            hash: hash.to_string(),
-            owner: owner.to_string(),
-            source,
-        };
-        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(checkpoint_err)?;
+        let checkpoint_err = refused(hash, owner);
+        let (tensors, extra) = model::decode_expecting(bytes, hash).map_err(&checkpoint_err)?;
         hf_meta(extra, hash, owner)?;
         let model = hf_from_named(&self.bundle.model, &tensors, device).map_err(checkpoint_err)?;
         Ok((model, tensors))
@@ -519,14 +523,8 @@ pub fn resume_or_start_from<S: ModelSource>(
                 owner,
             } = &resumed;
             let (model, tensors) = source.restore(bytes, hash, owner, device)?;
-            let optimizer =
-                AdamW::load_named(optimizer.clone(), &tensors, &model).map_err(|source| {
-                    StageError::Checkpoint {
-                        hash: hash.clone(),
-                        owner: owner.clone(),
-                        source,
-                    }
-                })?;
+            let optimizer = AdamW::load_named(optimizer.clone(), &tensors, &model)
+                .map_err(refused(hash, owner))?;
             Ok((model, optimizer, *step as usize, Some(resumed)))
         }
         None => Ok((
@@ -557,11 +555,7 @@ pub fn resume_or_start(
             let checkpoint = Checkpoint::decode(&bytes, &hash, &owner)?;
             let model = checkpoint.model(device)?;
             let optimizer = AdamW::load_named(optimizer.clone(), &checkpoint.tensors, &model)
-                .map_err(|source| StageError::Checkpoint {
-                    hash,
-                    owner,
-                    source,
-                })?;
+                .map_err(refused(&hash, &owner))?;
             Ok((model, optimizer, step as usize, Some(checkpoint)))
         }
         None => Ok((fresh()?, AdamW::new(optimizer.clone()), 0, None)),
