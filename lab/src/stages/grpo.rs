@@ -830,25 +830,32 @@ fn prompt_pool(
     max_seq_len: usize,
 ) -> Result<Vec<Problem>, StageError> {
     let train: Vec<Problem> = ctx.input_rows("world", "train")?;
-    // Every training problem's prompt is made here once, so a template that cannot put one is
-    // an error of the stage, not a panic of a later step.
-    let mut lengths = std::collections::HashMap::new();
-    for p in &train {
-        let ids = prompter
-            .prompt_ids(config.prompting, &p.question, p.lang)
-            .map_err(|e| StageError::Failed(format!("training problem {:?}: {e}", p.question)))?;
-        lengths.insert((p.question.as_str(), p.lang), ids.len());
-    }
+    // A prompt the template cannot put is an error of the stage (the first one is reported),
+    // not a panic of a later step.
+    let refusal = std::cell::RefCell::new(None);
     let pool = shuffled_problems(
         &train,
         config.min_operations..=config.max_operations,
         |p| {
-            config.languages.contains(&p.lang)
-                && lengths[&(p.question.as_str(), p.lang)] + 8 < max_seq_len
+            if !config.languages.contains(&p.lang) {
+                return false;
+            }
+            match prompter.prompt_ids(config.prompting, &p.question, p.lang) {
+                Ok(ids) => ids.len() + 8 < max_seq_len,
+                Err(e) => {
+                    let mut refusal = refusal.borrow_mut();
+                    refusal
+                        .get_or_insert_with(|| format!("training problem {:?}: {e}", p.question));
+                    false
+                }
+            }
         },
         config.seed,
         "grpo/prompt-order",
     );
+    if let Some(reason) = refusal.into_inner() {
+        return Err(StageError::Failed(reason));
+    }
     if pool.is_empty() {
         return Err(StageError::Failed(
             "no training problem matches min_operations/max_operations/languages".into(),
