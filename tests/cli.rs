@@ -505,7 +505,7 @@ fn tiny_spec_ids_are_pinned() {
         ),
         (
             "r1",
-            "3f42962b2cbab29878f313d53fd7e2bced731ca54d57c0d781a25b95cf57f550",
+            "42f3288aac3814516a1a454e2f5513b73f83fe6a48f969192315e348141509a2",
         ),
     ] {
         let path = format!("experiments/tiny/{spec}.toml");

@@ -3,7 +3,7 @@
 
 use crate::rng::Rng;
 
-use super::equations::Equation;
+use super::equations::{find_equations, Equation};
 use super::problem::{Lang, Op, Structure};
 use super::{render_en, render_zh};
 
@@ -369,6 +369,31 @@ pub(crate) fn worked_sentence(lang: Lang, eq: Equation) -> Option<String> {
         Lang::En => format!("{mid}, {last}."),
         Lang::Zh => format!("{mid}，{last}。"),
     })
+}
+
+/// A correct solution as the careful writer of the web corpus writes it: every two-digit addition
+/// or subtraction worked out tens first ([`worked_sentence`]) in a sentence of its own, just
+/// before the step that uses it. `solution` is a rendered solution (`Problem::solution`): its
+/// sentences end with `.` (English, joined by a space) or `。` (Chinese, joined by nothing).
+pub fn worked_solution(lang: Lang, solution: &str) -> String {
+    let end = match lang {
+        Lang::En => '.',
+        Lang::Zh => '。',
+    };
+    let mut sentences: Vec<Sentence> = Vec::new();
+    for sentence in solution.split_inclusive(end) {
+        let sentence = sentence.trim();
+        if sentence.is_empty() {
+            continue;
+        }
+        for eq in find_equations(sentence) {
+            if let Some(worked) = worked_sentence(lang, eq) {
+                sentences.push((lang, worked));
+            }
+        }
+        sentences.push((lang, sentence.to_string()));
+    }
+    join(&sentences)
 }
 
 /// Uppercases the first character (English sentences start with a lowercase template).

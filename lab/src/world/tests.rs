@@ -552,3 +552,36 @@ fn careful_writers_work_two_digit_steps_out_tens_first() {
         "worked share {share}"
     );
 }
+
+#[test]
+fn worked_solutions_insert_the_tens_first_steps_and_keep_the_rest() {
+    let world = generate(&small());
+    let mut worked_any = 0;
+    for p in &world.train {
+        let worked = worked_solution(p.lang, &p.solution);
+        let plain: Vec<Equation> = find_equations(&p.solution);
+        let workable: Vec<Equation> = plain
+            .iter()
+            .filter(|e| matches!(e.op, '+' | '-') && e.b >= 10 && e.b % 10 != 0)
+            .copied()
+            .collect();
+        if workable.is_empty() {
+            assert_eq!(worked, p.solution);
+            continue;
+        }
+        worked_any += 1;
+        // Two more equations per workable step, all correct, the answer sentence unchanged.
+        let equations = find_equations(&worked);
+        assert_eq!(equations.len(), plain.len() + 2 * workable.len(), "{worked}");
+        assert!(equations.iter().all(|e| e.is_correct()), "{worked}");
+        assert_eq!(last_number(&worked), p.answer, "{worked}");
+        // Each worked pair ends where its step's equation does, just before the step.
+        for eq in &workable {
+            let step = worked.find(&eq.to_string()).expect("the step stays");
+            let before = &worked[..step];
+            let tens = eq.b - eq.b % 10;
+            assert!(before.contains(&format!("{} {} {} =", eq.a, eq.op, tens)), "{worked}");
+        }
+    }
+    assert!(worked_any > world.train.len() / 4, "{worked_any}");
+}
