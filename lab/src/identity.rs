@@ -149,7 +149,7 @@ mod tests {
                 ("pretrain", 2),
                 ("sft", 2),
                 ("grpo", 4),
-                ("coldstart", 2),
+                ("coldstart", 1),
                 ("reject", 4),
                 ("eval", 4),
                 ("hf", 1),

@@ -5,10 +5,11 @@
 //! code-switching), reasons step by step, then closes its chain with a short summary that
 //! re-checks every step: the paper's "reasoning process, then summary" pattern, written inside
 //! `<think>` so the response keeps the R1-Zero format `<think> … </think> <answer> N </answer>`.
-//! By default the chain is the careful writer's (`worked`): every two-digit addition and
-//! subtraction worked out tens first, the form in which the base model's arithmetic is most
-//! accurate. Plain chains (one fact per step, `worked = false`) taught the base to skip that
-//! work and cost it most of its accuracy on hard problems.
+//! With `worked`, the chain is the web corpus's careful writer's: every two-digit addition and
+//! subtraction worked out tens first. Off by default, because it measured worse: cold-start SFT
+//! of the base on worked chains left it at 6–7 % pass@1 on hard, on plain chains at 10–14 %
+//! (100 problems × 4 samples a benchmark, same base and settings), and within GRPO groups of
+//! the base model the completions that work a step out are less often right than the others.
 //! Input: `world` (its training problems). Output: the data set `coldstart` of `SftExample`s.
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ impl Default for ColdStartConfig {
             examples: 1000,
             min_operations: 1,
             max_operations: 4,
-            worked: true,
+            worked: false,
             seed: 0,
         }
     }
@@ -70,8 +71,7 @@ pub fn cold_start_response(problem: &Problem, worked: bool) -> String {
 impl StageKind for ColdStartConfig {
     const KIND: &'static str = "coldstart";
     const INPUTS: &'static [&'static str] = &["world"];
-    // 2: worked chains by default.
-    const NUMERICS_VERSION: u32 = 2;
+    const NUMERICS_VERSION: u32 = 1;
 
     fn validate(&self) -> Result<(), Vec<(String, String)>> {
         let mut problems = validation::positive(&[("examples", self.examples)]);
