@@ -505,7 +505,7 @@ fn tiny_spec_ids_are_pinned() {
         ),
         (
             "r1",
-            "42f3288aac3814516a1a454e2f5513b73f83fe6a48f969192315e348141509a2",
+            "ede8819056b361a03d7e0982674aa7597800a2b6b7c0497dfb64cdf5991e36cb",
         ),
     ] {
         let path = format!("experiments/tiny/{spec}.toml");
