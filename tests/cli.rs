@@ -1404,6 +1404,35 @@ fn r1_zero_grpo_stores_metrics_traces_checkpoints_and_reproduces() {
          AND json_extract(t.reward_parts, '$.advantage') IS NOT NULL"
     ));
     assert_ne!(traces, "n\n0\n");
+    // The habits report reads those traces: one window per 2 steps, every traced completion.
+    let habits = lab.stdout(&["habits", &grpo[..12], "--window", "2"]);
+    let n_traced = lab.sql(&format!(
+        "SELECT count(*) AS n FROM traces t JOIN attempts a ON a.id = t.attempt WHERE a.experiment = '{grpo}'"
+    ));
+    let n_traced: usize = n_traced.lines().nth(1).unwrap().parse().unwrap();
+    let rows: Vec<&str> = habits
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let counted: usize = rows
+        .iter()
+        .map(|r| {
+            r.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(counted, n_traced, "{habits}");
+    assert!(
+        habits.contains("worked share") && habits.contains("repair gain"),
+        "{habits}"
+    );
+    assert!(lab
+        .fails(&["habits", &grpo[..12], "--window", "0"])
+        .contains("--window"));
     assert_eq!(
         lab.sql(&format!("SELECT step FROM checkpoints c JOIN attempts a ON a.id = c.attempt WHERE a.experiment = '{grpo}' ORDER BY step")),
         "step\n2\n4\n"

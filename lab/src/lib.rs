@@ -13,6 +13,7 @@ pub mod faults;
 pub mod findings;
 pub mod generate;
 pub mod grpo;
+pub mod habits;
 pub mod hf;
 pub mod highlight;
 pub mod identity;

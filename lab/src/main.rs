@@ -152,6 +152,16 @@ enum Command {
         #[arg(long, default_value = "report")]
         out: PathBuf,
     },
+    /// Reasoning habits of an RL run's traced groups (worked steps, checks, repairs), window by
+    /// window of steps: how often each appears and how much it changes accuracy against the
+    /// completions of the same group without it.
+    Habits {
+        /// Experiment id or unique prefix of a GRPO run.
+        id: String,
+        /// Steps per window.
+        #[arg(long, default_value_t = 50)]
+        window: i64,
+    },
     /// Score language mixing of completions from any model: a JSONL file with `prompt` and
     /// `completion` per line (the chain is the text inside <think> when present).
     Langmix {
@@ -547,6 +557,16 @@ fn run(cli: Cli) -> Result<()> {
             let page = lab::report::write(&report, &dir)?;
             writeln!(out, "{}", page.display())?;
         }
+        Command::Habits { id, window } => {
+            anyhow::ensure!(window > 0, "--window must be positive, got {window}");
+            let store = open_existing(&runtime, &db)?;
+            let id = runtime.block_on(store.resolve_id(&id))?;
+            let attempts = runtime.block_on(store.attempts(&id))?;
+            let attempt = store::AttemptRow::standing_or_latest(&attempts)
+                .with_context(|| format!("{id} has never been run"))?;
+            let traces = runtime.block_on(store.traces(attempt.id))?;
+            write!(out, "{}", habits_report(&id, &traces, window))?;
+        }
         Command::Langmix { file, target, json } => {
             langmix(&file, &target, json, out)?;
         }
@@ -710,6 +730,59 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn habits_report(id: &ExperimentId, traces: &[store::TraceRecord], window: i64) -> String {
+    use lab::habits::{habit_windows, Habit, ScoredCompletion};
+    let scored: Vec<ScoredCompletion> = traces
+        .iter()
+        .filter_map(|t| {
+            Some(ScoredCompletion {
+                step: t.step,
+                prompt: &t.prompt,
+                completion: &t.completion,
+                accuracy: t.rewards.accuracy?,
+            })
+        })
+        .collect();
+    if scored.is_empty() {
+        return format!(
+            "{id} has no scored traces (a GRPO run stores them every trace_every steps)\n"
+        );
+    }
+    let windows = habit_windows(&scored, window);
+    let mut headers: Vec<String> = ["steps", "n", "accuracy", "words"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for habit in Habit::ALL {
+        headers.push(format!("{} share", habit.name()));
+        headers.push(format!("{} gain (groups)", habit.name()));
+    }
+    let rows: Vec<Vec<String>> = windows
+        .iter()
+        .map(|w| {
+            let mut row = vec![
+                format!("{}-{}", w.first_step, w.last_step),
+                w.completions.to_string(),
+                format!("{:.2}", w.accuracy),
+                format!("{:.1}", w.words),
+            ];
+            for h in &w.habits {
+                row.push(format!("{:.2}", h.share));
+                row.push(match h.accuracy_gain {
+                    Some(gain) => format!("{gain:+.2} ({})", h.contrast_groups),
+                    None => "-".to_string(),
+                });
+            }
+            row
+        })
+        .collect();
+    format!(
+        "{}\ngain: mean over groups (same step and prompt) holding completions with and without the \
+         habit of their accuracy difference\n",
+        table::render(&headers, &rows, 40)
+    )
 }
 
 fn langmix(file: &std::path::Path, target: &str, json: bool, out: &mut impl Write) -> Result<()> {

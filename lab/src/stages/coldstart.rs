@@ -145,7 +145,11 @@ mod tests {
             let steps = find_equations(&p.solution).len();
             assert_eq!(find_equations(&plain).len(), 2 * steps, "{plain}");
             let worked_steps = find_equations(&worked_solution(p.lang, &p.solution)).len();
-            assert_eq!(find_equations(&worked).len(), worked_steps + steps, "{worked}");
+            assert_eq!(
+                find_equations(&worked).len(),
+                worked_steps + steps,
+                "{worked}"
+            );
         }
     }
 }

@@ -29,9 +29,9 @@ use crate::rng::Rng;
 
 pub use config::{ConfigProblem, CorpusShares, OperationWeights, WorldConfig};
 pub use corpus::{chat, tagged, Style, WebDocument};
-pub use render::worked_solution;
 pub use equations::{find_equations, Equation};
 pub use problem::{Difficulty, Lang, Op, Problem, Structure};
+pub use render::worked_solution;
 pub use tokens::split_tokens;
 
 /// A named benchmark: a fixed set of test-side problems in one language and difficulty.

@@ -572,7 +572,11 @@ fn worked_solutions_insert_the_tens_first_steps_and_keep_the_rest() {
         worked_any += 1;
         // Two more equations per workable step, all correct, the answer sentence unchanged.
         let equations = find_equations(&worked);
-        assert_eq!(equations.len(), plain.len() + 2 * workable.len(), "{worked}");
+        assert_eq!(
+            equations.len(),
+            plain.len() + 2 * workable.len(),
+            "{worked}"
+        );
         assert!(equations.iter().all(|e| e.is_correct()), "{worked}");
         assert_eq!(last_number(&worked), p.answer, "{worked}");
         // Each worked pair ends where its step's equation does, just before the step.
@@ -580,7 +584,10 @@ fn worked_solutions_insert_the_tens_first_steps_and_keep_the_rest() {
             let step = worked.find(&eq.to_string()).expect("the step stays");
             let before = &worked[..step];
             let tens = eq.b - eq.b % 10;
-            assert!(before.contains(&format!("{} {} {} =", eq.a, eq.op, tens)), "{worked}");
+            assert!(
+                before.contains(&format!("{} {} {} =", eq.a, eq.op, tens)),
+                "{worked}"
+            );
         }
     }
     assert!(worked_any > world.train.len() / 4, "{worked_any}");

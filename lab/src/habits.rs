@@ -1,0 +1,227 @@
+//! Reasoning habits of sampled chains and whether they pay: the R1 paper's "aha moment" and its
+//! longer thinking are habits (re-checking a step, redoing it, working it out at length) that RL
+//! keeps because they raise the reward. This module finds the world's habits in completions and
+//! measures, over windows of RL steps, how often each appears and how its completions score
+//! against the others *of the same group* (same prompt, same step), so a habit that only shows
+//! up on easy prompts is not credited with their ease.
+//!
+//! The habits are those the web corpus writes (see `world::render`):
+//! - **worked**: a two-digit addition or subtraction worked out tens first, `38 + 40 = 78,
+//!   78 + 5 = 83` (two consecutive equations, the first adding a round ten, the second the units
+//!   to its result);
+//! - **check**: a step checked by its inverse, "let me check" / "检查一下" / "验算";
+//! - **repair**: a step called wrong and redone, "that is wrong" / "I made a mistake" / "算错".
+//!
+//! Pure: the input is the traces' step, prompt, completion and accuracy.
+
+use std::collections::BTreeMap;
+
+use crate::world::find_equations;
+
+/// A habit of a chain of thought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Habit {
+    Worked,
+    Check,
+    Repair,
+}
+
+impl Habit {
+    pub const ALL: [Habit; 3] = [Habit::Worked, Habit::Check, Habit::Repair];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Habit::Worked => "worked",
+            Habit::Check => "check",
+            Habit::Repair => "repair",
+        }
+    }
+
+    /// Whether `completion` shows the habit.
+    pub fn in_text(self, completion: &str) -> bool {
+        match self {
+            Habit::Worked => has_worked_step(completion),
+            Habit::Check => contains_any(completion, &["let me check", "检查一下", "验算"]),
+            Habit::Repair => {
+                contains_any(completion, &["that is wrong", "i made a mistake", "算错"])
+            }
+        }
+    }
+}
+
+fn contains_any(text: &str, markers: &[&str]) -> bool {
+    let lower = text.to_lowercase();
+    markers.iter().any(|m| lower.contains(m))
+}
+
+/// Two consecutive equations `a ± T = m, m ± u = c`: `T` a round ten, `u` a single digit, the
+/// same operation. Right or wrong: working out is the habit, its arithmetic is what it buys.
+fn has_worked_step(text: &str) -> bool {
+    find_equations(text).windows(2).any(|w| {
+        let (tens, units) = (w[0], w[1]);
+        matches!(tens.op, '+' | '-')
+            && tens.op == units.op
+            && tens.b >= 10
+            && tens.b % 10 == 0
+            && (1..10).contains(&units.b)
+            && units.a == tens.c
+    })
+}
+
+/// One scored completion of an RL run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredCompletion<'a> {
+    pub step: i64,
+    pub prompt: &'a str,
+    pub completion: &'a str,
+    pub accuracy: f64,
+}
+
+/// A habit over one window of steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HabitStats {
+    pub habit: Habit,
+    /// Share of the window's completions that show it.
+    pub share: f64,
+    /// Groups holding completions with and without it.
+    pub contrast_groups: usize,
+    /// Mean over those groups of (accuracy with − accuracy without); `None` without any.
+    pub accuracy_gain: Option<f64>,
+}
+
+/// The habits of one window of RL steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HabitWindow {
+    pub first_step: i64,
+    pub last_step: i64,
+    pub completions: usize,
+    pub accuracy: f64,
+    /// Mean completion length in whitespace-separated words (a Chinese clause counts once).
+    pub words: f64,
+    pub habits: Vec<HabitStats>,
+}
+
+/// Splits `completions` into windows of `window` steps (step 1..=window, ...) and measures each
+/// habit in each window. Windows without completions are left out.
+pub fn habit_windows(completions: &[ScoredCompletion], window: i64) -> Vec<HabitWindow> {
+    assert!(window > 0, "window must be positive");
+    let mut by_window: BTreeMap<i64, Vec<&ScoredCompletion>> = BTreeMap::new();
+    for c in completions {
+        by_window
+            .entry((c.step - 1).max(0) / window)
+            .or_default()
+            .push(c);
+    }
+    by_window
+        .into_iter()
+        .map(|(index, members)| measure(index * window + 1, &members))
+        .collect()
+}
+
+fn measure(first_step: i64, members: &[&ScoredCompletion]) -> HabitWindow {
+    let n = members.len() as f64;
+    let mean = |f: &dyn Fn(&ScoredCompletion) -> f64| members.iter().map(|c| f(c)).sum::<f64>() / n;
+    let mut groups: BTreeMap<(i64, &str), Vec<&ScoredCompletion>> = BTreeMap::new();
+    for c in members {
+        groups.entry((c.step, c.prompt)).or_default().push(c);
+    }
+    let habits = Habit::ALL
+        .iter()
+        .map(|&habit| {
+            let shows = |c: &ScoredCompletion| habit.in_text(c.completion);
+            let mut gains = Vec::new();
+            for group in groups.values() {
+                let (with, without): (Vec<&&ScoredCompletion>, Vec<_>) =
+                    group.iter().partition(|c| shows(c));
+                if !with.is_empty() && !without.is_empty() {
+                    let avg = |cs: &[&&ScoredCompletion]| {
+                        cs.iter().map(|c| c.accuracy).sum::<f64>() / cs.len() as f64
+                    };
+                    gains.push(avg(&with) - avg(&without));
+                }
+            }
+            HabitStats {
+                habit,
+                share: mean(&|c| f64::from(u8::from(shows(c)))),
+                contrast_groups: gains.len(),
+                accuracy_gain: (!gains.is_empty())
+                    .then(|| gains.iter().sum::<f64>() / gains.len() as f64),
+            }
+        })
+        .collect();
+    HabitWindow {
+        first_step,
+        last_step: members.iter().map(|c| c.step).max().unwrap_or(first_step),
+        completions: members.len(),
+        accuracy: mean(&|c| c.accuracy),
+        words: mean(&|c| c.completion.split_whitespace().count() as f64),
+        habits,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_worlds_habits_in_both_languages() {
+        let worked = "38 + 40 = 78, 78 + 5 = 83. She has 38 + 45 = 83 apples.";
+        assert!(Habit::Worked.in_text(worked));
+        assert!(Habit::Worked.in_text("23 - 10 = 13，13 - 4 = 9。"));
+        // Wrong arithmetic is still working out; a round ten alone, a change of operation or two
+        // unrelated steps are not.
+        assert!(Habit::Worked.in_text("38 + 40 = 78, 78 + 5 = 84."));
+        assert!(!Habit::Worked.in_text("38 + 40 = 78. She has 78 - 5 = 73."));
+        assert!(!Habit::Worked.in_text("38 + 40 = 78. She has 77 + 5 = 82."));
+        assert!(!Habit::Worked.in_text("3 + 4 = 7, 7 + 5 = 12."));
+        assert!(Habit::Check.in_text("Wait, let me check: 83 - 45 = 38."));
+        assert!(Habit::Check.in_text("验算一下：83 - 45 = 38，没错。"));
+        assert!(Habit::Repair.in_text("Wait, I made a mistake. It should be 7."));
+        assert!(Habit::Repair.in_text("等等，这里算错了：3 + 4 = 7。"));
+        for habit in Habit::ALL {
+            assert!(!habit.in_text("She has 3 + 4 = 7 apples. The answer is 7."));
+        }
+    }
+
+    #[test]
+    fn a_habit_is_judged_against_its_own_group() {
+        let c = |step, prompt, completion, accuracy| ScoredCompletion {
+            step,
+            prompt,
+            completion,
+            accuracy,
+        };
+        let check = "3 + 4 = 7. Let me check: 7 - 4 = 3.";
+        let plain = "3 + 4 = 7.";
+        let completions = [
+            // An easy prompt where nobody checks and all are right: no contrast.
+            c(1, "easy", plain, 1.0),
+            c(1, "easy", plain, 1.0),
+            // A hard prompt where the checked completion is right and the plain one wrong.
+            c(1, "hard", check, 1.0),
+            c(1, "hard", plain, 0.0),
+            // Step 2 is in the same window; its group has both and checking does not help.
+            c(2, "hard", check, 0.0),
+            c(2, "hard", plain, 0.0),
+            // Step 3 opens the next window.
+            c(3, "hard", plain, 1.0),
+        ];
+        let windows = habit_windows(&completions, 2);
+        assert_eq!(windows.len(), 2);
+        let first = &windows[0];
+        assert_eq!(
+            (first.first_step, first.last_step, first.completions),
+            (1, 2, 6)
+        );
+        assert!((first.accuracy - 0.5).abs() < 1e-12);
+        let stats = |w: &HabitWindow, h: Habit| w.habits.iter().find(|s| s.habit == h).cloned();
+        let checked = stats(first, Habit::Check).unwrap();
+        assert!((checked.share - 2.0 / 6.0).abs() < 1e-12);
+        assert_eq!(checked.contrast_groups, 2);
+        // Pooled, checking looks no better (0.5 vs 0.5); within groups it gains +1 and 0.
+        assert_eq!(checked.accuracy_gain, Some(0.5));
+        let repair = stats(first, Habit::Repair).unwrap();
+        assert_eq!((repair.share, repair.accuracy_gain), (0.0, None));
+        assert_eq!((windows[1].first_step, windows[1].completions), (3, 1));
+    }
+}
