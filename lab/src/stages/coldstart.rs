@@ -8,8 +8,8 @@
 //! With `worked`, the chain is the web corpus's careful writer's: every two-digit addition and
 //! subtraction worked out tens first. Off by default, because it measured worse: after
 //! cold-start SFT of the paper's base (150 steps of 16), 1000 worked chains left it at 6.2 / 7.2 %
-//! pass@1 on hard-en / hard-zh, 3000 plain ones at 15.8 / 12.5 % (100 problems × 4 samples a
-//! benchmark); and within GRPO groups of the base model (`lab habits`) the completions that work
+//! pass@1 on hard-en / hard-zh, 1000 plain ones at 13.6 / 9.9 % and 3000 at 15.8 / 12.5 % (100
+//! problems a benchmark); and within GRPO groups of the base model (`lab habits`) the completions that work
 //! a step out are right less often than the others.
 //! Input: `world` (its training problems). Output: the data set `coldstart` of `SftExample`s.
 
