@@ -1729,6 +1729,34 @@ fn a_nested_paper_recipe_ends_with_its_findings_and_writes_results() {
         updated.contains("| thinking gets longer under RL |"),
         "{updated}"
     );
+    // The same chain with R1-Zero evaluated at 3 samples: a new paper recipe on the same RL
+    // model, whose table shows its own evaluation of R1-Zero and not the first recipe's; the
+    // base model's evaluations, from the shared base recipe, stay.
+    let r1_zero = tiny.join("r1-zero.toml");
+    let text = std::fs::read_to_string(&r1_zero).unwrap();
+    let eval_block = text.find("[stages.eval]").unwrap();
+    let (head, tail) = text.split_at(eval_block);
+    std::fs::write(
+        &r1_zero,
+        format!("{head}{}", tail.replacen("samples = 2", "samples = 3", 1)),
+    )
+    .unwrap();
+    let second = id_line(&lab.stdout(&["run", &paper]));
+    assert_ne!(second, id);
+    lab.ok(&["results", &results_arg, &second[..10]]);
+    let table = std::fs::read_to_string(results.join("table.csv")).unwrap();
+    let ks: std::collections::BTreeSet<&str> = table
+        .lines()
+        .filter(|l| l.starts_with(&format!("{second},r1-zero,")) && l.contains(",pass@1,"))
+        .map(|l| l.split(',').nth(6).unwrap())
+        .collect();
+    assert!(ks.contains("3") && !ks.contains("2"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{second},base,"))),
+        "{table}"
+    );
     // A model id is not a recipe.
     let pretrain = lab.sql("SELECT id FROM experiments WHERE kind = 'pretrain'");
     let pretrain = pretrain.lines().nth(1).unwrap();

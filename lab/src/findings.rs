@@ -581,8 +581,11 @@ pub fn render_csv(checks: &[Check]) -> String {
 }
 
 impl Evidence {
-    /// The models × benchmarks rows shown with these findings: for a recipe (`scoped`), the
-    /// evaluations judged (at any depth); for everything, the latest evaluation of each model.
+    /// The models × benchmarks rows shown with these findings: for a recipe (`scoped`), its own
+    /// evaluations (at any depth), and another evaluation of a model it used only where the
+    /// recipe has none of that model (a base model evaluated by another recipe), so evaluations
+    /// left from earlier recipes of the same model do not crowd its table; for everything, the
+    /// latest evaluation of each model.
     pub async fn table_rows(
         &self,
         store: &Store,
@@ -597,6 +600,13 @@ impl Evidence {
         let ids: Vec<String> = self
             .evaluations
             .iter()
+            .filter(|e| {
+                e.in_recipe
+                    || !self
+                        .evaluations
+                        .iter()
+                        .any(|other| other.in_recipe && other.model == e.model)
+            })
             .map(|e| e.experiment.clone())
             .collect();
         crate::results_table::load(store, &ids).await
