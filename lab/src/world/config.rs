@@ -55,8 +55,18 @@ pub struct WorldConfig {
     /// first (`38 + 45`: `38 + 40 = 78, 78 + 5 = 83.` before the step): a careful writer. With
     /// one token per number every `a + b = c` is a fact of its own, and the big ones are too
     /// many to learn; worked out, a step needs only the small facts of adding tens and units.
-    /// So a longer chain is a more accurate one, which is what RL can discover.
+    /// The hope was that a longer chain is a more accurate one, which RL could discover; as the
+    /// models learn it, it is not (see `worked_inline`).
     pub worked_share: f64,
+    /// Where the careful writer works a step out. `false` (the default): in a sentence of its
+    /// own *before* the step, which then states its result from the single fact anyway, so the
+    /// working feeds nothing forward and must guess the step's operand (for boxes, a product
+    /// not yet written); measured with `lab habits`, such chains are right less often. `true`:
+    /// inside the step, in place of its single equation (`she gets 45 more, so she has 38 + 40 =
+    /// 78, 78 + 5 = 83 apples.`), after the operand is known and as the way to the result.
+    /// Left out of the resolved spec when `false`, so the worlds from before it keep their ids.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub worked_inline: bool,
     /// Relative weights of operation kinds when a problem is built (normalised by their sum
     /// over the kinds possible at that step).
     pub operation_weights: OperationWeights,
@@ -151,6 +161,7 @@ impl Default for WorldConfig {
             box_size_max: 10,
             chat_share: 0.3,
             worked_share: 0.5,
+            worked_inline: false,
             operation_weights: OperationWeights::default(),
             train_operation_weights: [1.0, 1.0, 1.0, 1.0],
             code_switch_rate: 0.4,

@@ -137,12 +137,19 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
         let mut sentences = vec![question];
         // A step as the document writes it: worked out first when the writer is careful.
         let push_step = |sentences: &mut Vec<Sentence>, l: Lang, i: usize, trace: &StepTrace| {
-            if worked {
-                if let Some(w) = render::worked_sentence(l, trace.result_equation()) {
+            let step = render::step(l, &plan, i, trace);
+            let eq = trace.result_equation();
+            if worked && config.worked_inline {
+                if let Some(inline) = render::worked_in_step(l, &step, eq) {
+                    sentences.push((l, inline));
+                    return;
+                }
+            } else if worked {
+                if let Some(w) = render::worked_sentence(l, eq) {
                     sentences.push((l, w));
                 }
             }
-            sentences.push((l, render::step(l, &plan, i, trace)));
+            sentences.push((l, step));
         };
         let mut answer_correct = true;
         let mut final_answer = answer;

@@ -354,6 +354,15 @@ pub(crate) fn solution_sentences(
 /// `38 + 45 = 83` → `38 + 40 = 78, 78 + 5 = 83.` (`，` and `。` in Chinese). `None` where there is
 /// nothing to work out (a one-digit or round second operand, another operation, a wrong result).
 pub(crate) fn worked_sentence(lang: Lang, eq: Equation) -> Option<String> {
+    let end = match lang {
+        Lang::En => '.',
+        Lang::Zh => '。',
+    };
+    worked_equations(lang, eq).map(|w| format!("{w}{end}"))
+}
+
+/// The two equations of [`worked_sentence`] without its full stop: `38 + 40 = 78, 78 + 5 = 83`.
+fn worked_equations(lang: Lang, eq: Equation) -> Option<String> {
     if !matches!(eq.op, '+' | '-') || eq.b < 10 || eq.b % 10 == 0 || !eq.is_correct() {
         return None;
     }
@@ -366,9 +375,19 @@ pub(crate) fn worked_sentence(lang: Lang, eq: Equation) -> Option<String> {
     );
     let last = Equation::new(mid.c, eq.op, eq.b % 10, eq.c);
     Some(match lang {
-        Lang::En => format!("{mid}, {last}."),
-        Lang::Zh => format!("{mid}，{last}。"),
+        Lang::En => format!("{mid}, {last}"),
+        Lang::Zh => format!("{mid}，{last}"),
     })
+}
+
+/// A step sentence whose equation `eq` is worked out in place (`so she has 38 + 40 = 78, 78 + 5
+/// = 83 apples.`); `None` where there is nothing to work out or the sentence does not write
+/// `eq`.
+pub(crate) fn worked_in_step(lang: Lang, step: &str, eq: Equation) -> Option<String> {
+    let worked = worked_equations(lang, eq)?;
+    let plain = eq.to_string();
+    step.contains(&plain)
+        .then(|| step.replacen(&plain, &worked, 1))
 }
 
 /// A correct solution as the careful writer of the web corpus writes it: every two-digit addition

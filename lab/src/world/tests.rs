@@ -592,3 +592,63 @@ fn worked_solutions_insert_the_tens_first_steps_and_keep_the_rest() {
     }
     assert!(worked_any > world.train.len() / 4, "{worked_any}");
 }
+
+/// Inline working replaces a step's single fact by its worked equations, and changes nothing
+/// else: the same documents, styles and answers, drawn from the same random streams.
+#[test]
+fn inline_worked_steps_replace_the_single_fact() {
+    let before = generate(&small());
+    let inline = generate(&WorldConfig {
+        worked_inline: true,
+        ..small()
+    });
+    assert_eq!(before.train, inline.train);
+    assert_eq!(before.benchmarks, inline.benchmarks);
+    let worked_pairs = |text: &str| -> Vec<(Equation, Equation)> {
+        find_equations(text)
+            .windows(2)
+            .filter(|w| {
+                matches!(w[0].op, '+' | '-')
+                    && w[0].op == w[1].op
+                    && w[0].b % 10 == 0
+                    && w[0].b >= 10
+                    && (1..10).contains(&w[1].b)
+                    && w[1].a == w[0].c
+            })
+            .map(|w| (w[0], w[1]))
+            .collect()
+    };
+    let (mut inline_docs, mut plain_after) = (0, 0);
+    for (old, new) in before.web.iter().zip(&inline.web) {
+        assert_eq!(
+            (old.style, old.lang, old.answer_correct, old.chat),
+            (new.style, new.lang, new.answer_correct, new.chat)
+        );
+        assert_eq!(last_number(&old.text), last_number(&new.text));
+        let single = |t: &str, (tens, units): (Equation, Equation)| {
+            t.contains(&Equation::new(tens.a, tens.op, tens.b + units.b, units.c).to_string())
+        };
+        // A self-check's inverse equation may be the single fact of a later worked step.
+        if new.style == Style::SelfCheck {
+            continue;
+        }
+        for pair in worked_pairs(&new.text) {
+            inline_docs += 1;
+            assert!(!single(&new.text, pair), "{}", new.text);
+        }
+        for pair in worked_pairs(&old.text) {
+            plain_after += usize::from(single(&old.text, pair));
+        }
+    }
+    assert!(inline_docs > 100, "{inline_docs}");
+    assert!(plain_after > 100, "{plain_after}");
+    // Left out of the resolved spec when off, so older worlds keep their ids.
+    let json = serde_json::to_value(small()).unwrap();
+    assert!(json.get("worked_inline").is_none());
+    let json = serde_json::to_value(WorldConfig {
+        worked_inline: true,
+        ..small()
+    })
+    .unwrap();
+    assert_eq!(json["worked_inline"], true);
+}
