@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::world::find_equations;
+use crate::world::{find_equations, Equation};
 
 /// A habit of a chain of thought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,18 +54,12 @@ fn contains_any(text: &str, markers: &[&str]) -> bool {
     markers.iter().any(|m| lower.contains(m))
 }
 
-/// Two consecutive equations `a ± T = m, m ± u = c`: `T` a round ten, `u` a single digit, the
-/// same operation. Right or wrong: working out is the habit, its arithmetic is what it buys.
+/// Two consecutive equations `a ± T = m, m ± u = c` ([`Equation::is_tens_first_pair`]). Right or
+/// wrong: working out is the habit, its arithmetic is what it buys.
 fn has_worked_step(text: &str) -> bool {
-    find_equations(text).windows(2).any(|w| {
-        let (tens, units) = (w[0], w[1]);
-        matches!(tens.op, '+' | '-')
-            && tens.op == units.op
-            && tens.b >= 10
-            && tens.b % 10 == 0
-            && (1..10).contains(&units.b)
-            && units.a == tens.c
-    })
+    find_equations(text)
+        .windows(2)
+        .any(|w| Equation::is_tens_first_pair(&w[0], &w[1]))
 }
 
 /// One scored completion of an RL run.

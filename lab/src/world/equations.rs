@@ -38,6 +38,36 @@ impl Equation {
         self.expected() == Some(self.c)
     }
 
+    /// A two-digit addition or subtraction worked out tens first, as the careful writer does:
+    /// `38 + 45 = 83` → (`38 + 40 = 78`, `78 + 5 = 83`). `None` where there is nothing to work
+    /// out (a one-digit or round second operand, another operation, a wrong result).
+    pub fn tens_first(&self) -> Option<(Equation, Equation)> {
+        if !matches!(self.op, '+' | '-') || self.b < 10 || self.b % 10 == 0 || !self.is_correct() {
+            return None;
+        }
+        let round = self.b - self.b % 10;
+        let tens = Equation::new(
+            self.a,
+            self.op,
+            round,
+            Equation::new(self.a, self.op, round, 0).expected()?,
+        );
+        let units = Equation::new(tens.c, self.op, self.b % 10, self.c);
+        Some((tens, units))
+    }
+
+    /// Whether `tens, units` have the shape of a [`tens_first`](Self::tens_first) pair: the same
+    /// `+` or `-`, a round ten first, then one digit on its result. Right or wrong: the shape of
+    /// the working, not its arithmetic.
+    pub fn is_tens_first_pair(tens: &Equation, units: &Equation) -> bool {
+        matches!(tens.op, '+' | '-')
+            && tens.op == units.op
+            && tens.b >= 10
+            && tens.b % 10 == 0
+            && (1..10).contains(&units.b)
+            && units.a == tens.c
+    }
+
     /// The same left-hand side with the correct result.
     pub fn corrected(&self) -> Option<Equation> {
         self.expected().map(|c| Equation { c, ..*self })

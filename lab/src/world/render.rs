@@ -354,30 +354,24 @@ pub(crate) fn solution_sentences(
 /// `38 + 45 = 83` → `38 + 40 = 78, 78 + 5 = 83.` (`，` and `。` in Chinese). `None` where there is
 /// nothing to work out (a one-digit or round second operand, another operation, a wrong result).
 pub(crate) fn worked_sentence(lang: Lang, eq: Equation) -> Option<String> {
-    let end = match lang {
-        Lang::En => '.',
-        Lang::Zh => '。',
-    };
-    worked_equations(lang, eq).map(|w| format!("{w}{end}"))
+    worked_equations(lang, eq).map(|w| format!("{w}{}", full_stop(lang)))
 }
 
 /// The two equations of [`worked_sentence`] without its full stop: `38 + 40 = 78, 78 + 5 = 83`.
 fn worked_equations(lang: Lang, eq: Equation) -> Option<String> {
-    if !matches!(eq.op, '+' | '-') || eq.b < 10 || eq.b % 10 == 0 || !eq.is_correct() {
-        return None;
-    }
-    let tens = eq.b - eq.b % 10;
-    let mid = Equation::new(
-        eq.a,
-        eq.op,
-        tens,
-        Equation::new(eq.a, eq.op, tens, 0).expected()?,
-    );
-    let last = Equation::new(mid.c, eq.op, eq.b % 10, eq.c);
+    let (tens, units) = eq.tens_first()?;
     Some(match lang {
-        Lang::En => format!("{mid}, {last}"),
-        Lang::Zh => format!("{mid}，{last}"),
+        Lang::En => format!("{tens}, {units}"),
+        Lang::Zh => format!("{tens}，{units}"),
     })
+}
+
+/// The mark that ends a sentence in `lang`.
+fn full_stop(lang: Lang) -> char {
+    match lang {
+        Lang::En => '.',
+        Lang::Zh => '。',
+    }
 }
 
 /// A step sentence whose equation `eq` is worked out in place (`so she has 38 + 40 = 78, 78 + 5
@@ -395,12 +389,8 @@ pub(crate) fn worked_in_step(lang: Lang, step: &str, eq: Equation) -> Option<Str
 /// before the step that uses it. `solution` is a rendered solution (`Problem::solution`): its
 /// sentences end with `.` (English, joined by a space) or `。` (Chinese, joined by nothing).
 pub fn worked_solution(lang: Lang, solution: &str) -> String {
-    let end = match lang {
-        Lang::En => '.',
-        Lang::Zh => '。',
-    };
     let mut sentences: Vec<Sentence> = Vec::new();
-    for sentence in solution.split_inclusive(end) {
+    for sentence in solution.split_inclusive(full_stop(lang)) {
         let sentence = sentence.trim();
         if sentence.is_empty() {
             continue;

@@ -535,10 +535,7 @@ fn careful_writers_work_two_digit_steps_out_tens_first() {
         eligible += 1;
         let shows_work = eqs.windows(2).any(|w| {
             let (tens, units) = (w[0], w[1]);
-            tens.b % 10 == 0
-                && units.a == tens.c
-                && units.b < 10
-                && units.op == tens.op
+            Equation::is_tens_first_pair(&tens, &units)
                 && eqs
                     .iter()
                     .any(|e| e.a == tens.a && e.b == tens.b + units.b && e.c == units.c)
@@ -562,7 +559,7 @@ fn worked_solutions_insert_the_tens_first_steps_and_keep_the_rest() {
         let plain: Vec<Equation> = find_equations(&p.solution);
         let workable: Vec<Equation> = plain
             .iter()
-            .filter(|e| matches!(e.op, '+' | '-') && e.b >= 10 && e.b % 10 != 0)
+            .filter(|e| e.tens_first().is_some())
             .copied()
             .collect();
         if workable.is_empty() {
@@ -607,14 +604,7 @@ fn inline_worked_steps_replace_the_single_fact() {
     let worked_pairs = |text: &str| -> Vec<(Equation, Equation)> {
         find_equations(text)
             .windows(2)
-            .filter(|w| {
-                matches!(w[0].op, '+' | '-')
-                    && w[0].op == w[1].op
-                    && w[0].b % 10 == 0
-                    && w[0].b >= 10
-                    && (1..10).contains(&w[1].b)
-                    && w[1].a == w[0].c
-            })
+            .filter(|w| Equation::is_tens_first_pair(&w[0], &w[1]))
             .map(|w| (w[0], w[1]))
             .collect()
     };
