@@ -642,3 +642,23 @@ fn inline_worked_steps_replace_the_single_fact() {
     .unwrap();
     assert_eq!(json["worked_inline"], true);
 }
+
+/// `lab habits` finds checks and repairs by their phrases: every variant the world writes, in
+/// both languages, must be found, so a new wording cannot silently go uncounted.
+#[test]
+fn the_habits_report_finds_every_check_and_repair_the_world_writes() {
+    use crate::habits::Habit;
+    let eq = Equation::new(83, '-', 45, 38);
+    for lang in Lang::ALL {
+        for variant in 0..4 {
+            let check = render::check_sentence(lang, variant, eq);
+            assert!(Habit::Check.in_text(&check), "{check}");
+            assert!(!Habit::Repair.in_text(&check), "{check}");
+            let repair = render::repair_sentence(lang, variant, eq);
+            assert!(Habit::Repair.in_text(&repair), "{repair}");
+            assert!(!Habit::Check.in_text(&repair), "{repair}");
+        }
+        let worked = render::worked_sentence(lang, Equation::new(38, '+', 45, 83)).unwrap();
+        assert!(Habit::Worked.in_text(&worked), "{worked}");
+    }
+}
