@@ -67,6 +67,16 @@ pub struct WorldConfig {
     /// Left out of the resolved spec when `false`, so the worlds from before it keep their ids.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub worked_inline: bool,
+    /// How a self-repairing writer notices its wrong step. `false` (the default): it just says
+    /// the step is wrong and writes it again, with nothing in the text that tells a right step
+    /// from a wrong one, so a model that imitates it repairs at random. `true`: it checks the
+    /// wrong step by its inverse, computed correctly, and the check disagrees with the number
+    /// it started from (`38 + 45 = 81. Wait, let me check: 81 - 45 = 36, not 38. Wait, that is
+    /// wrong: 38 + 45 = 83.`), while the self-checking writer's checks of right steps agree. A
+    /// check then carries evidence a model can act on: repair where the check disagrees.
+    /// Left out of the resolved spec when `false`, so the worlds from before it keep their ids.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub checked_repair: bool,
     /// Relative weights of operation kinds when a problem is built (normalised by their sum
     /// over the kinds possible at that step).
     pub operation_weights: OperationWeights,
@@ -162,6 +172,7 @@ impl Default for WorldConfig {
             chat_share: 0.3,
             worked_share: 0.5,
             worked_inline: false,
+            checked_repair: false,
             operation_weights: OperationWeights::default(),
             train_operation_weights: [1.0, 1.0, 1.0, 1.0],
             code_switch_rate: 0.4,

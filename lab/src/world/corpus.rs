@@ -202,9 +202,21 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                 for (i, trace) in correct.iter().enumerate() {
                     if i == bad {
                         let mut wrong = *trace;
-                        wrong.after = render::wrong_result(rng, trace.after, max);
+                        wrong.after = if config.checked_repair {
+                            render::wrong_checkable_result(rng, trace, max)
+                        } else {
+                            render::wrong_result(rng, trace.after, max)
+                        };
                         sentences.push((lang, render::step(lang, &plan, i, &wrong)));
                         let variant = rng.below(1 << 16) as u32;
+                        if config.checked_repair {
+                            let check = render::failed_check(trace, wrong.after, max)
+                                .expect("drawn with a check in range");
+                            sentences.push((
+                                lang,
+                                render::failed_check_sentence(lang, variant, check, trace.before),
+                            ));
+                        }
                         let eq = trace.result_equation();
                         sentences.push((lang, render::repair_sentence(lang, variant, eq)));
                     } else {

@@ -324,6 +324,51 @@ pub(crate) fn check_sentence(lang: Lang, variant: u32, eq: Equation) -> String {
     }
 }
 
+/// A check of a wrong step: its inverse `eq`, computed correctly, disagrees with `expected`,
+/// the number the step started from. It opens as [`check_sentence`] does.
+pub(crate) fn failed_check_sentence(
+    lang: Lang,
+    variant: u32,
+    eq: Equation,
+    expected: i64,
+) -> String {
+    match (lang, variant % 2) {
+        (Lang::En, 0) => format!("Wait, let me check: {eq}, not {expected}."),
+        (Lang::En, _) => format!("Let me check this step: {eq}, not {expected}. It is wrong."),
+        (Lang::Zh, 0) => format!("等等，我检查一下：{eq}，不是 {expected}。"),
+        (Lang::Zh, _) => format!("验算一下：{eq}，不是 {expected}，错了。"),
+    }
+}
+
+/// A wrong result for `trace` whose check, the inverse equation computed correctly, stays in
+/// `0..=max_number` (so it can be written) and so disagrees with the step's starting number.
+pub(crate) fn wrong_checkable_result(rng: &mut Rng, trace: &StepTrace, max_number: u32) -> i64 {
+    // A small change down always keeps the check in range (it inverts back below the start), so
+    // the loop ends; the draws before it keep the errors as varied as `wrong_result`'s.
+    for _ in 0..64 {
+        let wrong = wrong_result(rng, trace.after, max_number);
+        if failed_check(trace, wrong, max_number).is_some() {
+            return wrong;
+        }
+    }
+    (1..=trace.after)
+        .map(|delta| trace.after - delta)
+        .chain((trace.after + 1)..=max_number as i64)
+        .find(|&wrong| failed_check(trace, wrong, max_number).is_some())
+        .expect("some wrong result of a step has a check in range")
+}
+
+/// The check of a step written with the wrong result `wrong`: its inverse equation with the
+/// correct value, when that value can be written.
+pub(crate) fn failed_check(trace: &StepTrace, wrong: i64, max_number: u32) -> Option<Equation> {
+    let written = StepTrace {
+        after: wrong,
+        ..*trace
+    };
+    let check = written.check_equation().corrected()?;
+    ((0..=max_number as i64).contains(&check.c) && check.c != trace.before).then_some(check)
+}
+
 pub(crate) fn repair_sentence(lang: Lang, variant: u32, eq: Equation) -> String {
     match (lang, variant % 2) {
         (Lang::En, 0) => format!("Wait, that is wrong: {eq}."),

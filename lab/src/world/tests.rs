@@ -654,6 +654,9 @@ fn the_habits_report_finds_every_check_and_repair_the_world_writes() {
             let check = render::check_sentence(lang, variant, eq);
             assert!(Habit::Check.in_text(&check), "{check}");
             assert!(!Habit::Repair.in_text(&check), "{check}");
+            let failed = render::failed_check_sentence(lang, variant, eq, 36);
+            assert!(Habit::Check.in_text(&failed), "{failed}");
+            assert!(!Habit::Repair.in_text(&failed), "{failed}");
             let repair = render::repair_sentence(lang, variant, eq);
             assert!(Habit::Repair.in_text(&repair), "{repair}");
             assert!(!Habit::Check.in_text(&repair), "{repair}");
@@ -661,4 +664,47 @@ fn the_habits_report_finds_every_check_and_repair_the_world_writes() {
         let worked = render::worked_sentence(lang, Equation::new(38, '+', 45, 83)).unwrap();
         assert!(Habit::Worked.in_text(&worked), "{worked}");
     }
+}
+
+/// With `checked_repair`, every wrong step of a self-repairing writer is followed by its check,
+/// the inverse computed correctly, which disagrees with the step's starting number and says so,
+/// and then by the step done right; the knob stays out of the resolved spec when off.
+#[test]
+fn checked_repairs_show_the_check_that_catches_the_wrong_step() {
+    let config = WorldConfig {
+        checked_repair: true,
+        ..small()
+    };
+    let world = generate(&config);
+    let mut repairs = 0;
+    for doc in world.web.iter().filter(|d| d.style == Style::SelfRepair) {
+        let eqs = find_equations(&doc.text);
+        let wrong: Vec<usize> = (0..eqs.len()).filter(|i| !eqs[*i].is_correct()).collect();
+        assert_eq!(wrong.len(), 1, "{}", doc.text);
+        let (step, check, fix) = (eqs[wrong[0]], eqs[wrong[0] + 1], eqs[wrong[0] + 2]);
+        assert!(check.is_correct(), "{}", doc.text);
+        assert_eq!(
+            check.a, step.c,
+            "the check starts from the wrong result: {}",
+            doc.text
+        );
+        assert_ne!(check.c, step.a, "{}", doc.text);
+        assert!(
+            doc.text.contains(&format!("not {}", step.a))
+                || doc.text.contains(&format!("不是 {}", step.a)),
+            "{}",
+            doc.text
+        );
+        assert_eq!(Some(fix), step.corrected(), "{}", doc.text);
+        assert!(doc.answer_correct);
+        repairs += 1;
+    }
+    assert!(repairs > 20, "{repairs}");
+    assert_eq!(world.train, generate(&small()).train);
+    let json = serde_json::to_value(small()).unwrap();
+    assert!(json.get("checked_repair").is_none());
+    assert_eq!(
+        serde_json::to_value(config).unwrap()["checked_repair"],
+        true
+    );
 }
