@@ -12,6 +12,11 @@
 //! - **check**: a step checked by its inverse, "let me check" / "检查一下" / "验算";
 //! - **repair**: a step called wrong and redone, "that is wrong" / "I made a mistake" / "算错".
 //!
+//! Checks are also judged for what they *say*: a check follows a step, and its verdict is
+//! "wrong" when a disagreement or a repair follows it ("not 43", "that is wrong", "不是", "错")
+//! before the next equation. A check that calls a wrong step wrong *catches* it; one that calls
+//! a right step wrong is a *false alarm*. A check pays only if it catches more than it alarms.
+//!
 //! Pure: the input is the traces' step, prompt, completion and accuracy.
 
 use std::collections::BTreeMap;
@@ -41,12 +46,95 @@ impl Habit {
     pub fn in_text(self, completion: &str) -> bool {
         match self {
             Habit::Worked => has_worked_step(completion),
-            Habit::Check => contains_any(completion, &["let me check", "检查一下", "验算"]),
+            Habit::Check => contains_any(completion, &CHECK_MARKERS),
             Habit::Repair => {
                 contains_any(completion, &["that is wrong", "i made a mistake", "算错"])
             }
         }
     }
+}
+
+/// The phrases that open a check, in both languages (lower case).
+const CHECK_MARKERS: [&str; 3] = ["let me check", "检查一下", "验算"];
+
+/// Phrases after a check's equation that call the checked step wrong: a stated disagreement
+/// ("not 43", "不是 43") or a repair ("that is wrong", "I made a mistake", "算错").
+const WRONG_VERDICT_MARKERS: [&str; 5] = ["not ", "wrong", "mistake", "不是", "错"];
+
+/// What the checks of a set of completions said about the steps they checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckVerdicts {
+    /// Checks that follow a step (an equation before them) and write an equation of their own.
+    pub checks: usize,
+    /// Of those, checks of a step whose arithmetic is wrong.
+    pub wrong_steps: usize,
+    /// Checks that call a wrong step wrong.
+    pub caught: usize,
+    /// Checks that call a right step wrong.
+    pub false_alarms: usize,
+}
+
+impl CheckVerdicts {
+    /// Share of checked wrong steps the check called wrong; `None` without any.
+    pub fn catch_rate(&self) -> Option<f64> {
+        (self.wrong_steps > 0).then(|| self.caught as f64 / self.wrong_steps as f64)
+    }
+
+    /// Share of checked right steps the check called wrong; `None` without any.
+    pub fn false_alarm_rate(&self) -> Option<f64> {
+        let right = self.checks - self.wrong_steps;
+        (right > 0).then(|| self.false_alarms as f64 / right as f64)
+    }
+
+    fn add(&mut self, other: CheckVerdicts) {
+        self.checks += other.checks;
+        self.wrong_steps += other.wrong_steps;
+        self.caught += other.caught;
+        self.false_alarms += other.false_alarms;
+    }
+}
+
+/// The verdicts of every check in `completion`. A check is judged against the last equation
+/// written before it (the step it checks); its verdict is read from its own equation up to the
+/// equation after it, where a repair would write the step again.
+pub fn check_verdicts(completion: &str) -> CheckVerdicts {
+    let lower = completion.to_lowercase();
+    let mut starts: Vec<usize> = CHECK_MARKERS
+        .iter()
+        .flat_map(|m| lower.match_indices(m).map(|(i, _)| i))
+        .collect();
+    starts.sort_unstable();
+    let mut verdicts = CheckVerdicts::default();
+    for (k, &start) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(lower.len());
+        let Some(step) = find_equations(&lower[..start]).last().copied() else {
+            continue;
+        };
+        let segment = &lower[start..end];
+        let Some(check) = find_equations(segment).first().copied() else {
+            continue;
+        };
+        let after_check = segment
+            .find(&check.to_string())
+            .map_or(segment, |at| &segment[at + check.to_string().len()..]);
+        let verdict_text = match find_equations(after_check).first() {
+            Some(next) => after_check
+                .find(&next.to_string())
+                .map_or(after_check, |at| &after_check[..at]),
+            None => after_check,
+        };
+        // "没错" ("no mistake") says right, though it holds "错".
+        let verdict_text = verdict_text.replace("没错", "");
+        let says_wrong = WRONG_VERDICT_MARKERS
+            .iter()
+            .any(|m| verdict_text.contains(m));
+        let step_wrong = !step.is_correct();
+        verdicts.checks += 1;
+        verdicts.wrong_steps += usize::from(step_wrong);
+        verdicts.caught += usize::from(step_wrong && says_wrong);
+        verdicts.false_alarms += usize::from(!step_wrong && says_wrong);
+    }
+    verdicts
 }
 
 fn contains_any(text: &str, markers: &[&str]) -> bool {
@@ -93,6 +181,8 @@ pub struct HabitWindow {
     /// Mean completion length in whitespace-separated words (a Chinese clause counts once).
     pub words: f64,
     pub habits: Vec<HabitStats>,
+    /// What the window's checks said about the steps they checked.
+    pub check_verdicts: CheckVerdicts,
 }
 
 /// Splits `completions` into windows of `window` steps (step 1..=window, ...) and measures each
@@ -143,6 +233,10 @@ fn measure(first_step: i64, members: &[&ScoredCompletion]) -> HabitWindow {
             }
         })
         .collect();
+    let mut verdicts = CheckVerdicts::default();
+    for c in members {
+        verdicts.add(check_verdicts(c.completion));
+    }
     HabitWindow {
         first_step,
         last_step: members.iter().map(|c| c.step).max().unwrap_or(first_step),
@@ -150,6 +244,7 @@ fn measure(first_step: i64, members: &[&ScoredCompletion]) -> HabitWindow {
         accuracy: mean(&|c| c.accuracy),
         words: mean(&|c| c.completion.split_whitespace().count() as f64),
         habits,
+        check_verdicts: verdicts,
     }
 }
 
@@ -175,6 +270,48 @@ mod tests {
         for habit in Habit::ALL {
             assert!(!habit.in_text("She has 3 + 4 = 7 apples. The answer is 7."));
         }
+    }
+
+    #[test]
+    fn checks_are_judged_by_what_they_say_about_the_step_they_check() {
+        // A right step confirmed; a wrong step caught by a disagreeing check and repaired.
+        let text = "43 + 6 = 49. Wait, let me check: 49 - 6 = 43. 49 + 5 = 55. \
+                    Let me check this step: 55 - 5 = 50, not 49. It is wrong. \
+                    Wait, that is wrong: 49 + 5 = 54.";
+        assert_eq!(
+            check_verdicts(text),
+            CheckVerdicts {
+                checks: 2,
+                wrong_steps: 1,
+                caught: 1,
+                false_alarms: 0
+            }
+        );
+        // A wrong inverse that calls a wrong step right misses it; a right step called wrong is
+        // a false alarm, and its repair writes a wrong step that no check follows.
+        let zh = "她留下 48 ÷ 3 = 15 个。验算一下：15 × 3 = 48，没错。现在有 43 + 6 = 49 个。\
+                  验算一下：49 - 6 = 43，不是 43，错了。等等，我算错了，应该是 43 + 6 = 59。";
+        let v = check_verdicts(zh);
+        assert_eq!(
+            v,
+            CheckVerdicts {
+                checks: 2,
+                wrong_steps: 1,
+                caught: 0,
+                false_alarms: 1
+            }
+        );
+        assert_eq!(
+            (v.catch_rate(), v.false_alarm_rate()),
+            (Some(0.0), Some(1.0))
+        );
+        // A check with nothing before it, or with no equation of its own, is not judged.
+        assert_eq!(check_verdicts("Let me check: 3 + 4 = 7.").checks, 0);
+        assert_eq!(
+            check_verdicts("3 + 4 = 7. Let me check. It is right.").checks,
+            0
+        );
+        assert_eq!(CheckVerdicts::default().catch_rate(), None);
     }
 
     #[test]

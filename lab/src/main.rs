@@ -759,6 +759,9 @@ fn habits_report(id: &ExperimentId, traces: &[store::TraceRecord], window: i64) 
         headers.push(format!("{} share", habit.name()));
         headers.push(format!("{} gain (groups)", habit.name()));
     }
+    headers.push("checks".to_string());
+    headers.push("caught".to_string());
+    headers.push("false alarms".to_string());
     let rows: Vec<Vec<String>> = windows
         .iter()
         .map(|w| {
@@ -775,12 +778,21 @@ fn habits_report(id: &ExperimentId, traces: &[store::TraceRecord], window: i64) 
                     None => "-".to_string(),
                 });
             }
+            let v = &w.check_verdicts;
+            let rate = |r: Option<f64>, of: usize| match r {
+                Some(r) => format!("{r:.2} ({of})"),
+                None => "-".to_string(),
+            };
+            row.push(v.checks.to_string());
+            row.push(rate(v.catch_rate(), v.wrong_steps));
+            row.push(rate(v.false_alarm_rate(), v.checks - v.wrong_steps));
             row
         })
         .collect();
     format!(
         "{}\ngain: mean over groups (same step and prompt) holding completions with and without the \
-         habit of their accuracy difference\n",
+         habit of their accuracy difference\ncaught: share of checked wrong steps that the check \
+         called wrong (of how many); false alarms: share of checked right steps it called wrong\n",
         table::render(&headers, &rows, 40)
     )
 }

@@ -73,7 +73,9 @@ pub struct WorldConfig {
     /// wrong step by its inverse, computed correctly, and the check disagrees with the number
     /// it started from (`38 + 45 = 81. Wait, let me check: 81 - 45 = 36, not 38. Wait, that is
     /// wrong: 38 + 45 = 83.`), while the self-checking writer's checks of right steps agree. A
-    /// check then carries evidence a model can act on: repair where the check disagrees.
+    /// check then carries evidence a model can act on: repair where the check disagrees. As the
+    /// models here learn it, it does not pay: their checks err as often as their steps (a wrong
+    /// inverse called right, a right step called wrong), and RL drops them (see the README).
     /// Left out of the resolved spec when `false`, so the worlds from before it keep their ids.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub checked_repair: bool,
