@@ -700,7 +700,12 @@ fn checked_repairs_show_the_check_that_catches_the_wrong_step() {
         // `lab habits` reads the check as one that catches its wrong step.
         let verdicts = crate::habits::check_verdicts(&doc.text);
         assert_eq!(
-            (verdicts.checks, verdicts.wrong_steps, verdicts.caught, verdicts.false_alarms),
+            (
+                verdicts.checks,
+                verdicts.wrong_steps,
+                verdicts.caught,
+                verdicts.false_alarms
+            ),
             (1, 1, 1, 0),
             "{}",
             doc.text
@@ -710,7 +715,12 @@ fn checked_repairs_show_the_check_that_catches_the_wrong_step() {
     for doc in world.web.iter().filter(|d| d.style == Style::SelfCheck) {
         let verdicts = crate::habits::check_verdicts(&doc.text);
         assert!(verdicts.checks >= 1, "{}", doc.text);
-        assert_eq!((verdicts.wrong_steps, verdicts.false_alarms), (0, 0), "{}", doc.text);
+        assert_eq!(
+            (verdicts.wrong_steps, verdicts.false_alarms),
+            (0, 0),
+            "{}",
+            doc.text
+        );
     }
     assert!(repairs > 20, "{repairs}");
     assert_eq!(world.train, generate(&small()).train);
