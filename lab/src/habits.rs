@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::world::{find_equations, Equation};
+use crate::world::{find_equation_spans, find_equations, Equation};
 
 /// A habit of a chain of thought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -96,9 +96,10 @@ impl CheckVerdicts {
 
 /// The verdicts of every check in `completion`. A check is judged against the last equation
 /// written before it (the step it checks); its verdict is read from its own equation up to the
-/// equation after it, where a repair would write the step again.
+/// equation after it, where a repair would write the step again, or up to the next check.
 pub fn check_verdicts(completion: &str) -> CheckVerdicts {
     let lower = completion.to_lowercase();
+    let equations = find_equation_spans(&lower);
     let mut starts: Vec<usize> = CHECK_MARKERS
         .iter()
         .flat_map(|m| lower.match_indices(m).map(|(i, _)| i))
@@ -107,24 +108,24 @@ pub fn check_verdicts(completion: &str) -> CheckVerdicts {
     let mut verdicts = CheckVerdicts::default();
     for (k, &start) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(lower.len());
-        let Some(step) = find_equations(&lower[..start]).last().copied() else {
+        // Equations before the check, then those from it on.
+        let first_after = equations.partition_point(|(span, _)| span.start < start);
+        let (Some((_, step)), Some((check, _))) = (
+            first_after.checked_sub(1).map(|i| &equations[i]),
+            equations
+                .get(first_after)
+                .filter(|(span, _)| span.start < end),
+        ) else {
             continue;
         };
-        let segment = &lower[start..end];
-        let Some(check) = find_equations(segment).first().copied() else {
-            continue;
-        };
-        let after_check = segment
-            .find(&check.to_string())
-            .map_or(segment, |at| &segment[at + check.to_string().len()..]);
-        let verdict_text = match find_equations(after_check).first() {
-            Some(next) => after_check
-                .find(&next.to_string())
-                .map_or(after_check, |at| &after_check[..at]),
-            None => after_check,
-        };
+        // Chained equations share a number (`13 × 5 = 65 + 5 = 70`): the next equation is the
+        // first that starts after the check's.
+        let next = equations.partition_point(|(span, _)| span.start < check.end);
+        let verdict_end = equations
+            .get(next)
+            .map_or(end, |(next, _)| next.start.min(end));
         // "没错" ("no mistake") says right, though it holds "错".
-        let verdict_text = verdict_text.replace("没错", "");
+        let verdict_text = lower[check.end..verdict_end].replace("没错", "");
         let says_wrong = WRONG_VERDICT_MARKERS
             .iter()
             .any(|m| verdict_text.contains(m));
@@ -305,6 +306,9 @@ mod tests {
             (v.catch_rate(), v.false_alarm_rate()),
             (Some(0.0), Some(1.0))
         );
+        // A check chained into another equation reads its verdict after the chain.
+        let chained = "她留下 65 ÷ 5 = 13 张。等等，我检查一下：13 × 5 = 55 + 5 = 70，不是 65。";
+        assert_eq!(check_verdicts(chained).false_alarms, 1);
         // A check with nothing before it, or with no equation of its own, is not judged.
         assert_eq!(check_verdicts("Let me check: 3 + 4 = 7.").checks, 0);
         assert_eq!(

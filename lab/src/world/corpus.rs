@@ -201,17 +201,19 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
                 let bad = rng.below(structure.ops.len() as u64) as usize;
                 for (i, trace) in correct.iter().enumerate() {
                     if i == bad {
-                        let mut wrong = *trace;
-                        wrong.after = if config.checked_repair {
-                            render::wrong_checkable_result(rng, trace, max)
+                        let (wrong_after, check) = if config.checked_repair {
+                            let (wrong, check) = render::wrong_checkable_result(rng, trace, max);
+                            (wrong, Some(check))
                         } else {
-                            render::wrong_result(rng, trace.after, max)
+                            (render::wrong_result(rng, trace.after, max), None)
+                        };
+                        let wrong = StepTrace {
+                            after: wrong_after,
+                            ..*trace
                         };
                         sentences.push((lang, render::step(lang, &plan, i, &wrong)));
                         let variant = rng.below(1 << 16) as u32;
-                        if config.checked_repair {
-                            let check = render::failed_check(trace, wrong.after, max)
-                                .expect("drawn with a check in range");
+                        if let Some(check) = check {
                             sentences.push((
                                 lang,
                                 render::failed_check_sentence(lang, variant, check, trace.before),

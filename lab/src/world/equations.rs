@@ -1,6 +1,7 @@
 //! The arithmetic notation shared by both languages, and a parser that finds it in any text.
 
 use std::fmt;
+use std::ops::Range;
 
 use super::tokens::split_tokens;
 
@@ -83,7 +84,18 @@ impl fmt::Display for Equation {
 /// Every `a op b = c` in `text`, in order: five consecutive tokens number, operator (`+ - × ÷`,
 /// or `* /`), number, `=`, number. Numbers too large for `i64` are skipped.
 pub fn find_equations(text: &str) -> Vec<Equation> {
+    find_equation_spans(text)
+        .into_iter()
+        .map(|(_, eq)| eq)
+        .collect()
+}
+
+/// [`find_equations`] with where each equation is written: the byte range in `text` from its
+/// first number to its result.
+pub fn find_equation_spans(text: &str) -> Vec<(Range<usize>, Equation)> {
     let tokens = split_tokens(text);
+    // Tokens are slices of `text`, so their place in it is their offset from its start.
+    let offset = |t: &str| t.as_ptr() as usize - text.as_ptr() as usize;
     let number = |t: &str| -> Option<i64> {
         if t.bytes().all(|b| b.is_ascii_digit()) {
             t.parse().ok()
@@ -107,7 +119,8 @@ pub fn find_equations(text: &str) -> Vec<Equation> {
             w[3] == "=",
             number(w[4]),
         ) {
-            found.push(Equation { a, op, b, c });
+            let span = offset(w[0])..offset(w[4]) + w[4].len();
+            found.push((span, Equation { a, op, b, c }));
         }
     }
     found
@@ -137,6 +150,9 @@ mod tests {
             vec![Equation::new(23, '-', 20, 3), Equation::new(8, '+', 5, 13)]
         );
         assert!(find_equations("The answer is 11. 3 + = 4").is_empty());
+        let spans = find_equation_spans(zh);
+        assert_eq!(&zh[spans[0].0.clone()], "23 - 20 = 3");
+        assert_eq!(&zh[spans[1].0.clone()], "8 + 5 = 13");
         assert_eq!(Equation::new(7, '÷', 2, 3).expected(), None);
         assert_eq!(Equation::new(3, '×', 5, 15).to_string(), "3 × 5 = 15");
     }

@@ -29,7 +29,7 @@ use crate::rng::Rng;
 
 pub use config::{ConfigProblem, CorpusShares, OperationWeights, WorldConfig};
 pub use corpus::{chat, tagged, Style, WebDocument};
-pub use equations::{find_equations, Equation};
+pub use equations::{find_equation_spans, find_equations, Equation};
 pub use problem::{Difficulty, Lang, Op, Problem, Structure};
 pub use render::worked_solution;
 pub use tokens::split_tokens;

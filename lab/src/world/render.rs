@@ -341,20 +341,25 @@ pub(crate) fn failed_check_sentence(
 }
 
 /// A wrong result for `trace` whose check, the inverse equation computed correctly, stays in
-/// `0..=max_number` (so it can be written) and so disagrees with the step's starting number.
-pub(crate) fn wrong_checkable_result(rng: &mut Rng, trace: &StepTrace, max_number: u32) -> i64 {
-    // A small change down always keeps the check in range (it inverts back below the start), so
-    // the loop ends; the draws before it keep the errors as varied as `wrong_result`'s.
-    for _ in 0..64 {
-        let wrong = wrong_result(rng, trace.after, max_number);
-        if failed_check(trace, wrong, max_number).is_some() {
-            return wrong;
-        }
-    }
-    (1..=trace.after)
-        .map(|delta| trace.after - delta)
-        .chain((trace.after + 1)..=max_number as i64)
-        .find(|&wrong| failed_check(trace, wrong, max_number).is_some())
+/// `0..=max_number` (so it can be written) and so disagrees with the step's starting number;
+/// with that check.
+pub(crate) fn wrong_checkable_result(
+    rng: &mut Rng,
+    trace: &StepTrace,
+    max_number: u32,
+) -> (i64, Equation) {
+    let checked = |wrong: i64| failed_check(trace, wrong, max_number).map(|check| (wrong, check));
+    // The draws keep the errors as varied as `wrong_result`'s; should they all miss, the nearest
+    // wrong result with a check in range is taken (a step one lower always has one unless it
+    // starts from 0, and then one higher does).
+    (0..64)
+        .find_map(|_| checked(wrong_result(rng, trace.after, max_number)))
+        .or_else(|| {
+            (0..trace.after)
+                .rev()
+                .chain((trace.after + 1)..=max_number as i64)
+                .find_map(checked)
+        })
         .expect("some wrong result of a step has a check in range")
 }
 

@@ -671,6 +671,7 @@ fn the_habits_report_finds_every_check_and_repair_the_world_writes() {
 /// and then by the step done right; the knob stays out of the resolved spec when off.
 #[test]
 fn checked_repairs_show_the_check_that_catches_the_wrong_step() {
+    use crate::habits::{check_verdicts, CheckVerdicts};
     let config = WorldConfig {
         checked_repair: true,
         ..small()
@@ -698,22 +699,18 @@ fn checked_repairs_show_the_check_that_catches_the_wrong_step() {
         assert_eq!(Some(fix), step.corrected(), "{}", doc.text);
         assert!(doc.answer_correct);
         // `lab habits` reads the check as one that catches its wrong step.
-        let verdicts = crate::habits::check_verdicts(&doc.text);
-        assert_eq!(
-            (
-                verdicts.checks,
-                verdicts.wrong_steps,
-                verdicts.caught,
-                verdicts.false_alarms
-            ),
-            (1, 1, 1, 0),
-            "{}",
-            doc.text
-        );
+        let verdicts = check_verdicts(&doc.text);
+        let caught_one = CheckVerdicts {
+            checks: 1,
+            wrong_steps: 1,
+            caught: 1,
+            false_alarms: 0,
+        };
+        assert_eq!(verdicts, caught_one, "{}", doc.text);
         repairs += 1;
     }
     for doc in world.web.iter().filter(|d| d.style == Style::SelfCheck) {
-        let verdicts = crate::habits::check_verdicts(&doc.text);
+        let verdicts = check_verdicts(&doc.text);
         assert!(verdicts.checks >= 1, "{}", doc.text);
         assert_eq!(
             (verdicts.wrong_steps, verdicts.false_alarms),
