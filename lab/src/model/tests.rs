@@ -521,3 +521,60 @@ fn determinism_across_processes() {
         .unwrap_or_else(|| panic!("child printed no fingerprint: {stdout}"));
     assert_eq!(child, trained_fingerprint());
 }
+
+/// The vendored burn-flex computes exp (and with it sigmoid and softmax) eight lanes at a time.
+/// Its promise is the scalar kernels' bits, so that no result of the lab moved with it.
+#[test]
+fn vectorised_exp_sigmoid_and_softmax_equal_the_scalar_kernels_bit_for_bit() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        assert!(
+            burn_flex::ops::vexp::vectorized(),
+            "this CPU has AVX-512, yet the vector exp disagreed with the C library's expf"
+        );
+    }
+    let device = Device::flex();
+    // Every 997th finite f32 of both signs, and the infinities: 4.3M values, an odd count.
+    let mut xs: Vec<f32> = (0u32..0x7f80_0000)
+        .step_by(997)
+        .flat_map(|bits| [f32::from_bits(bits), -f32::from_bits(bits)])
+        .collect();
+    xs.extend([f32::INFINITY, f32::NEG_INFINITY, 88.0, -88.0, 0.5]);
+    let exps = values(Tensor::<1>::from_floats(xs.as_slice(), &device).exp());
+    for (x, y) in xs.iter().zip(&exps) {
+        assert_eq!(x.exp().to_bits(), y.to_bits(), "exp({x:e})");
+    }
+
+    // A transposed view takes the copying path; sigmoid as the scalar kernel wrote it.
+    let grid: Vec<f32> = (0..64 * 33).map(|i| (i as f32 - 1056.0) * 0.093).collect();
+    let sigmoid = |x: f32| {
+        if x >= 0.0 {
+            1.0 / (1.0 + (-x).exp())
+        } else {
+            let e = x.exp();
+            e / (1.0 + e)
+        }
+    };
+    let transposed = Tensor::<2>::from_data(TensorData::new(grid.clone(), [64, 33]), &device)
+        .transpose();
+    let got = values(burn::tensor::activation::sigmoid(transposed).transpose());
+    for (x, y) in grid.iter().zip(&got) {
+        assert_eq!(sigmoid(*x).to_bits(), y.to_bits(), "sigmoid({x})");
+    }
+
+    // Softmax rows (the fused kernel of sampling), against max, exp, an in-order sum and one
+    // reciprocal.
+    let logits: Vec<f32> = (0..7 * 45).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.41).collect();
+    let got = values(burn::tensor::activation::softmax(
+        Tensor::<2>::from_data(TensorData::new(logits.clone(), [7, 45]), &device),
+        1,
+    ));
+    for (row, got) in logits.chunks(45).zip(got.chunks(45)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = row.iter().map(|x| (x - max).exp()).collect();
+        let inverse = 1.0 / exps.iter().fold(0.0f32, |sum, e| sum + e);
+        for (e, y) in exps.iter().zip(got) {
+            assert_eq!((e * inverse).to_bits(), y.to_bits());
+        }
+    }
+}

@@ -103,7 +103,12 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn sigmoid(tensor: FloatTensor<Flex>) -> FloatTensor<Flex> {
-        unary_op(tensor, sigmoid_f32, sigmoid_f64)
+        crate::ops::unary::unary_op_f32_kernel(
+            tensor,
+            crate::ops::vexp::sigmoid_in_place,
+            sigmoid_f32,
+            sigmoid_f64,
+        )
     }
 
     fn sigmoid_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
@@ -374,14 +379,15 @@ fn softmax_row_f32_simd<S: macerator::Simd>(input: &[f32], output: &mut [f32]) {
         }
     }
 
-    // Pass 2: compute exp(x - max), store in output, accumulate sum.
-    // Scalar exp (no SIMD exp in macerator). This pass is the one that
-    // actually does memory reads + writes on the whole row, so scalar
-    // here still lands us at memory bandwidth.
-    let mut sum = 0.0f32;
+    // Pass 2: compute exp(x - max) into output, then accumulate the sum in
+    // index order (R1 Lab patch: the exps run vectorised, bit-equal to the
+    // scalar ones; the sum keeps its order, so the result is unchanged).
     for idx in 0..len {
-        let e = (input[idx] - max_val).exp();
-        output[idx] = e;
+        output[idx] = input[idx] - max_val;
+    }
+    crate::ops::vexp::exp_in_place(output);
+    let mut sum = 0.0f32;
+    for &e in output.iter() {
         sum += e;
     }
 

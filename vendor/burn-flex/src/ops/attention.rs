@@ -422,6 +422,9 @@ trait FlashGemm: Float + Pod + Copy + core::ops::AddAssign + Send + Sync {
     /// # Safety
     /// All pointers must be valid for the given dimensions and strides.
     unsafe fn block_gemm(args: BlockGemmArgs<Self>);
+
+    /// `xs[i] = xs[i].exp()` (R1 Lab patch: vectorised for f32, bit-equal to the scalar exp).
+    fn exp_in_place(xs: &mut [Self]);
 }
 
 /// Arguments for a block matrix multiply: dst = alpha * dst + beta * (lhs @ rhs).
@@ -444,8 +447,12 @@ struct BlockGemmArgs<T> {
 }
 
 macro_rules! impl_flash_gemm {
-    ($ty:ty) => {
+    ($ty:ty, $exp_in_place:expr) => {
         impl FlashGemm for $ty {
+            fn exp_in_place(xs: &mut [Self]) {
+                $exp_in_place(xs)
+            }
+
             unsafe fn block_gemm(a: BlockGemmArgs<Self>) {
                 unsafe {
                     gemm::gemm(
@@ -475,8 +482,8 @@ macro_rules! impl_flash_gemm {
     };
 }
 
-impl_flash_gemm!(f32);
-impl_flash_gemm!(f64);
+impl_flash_gemm!(f32, crate::ops::vexp::exp_in_place);
+impl_flash_gemm!(f64, |xs: &mut [f64]| xs.iter_mut().for_each(|x| *x = x.exp()));
 
 /// Scratch buffers reused across heads within a Rayon job or the serial loop.
 struct ScratchBuffers<T> {
@@ -649,8 +656,10 @@ fn flash_attention_head<T: FlashGemm>(
 
             let mut tile_sum = T::zero();
             for score in score_row.iter_mut() {
-                let e = (*score - new_max).exp();
-                *score = e;
+                *score = *score - new_max;
+            }
+            T::exp_in_place(score_row);
+            for &e in score_row.iter() {
                 tile_sum += e;
             }
 
@@ -996,8 +1005,10 @@ fn naive_attention_head<T: FlashGemm>(
 
         let mut sum = T::zero();
         for s in row.iter_mut() {
-            let e = (*s - row_max).exp();
-            *s = e;
+            *s = *s - row_max;
+        }
+        T::exp_in_place(row);
+        for &e in row.iter() {
             sum += e;
         }
 

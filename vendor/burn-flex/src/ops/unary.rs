@@ -161,9 +161,45 @@ where
 // Specific unary operations
 // ============================================================================
 
+/// Apply `f32_kernel` to an f32 tensor's elements as one slice, in place; other dtypes take
+/// the element-wise ops (R1 Lab patch: lets `exp` and `sigmoid` run vectorised).
+pub fn unary_op_f32_kernel<Kernel, F32Op, F64Op>(
+    tensor: FlexTensor,
+    f32_kernel: Kernel,
+    f32_op: F32Op,
+    f64_op: F64Op,
+) -> FlexTensor
+where
+    Kernel: Fn(&mut [f32]),
+    F32Op: Fn(f32) -> f32 + Copy,
+    F64Op: Fn(f64) -> f64 + Copy,
+{
+    if tensor.dtype() != DType::F32 {
+        return unary_op(tensor, f32_op, f64_op);
+    }
+    let n = tensor.layout().num_elements();
+    let in_place = tensor.is_unique()
+        && tensor.layout().is_contiguous()
+        && tensor.layout().start_offset() == 0;
+    // Any other tensor is first copied into a buffer of its own, in the order the element-wise
+    // path writes it (storage order or contiguous), and the kernel runs over that buffer.
+    let mut tensor = if in_place {
+        tensor
+    } else {
+        unary_op_typed(tensor, |x: f32| x)
+    };
+    f32_kernel(&mut tensor.storage_mut::<f32>()[..n]);
+    tensor
+}
+
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.exp(), |x| x.exp())
+    unary_op_f32_kernel(
+        tensor,
+        crate::ops::vexp::exp_in_place,
+        |x| x.exp(),
+        |x| x.exp(),
+    )
 }
 
 /// Natural logarithm: ln(x)
