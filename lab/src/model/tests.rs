@@ -555,8 +555,8 @@ fn vectorised_exp_sigmoid_and_softmax_equal_the_scalar_kernels_bit_for_bit() {
             e / (1.0 + e)
         }
     };
-    let transposed = Tensor::<2>::from_data(TensorData::new(grid.clone(), [64, 33]), &device)
-        .transpose();
+    let transposed =
+        Tensor::<2>::from_data(TensorData::new(grid.clone(), [64, 33]), &device).transpose();
     let got = values(burn::tensor::activation::sigmoid(transposed).transpose());
     for (x, y) in grid.iter().zip(&got) {
         assert_eq!(sigmoid(*x).to_bits(), y.to_bits(), "sigmoid({x})");
@@ -564,7 +564,9 @@ fn vectorised_exp_sigmoid_and_softmax_equal_the_scalar_kernels_bit_for_bit() {
 
     // Softmax rows (the fused kernel of sampling), against max, exp, an in-order sum and one
     // reciprocal.
-    let logits: Vec<f32> = (0..7 * 45).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.41).collect();
+    let logits: Vec<f32> = (0..7 * 45)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.41)
+        .collect();
     let got = values(burn::tensor::activation::softmax(
         Tensor::<2>::from_data(TensorData::new(logits.clone(), [7, 45]), &device),
         1,
