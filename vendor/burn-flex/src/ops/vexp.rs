@@ -12,8 +12,9 @@
 //! That equality is a property of the C library, not of this file, so it is checked where it
 //! matters: on first use, the vector path runs over a fixed sweep of inputs and is switched on
 //! only if every result equals the scalar `f32::exp`'s bits. Elsewhere (another libm, a CPU
-//! without AVX-512) everything takes the scalar path, as before. Inputs outside the reduction's
-//! range (|x| ≥ 88, infinities, NaN) always take the scalar path.
+//! without AVX-512) everything takes the scalar path, as before. Inputs off the C library's main
+//! path are +0 below about -103.97 (-inf included) in both; NaN, overflow and the edge of
+//! underflow go to the scalar function itself.
 
 use alloc::vec::Vec;
 
@@ -98,8 +99,13 @@ mod x86 {
         0x3fef_d076_5b6e_4540,
     ];
 
-    /// `|x|` bits from which the scalar path takes over: `top12(88.0f)` in glibc's terms.
-    const SPECIAL_FROM: i32 = 0x42b0_0000;
+    /// The inputs glibc's `expf` computes by its main path: from -0x1.9d1d9ep6 (about -103.28)
+    /// to 0x1.62e42ep6 (about 88.72, the largest x whose exp is finite).
+    const MAIN_FROM: f32 = f32::from_bits(0xc2ce_8ecf);
+    const MAIN_TO: f32 = f32::from_bits(0x42b1_7217);
+    /// Below this (about -103.97, and -inf) the result is +0: the exp of the causal mask's -inf
+    /// scores, half of every attention row in training.
+    const ZERO_BELOW: f32 = f32::from_bits(0xc2cf_f1b4);
 
     pub(super) fn enabled() -> bool {
         static ENABLED: OnceLock<bool> = OnceLock::new();
@@ -113,14 +119,15 @@ mod x86 {
     }
 
     /// Whether the vector path gives the scalar `expf`'s bits on a sweep of about half a million
-    /// inputs: every 4093rd f32 bit pattern below 88, with both signs, and the range's ends.
+    /// inputs: every 4093rd f32 bit pattern below 104, with both signs, and the ranges' ends.
     #[target_feature(enable = "avx512f,avx2,fma")]
     unsafe fn agrees_with_scalar() -> bool {
-        let mut inputs: Vec<f32> = (0u32..0x42b0_0000)
+        let mut inputs: Vec<f32> = (0u32..0x42d0_0000)
             .step_by(4093)
             .flat_map(|bits| [f32::from_bits(bits), -f32::from_bits(bits)])
             .collect();
-        inputs.extend([87.99999f32, -87.99999, 88.0, -88.0, 0.0, -0.0, 1e-30, -1e-30]);
+        inputs.extend([MAIN_FROM, MAIN_TO, ZERO_BELOW, f32::NEG_INFINITY, f32::INFINITY]);
+        inputs.extend([88.0, -88.0, 0.0, -0.0, 1e-30, -1e-30]);
         let mut outputs = inputs.clone();
         unsafe { exp_in_place(&mut outputs) };
         inputs
@@ -138,16 +145,21 @@ mod x86 {
             let ptr = chunk.as_mut_ptr();
             // SAFETY: the chunk holds eight f32s.
             let x = unsafe { _mm256_loadu_ps(ptr) };
-            let special = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(
-                _mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fff_ffff)),
-                _mm256_set1_epi32(SPECIAL_FROM - 1),
-            )));
-            unsafe { _mm256_storeu_ps(ptr, exp8(x)) };
-            if special != 0 {
-                let mut scalar = [0f32; 8];
-                unsafe { _mm256_storeu_ps(scalar.as_mut_ptr(), x) };
-                for (lane, value) in scalar.iter().enumerate() {
-                    if special & (1 << lane) != 0 {
+            let main = _mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(MAIN_FROM)),
+                _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_set1_ps(MAIN_TO)),
+            );
+            let zero = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(ZERO_BELOW));
+            // Lanes neither on the main path nor zero (NaN, overflow, the edge of underflow)
+            // take the C library's own path.
+            let scalar = !_mm256_movemask_ps(_mm256_or_ps(main, zero)) & 0xff;
+            let y = _mm256_andnot_ps(zero, exp8(x));
+            unsafe { _mm256_storeu_ps(ptr, y) };
+            if scalar != 0 {
+                let mut inputs = [0f32; 8];
+                unsafe { _mm256_storeu_ps(inputs.as_mut_ptr(), x) };
+                for (lane, value) in inputs.iter().enumerate() {
+                    if scalar & (1 << lane) != 0 {
                         chunk[lane] = value.exp();
                     }
                 }
