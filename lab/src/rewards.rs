@@ -55,6 +55,10 @@ pub struct RewardConfig {
     /// Weight of the language-consistency reward (default 0.0; the R1 recipe's reasoning RL
     /// stage turns it on).
     pub language: f64,
+    /// What the language reward measures: `"share"` (default, the paper's) or `"clean"`.
+    /// Left out of the resolved spec when it is the default, so existing ids stay.
+    #[serde(skip_serializing_if = "LanguageMeasure::is_share")]
+    pub language_measure: LanguageMeasure,
     /// Arithmetic steps (`a op b = c`, right or wrong) the chain of thought needs for the
     /// format reward (default 1). 0 pays for the tags alone, which invites collapse (see the
     /// module documentation).
@@ -67,8 +71,31 @@ impl Default for RewardConfig {
             accuracy: 1.0,
             format: 0.1,
             language: 0.0,
+            language_measure: LanguageMeasure::Share,
             min_reasoning_steps: 1,
         }
+    }
+}
+
+/// How the language reward scores a chain of thought.
+///
+/// The paper's `share` of target-language words gives a chain with one stray word among 40 a
+/// reward of 0.975: within a group that differs in accuracy, that is no signal, and mixing
+/// at T 1 stays at a few percent of samples under it. `clean` pays 1 for a chain with no word
+/// of the other language and 0 otherwise, so one stray word costs as much as the whole reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LanguageMeasure {
+    /// The share of the chain's words in the target language (R1 §2.3.2).
+    #[default]
+    Share,
+    /// 1 when no word of the chain is in the other language, else 0.
+    Clean,
+}
+
+impl LanguageMeasure {
+    fn is_share(&self) -> bool {
+        *self == LanguageMeasure::Share
     }
 }
 
@@ -144,7 +171,11 @@ pub fn score(
     let indicator = |ok: bool| if ok { 1.0 } else { 0.0 };
     let accuracy = indicator(answer == Some(truth));
     let format = indicator(format_ok(&response) && reasoning_steps >= config.min_reasoning_steps);
-    let language = count_words(chain).consistency(target);
+    let words = count_words(chain);
+    let language = match config.language_measure {
+        LanguageMeasure::Share => words.consistency(target),
+        LanguageMeasure::Clean => indicator(!words.mixed(target)),
+    };
     let total = accuracy * config.accuracy + format * config.format + language * config.language;
     RewardParts {
         accuracy,
@@ -445,6 +476,46 @@ mod tests {
     }
 
     #[test]
+    fn a_clean_language_reward_pays_nothing_for_one_stray_word() {
+        let clean = RewardConfig {
+            language: 1.0,
+            language_measure: LanguageMeasure::Clean,
+            ..RewardConfig::default()
+        };
+        let share = RewardConfig {
+            language_measure: LanguageMeasure::Share,
+            ..clean.clone()
+        };
+        // Six English words and one Chinese one.
+        let stray = "<think> Tom has 48 apples and gets 24 more , 48 + 24 = 72 对 </think> \
+                     <answer> 72 </answer>";
+        assert!(close(
+            score(stray, "", 72, Lang::En, &share).language,
+            6.0 / 7.0
+        ));
+        let parts = score(stray, "", 72, Lang::En, &clean);
+        assert_eq!((parts.language, parts.accuracy), (0.0, 1.0));
+        let pure = "<think> Tom has 48 apples , 48 + 24 = 72 </think> <answer> 72 </answer>";
+        assert_eq!(score(pure, "", 72, Lang::En, &clean).language, 1.0);
+        // A chain without words has no word of the other language.
+        let bare = "<think> 48 + 24 = 72 </think> <answer> 72 </answer>";
+        assert_eq!(score(bare, "", 72, Lang::Zh, &clean).language, 1.0);
+
+        // The paper's measure is the default, spelt out or not, and is left out of the spec.
+        let default = serde_json::to_value(RewardConfig::default()).unwrap();
+        assert!(default.get("language_measure").is_none(), "{default}");
+        let spelt: RewardConfig =
+            serde_json::from_value(serde_json::json!({ "language_measure": "share" })).unwrap();
+        assert_eq!(spelt, RewardConfig::default());
+        let clean_json = serde_json::to_value(&clean).unwrap();
+        assert_eq!(clean_json["language_measure"], "clean");
+        let unknown = serde_json::from_value::<RewardConfig>(
+            serde_json::json!({ "language_measure": "all" }),
+        );
+        assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
+    }
+
+    #[test]
     fn language_reward_is_the_target_share_of_chain_words() {
         let config = RewardConfig {
             language: 1.0,
@@ -477,6 +548,7 @@ mod tests {
             format: 0.5,
             language: 0.25,
             min_reasoning_steps: 1,
+            ..RewardConfig::default()
         };
         let half = "<think> She has 48 + 24 = 72 apples now 所以她有 </think> \
                     <answer> 72 </answer>";
@@ -537,6 +609,7 @@ mod tests {
             format: -0.1,
             language: f64::INFINITY,
             min_reasoning_steps: 0,
+            ..RewardConfig::default()
         };
         let problems = bad.validate().unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
@@ -547,6 +620,7 @@ mod tests {
             format: 0.0,
             language: 0.0,
             min_reasoning_steps: 1,
+            ..RewardConfig::default()
         };
         let problems = zero.validate().unwrap_err();
         assert_eq!(problems.len(), 1);
