@@ -8,7 +8,8 @@
 //!   [`RewardConfig::min_reasoning_steps`] arithmetic steps `a op b = c`
 //!   ([`find_equations`]), right or wrong; else 0.
 //! - **Language** (R1 §2.3.2): the share of the chain's words in the target language
-//!   ([`count_words`], [`WordCounts::consistency`]).
+//!   ([`count_words`], [`WordCounts::consistency`]); with `language_measure = "clean"`, 1 when
+//!   no word is in the other language, else 0 ([`LanguageMeasure`]).
 //!
 //! The total is the weighted sum `accuracy·w_acc + format·w_fmt + language·w_lang`.
 //!
