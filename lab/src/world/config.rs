@@ -79,6 +79,15 @@ pub struct WorldConfig {
     /// Left out of the resolved spec when `false`, so the worlds from before it keep their ids.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub checked_repair: bool,
+    /// Probability that a step-by-step document is written by a terse writer, who merges every
+    /// two consecutive gains or losses into one equation and never writes the quantity between
+    /// them (`now she has 48 + 24 - 12 = 60 apples.` for two steps). Its chains are shorter, and
+    /// each merged step needs two facts at once in one token, so they should be right less
+    /// often than the full chains: writing every step is then a longer chain that is a more
+    /// accurate one. Left out of the resolved spec when 0 (the default), so the worlds from
+    /// before it keep their ids.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub terse_share: f64,
     /// Relative weights of operation kinds when a problem is built (normalised by their sum
     /// over the kinds possible at that step).
     pub operation_weights: OperationWeights,
@@ -175,6 +184,7 @@ impl Default for WorldConfig {
             worked_share: 0.5,
             worked_inline: false,
             checked_repair: false,
+            terse_share: 0.0,
             operation_weights: OperationWeights::default(),
             train_operation_weights: [1.0, 1.0, 1.0, 1.0],
             code_switch_rate: 0.4,
@@ -343,6 +353,7 @@ impl WorldConfig {
             ("self_check_rate", self.self_check_rate),
             ("chat_share", self.chat_share),
             ("worked_share", self.worked_share),
+            ("terse_share", self.terse_share),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 bad(
@@ -532,4 +543,8 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
         assert_eq!(round, config);
     }
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }

@@ -126,6 +126,7 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
     // No draw at a zero share, so worlds from before the framing regenerate byte for byte.
     let framed = config.chat_share > 0.0 && rng.chance(config.chat_share);
     let worked = config.worked_share > 0.0 && rng.chance(config.worked_share);
+    let terse = config.terse_share > 0.0 && rng.chance(config.terse_share);
     let operations = draw_train_operations(rng, config);
     let max = config.max_number;
     loop {
@@ -156,8 +157,19 @@ pub(crate) fn web_document(rng: &mut Rng, config: &WorldConfig) -> (WebDocument,
         match style {
             Style::BareAnswer => sentences.push((lang, render::answer_sentence(lang, answer))),
             Style::StepByStep => {
-                for (i, trace) in correct.iter().enumerate() {
-                    push_step(&mut sentences, lang, i, trace);
+                let mut i = 0;
+                while i < correct.len() {
+                    match correct.get(i + 1) {
+                        Some(next) if terse && render::mergeable(&correct[i], next) => {
+                            let merged = render::terse_steps(lang, &plan, &correct[i], next);
+                            sentences.push((lang, merged));
+                            i += 2;
+                        }
+                        _ => {
+                            push_step(&mut sentences, lang, i, &correct[i]);
+                            i += 1;
+                        }
+                    }
                 }
                 sentences.push((lang, render::answer_sentence(lang, answer)));
             }

@@ -383,6 +383,33 @@ pub(crate) fn repair_sentence(lang: Lang, variant: u32, eq: Equation) -> String 
     }
 }
 
+/// Whether the terse writer merges `first` and the step after it, `second`: both are gains or
+/// losses.
+pub(crate) fn mergeable(first: &StepTrace, second: &StepTrace) -> bool {
+    let additive = |t: &StepTrace| matches!(t.op, Op::Gain(_) | Op::Lose(_));
+    additive(first) && additive(second)
+}
+
+/// `48 + 24 - 12 = 60`: two gains or losses ([`mergeable`]) from the first's start to the
+/// second's result.
+pub(crate) fn terse_expression(first: &StepTrace, second: &StepTrace) -> String {
+    let (a, b) = (first.result_equation(), second.result_equation());
+    format!("{} {} {} {} {} = {}", a.a, a.op, a.b, b.op, b.b, b.c)
+}
+
+/// Two merged steps ([`terse_expression`]) in a sentence of `lang`.
+pub(crate) fn terse_steps(
+    lang: Lang,
+    plan: &Plan,
+    first: &StepTrace,
+    second: &StepTrace,
+) -> String {
+    match lang {
+        Lang::En => render_en::terse_steps(plan, first, second),
+        Lang::Zh => render_zh::terse_steps(plan, first, second),
+    }
+}
+
 /// The correct solution's sentences in `lang`: one per step, then the answer sentence.
 pub(crate) fn solution_sentences(
     lang: Lang,
