@@ -420,6 +420,12 @@ impl WorldConfig {
     }
 }
 
+/// A share of 0 is left out of the resolved spec (`terse_share`), so worlds from before the
+/// knob keep their ids.
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,8 +549,4 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&config).unwrap()).unwrap();
         assert_eq!(round, config);
     }
-}
-
-fn is_zero(value: &f64) -> bool {
-    *value == 0.0
 }
