@@ -10,7 +10,10 @@
 //!   78 + 5 = 83` (two consecutive equations, the first adding a round ten, the second the units
 //!   to its result);
 //! - **check**: a step checked by its inverse, "let me check" / "检查一下" / "验算";
-//! - **repair**: a step called wrong and redone, "that is wrong" / "I made a mistake" / "算错".
+//! - **repair**: a step called wrong and redone, "that is wrong" / "I made a mistake" / "算错";
+//! - **merged**: two gains or losses in one equation, the quantity between them unwritten,
+//!   `48 + 24 - 12 = 60` (the terse writer's step, `terse_share`): the habit of a *shorter*
+//!   chain.
 //!
 //! Checks are also judged for what they *say*: a check follows a step, and its verdict is
 //! "wrong" when a disagreement or a repair follows it ("not 43", "that is wrong", "不是", "错")
@@ -29,16 +32,18 @@ pub enum Habit {
     Worked,
     Check,
     Repair,
+    Merged,
 }
 
 impl Habit {
-    pub const ALL: [Habit; 3] = [Habit::Worked, Habit::Check, Habit::Repair];
+    pub const ALL: [Habit; 4] = [Habit::Worked, Habit::Check, Habit::Repair, Habit::Merged];
 
     pub fn name(self) -> &'static str {
         match self {
             Habit::Worked => "worked",
             Habit::Check => "check",
             Habit::Repair => "repair",
+            Habit::Merged => "merged",
         }
     }
 
@@ -50,6 +55,7 @@ impl Habit {
             Habit::Repair => {
                 contains_any(completion, &["that is wrong", "i made a mistake", "算错"])
             }
+            Habit::Merged => has_merged_step(completion),
         }
     }
 }
@@ -149,6 +155,24 @@ fn has_worked_step(text: &str) -> bool {
     find_equations(text)
         .windows(2)
         .any(|w| Equation::is_tens_first_pair(&w[0], &w[1]))
+}
+
+/// `a ± b ± c = d`: two additions or subtractions in one equation, right or wrong. The world
+/// writes numbers and operators between spaces in both languages.
+fn has_merged_step(text: &str) -> bool {
+    let number = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let additive = |t: &str| t == "+" || t == "-";
+    let result = |t: &str| t.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    tokens.windows(7).any(|w| {
+        number(w[0])
+            && additive(w[1])
+            && number(w[2])
+            && additive(w[3])
+            && number(w[4])
+            && w[5] == "="
+            && result(w[6])
+    })
 }
 
 /// One scored completion of an RL run.
@@ -268,6 +292,11 @@ mod tests {
         assert!(Habit::Check.in_text("验算一下：83 - 45 = 38，没错。"));
         assert!(Habit::Repair.in_text("Wait, I made a mistake. It should be 7."));
         assert!(Habit::Repair.in_text("等等，这里算错了：3 + 4 = 7。"));
+        assert!(Habit::Merged.in_text("Now she has 48 + 24 - 12 = 60 apples."));
+        assert!(Habit::Merged.in_text("现在她有 48 + 24 - 12 = 61 个苹果。"));
+        // Two steps written apart, or a product in the chain, are not merged.
+        assert!(!Habit::Merged.in_text("48 + 24 = 72, 72 - 12 = 60."));
+        assert!(!Habit::Merged.in_text("6 + 4 × 8 = 38."));
         for habit in Habit::ALL {
             assert!(!habit.in_text("She has 3 + 4 = 7 apples. The answer is 7."));
         }

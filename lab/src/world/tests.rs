@@ -763,6 +763,12 @@ fn the_terse_writer_merges_consecutive_gains_and_losses_into_one_equation() {
                     trajectory[i + 2]
                 );
                 assert!(doc.text.contains(&expression), "{expression}: {}", doc.text);
+                // `lab habits` finds the merged step.
+                assert!(
+                    crate::habits::Habit::Merged.in_text(&doc.text),
+                    "{}",
+                    doc.text
+                );
                 merged_docs += 1;
                 i += 2;
             } else {
@@ -772,6 +778,11 @@ fn the_terse_writer_merges_consecutive_gains_and_losses_into_one_equation() {
         assert!(doc.answer_correct);
     }
     for (doc, structure) in &plain {
+        assert!(
+            !crate::habits::Habit::Merged.in_text(&doc.text),
+            "{}",
+            doc.text
+        );
         let ops = &structure.ops;
         if doc.style == Style::StepByStep
             && ops.windows(2).any(|w| {
