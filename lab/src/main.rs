@@ -152,9 +152,9 @@ enum Command {
         #[arg(long, default_value = "report")]
         out: PathBuf,
     },
-    /// Reasoning habits of an RL run's traced groups (worked steps, checks, repairs), window by
-    /// window of steps: how often each appears and how much it changes accuracy against the
-    /// completions of the same group without it.
+    /// Reasoning habits of an RL run's traced groups (worked steps, checks, repairs, merged
+    /// steps), window by window of steps: how often each appears and how much it changes
+    /// accuracy against the completions of the same group without it.
     Habits {
         /// Experiment id or unique prefix of a GRPO run.
         id: String,
