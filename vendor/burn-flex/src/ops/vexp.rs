@@ -16,8 +16,6 @@
 //! path are +0 below about -103.97 (-inf included) in both; NaN, overflow and the edge of
 //! underflow go to the scalar function itself.
 
-use alloc::vec::Vec;
-
 /// `xs[i] = xs[i].exp()`.
 pub fn exp_in_place(xs: &mut [f32]) {
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -34,10 +32,20 @@ pub fn exp_in_place(xs: &mut [f32]) {
 /// `xs[i] = sigmoid(xs[i])`, computed as the scalar kernel did: `1 / (1 + e^-x)` for x ≥ 0 and
 /// `e^x / (1 + e^x)` below, so the exp never overflows.
 pub fn sigmoid_in_place(xs: &mut [f32]) {
-    let mut e: Vec<f32> = xs.iter().map(|&x| if x >= 0.0 { -x } else { x }).collect();
-    exp_in_place(&mut e);
-    for (x, e) in xs.iter_mut().zip(e) {
-        *x = if *x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+    // The exps of a block go through a buffer on the stack: SiLU runs this over every hidden
+    // activation of every step, so a heap buffer the size of the tensor would cost a fresh
+    // allocation each time.
+    const BLOCK: usize = 256;
+    let mut e = [0f32; BLOCK];
+    for block in xs.chunks_mut(BLOCK) {
+        let e = &mut e[..block.len()];
+        for (e, &x) in e.iter_mut().zip(block.iter()) {
+            *e = if x >= 0.0 { -x } else { x };
+        }
+        exp_in_place(e);
+        for (x, &e) in block.iter_mut().zip(e.iter()) {
+            *x = if *x >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+        }
     }
 }
 
@@ -170,8 +178,8 @@ mod x86 {
         }
     }
 
-    /// glibc's `expf` on eight lanes, valid for |x| < 88. Each line is one operation of the
-    /// scalar code, fused where it fuses them.
+    /// glibc's `expf` on eight lanes, valid on its main path (`MAIN_FROM..=MAIN_TO`). Each line
+    /// is one operation of the scalar code, fused where it fuses them.
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma")]
     fn exp8(x: __m256) -> __m256 {
