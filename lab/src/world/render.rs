@@ -390,23 +390,19 @@ pub(crate) fn mergeable(first: &StepTrace, second: &StepTrace) -> bool {
     additive(first) && additive(second)
 }
 
-/// `48 + 24 - 12 = 60`: two gains or losses ([`mergeable`]) from the first's start to the
-/// second's result.
-pub(crate) fn terse_expression(first: &StepTrace, second: &StepTrace) -> String {
-    let (a, b) = (first.result_equation(), second.result_equation());
-    format!("{} {} {} {} {} = {}", a.a, a.op, a.b, b.op, b.b, b.c)
-}
-
-/// Two merged steps ([`terse_expression`]) in a sentence of `lang`.
+/// Two merged steps ([`mergeable`]) in a sentence of `lang`, as one equation from the first's
+/// start to the second's result: `48 + 24 - 12 = 60`.
 pub(crate) fn terse_steps(
     lang: Lang,
     plan: &Plan,
     first: &StepTrace,
     second: &StepTrace,
 ) -> String {
+    let (a, b) = (first.result_equation(), second.result_equation());
+    let expression = format!("{} {} {} {} {} = {}", a.a, a.op, a.b, b.op, b.b, b.c);
     match lang {
-        Lang::En => render_en::terse_steps(plan, first, second),
-        Lang::Zh => render_zh::terse_steps(plan, first, second),
+        Lang::En => render_en::terse_steps(plan, &expression),
+        Lang::Zh => render_zh::terse_steps(plan, &expression),
     }
 }
 

@@ -114,9 +114,8 @@ pub(crate) fn step(plan: &Plan, sp: &StepPlan, t: &StepTrace) -> String {
 
 /// Two consecutive gains or losses in one equation, the quantity between them unwritten: `now
 /// she has 48 + 24 - 12 = 60 apples.`
-pub(crate) fn terse_steps(plan: &Plan, first: &StepTrace, second: &StepTrace) -> String {
+pub(crate) fn terse_steps(plan: &Plan, expression: &str) -> String {
     let p = subject(plan);
     let items = plan.item.en;
-    let expression = super::render::terse_expression(first, second);
     capitalize(&format!("now {p} has {expression} {items}."))
 }

@@ -106,9 +106,8 @@ pub(crate) fn step(plan: &Plan, sp: &StepPlan, t: &StepTrace) -> String {
 
 /// Two consecutive gains or losses in one equation, the quantity between them unwritten: `现在她有
 /// 48 + 24 - 12 = 60 个苹果。`
-pub(crate) fn terse_steps(plan: &Plan, first: &StepTrace, second: &StepTrace) -> String {
+pub(crate) fn terse_steps(plan: &Plan, expression: &str) -> String {
     let p = pronoun(plan);
-    let expression = super::render::terse_expression(first, second);
     format!(
         "现在{p}有 {expression} {}{}。",
         plan.item.zh_measure, plan.item.zh
