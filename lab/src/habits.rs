@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::world::{find_equation_spans, find_equations, Equation};
+use crate::world::{find_equation_spans, find_equations, split_tokens, Equation};
 
 /// A habit of a chain of thought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -157,21 +157,19 @@ fn has_worked_step(text: &str) -> bool {
         .any(|w| Equation::is_tens_first_pair(&w[0], &w[1]))
 }
 
-/// `a ± b ± c = d`: two additions or subtractions in one equation, right or wrong. The world
-/// writes numbers and operators between spaces in both languages.
+/// `a ± b ± c = d`: two additions or subtractions in one equation, right or wrong, read from
+/// the world's tokens as [`find_equations`] reads `a op b = c`.
 fn has_merged_step(text: &str) -> bool {
-    let number = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let number = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
     let additive = |t: &str| t == "+" || t == "-";
-    let result = |t: &str| t.bytes().next().is_some_and(|b| b.is_ascii_digit());
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    tokens.windows(7).any(|w| {
+    split_tokens(text).windows(7).any(|w| {
         number(w[0])
             && additive(w[1])
             && number(w[2])
             && additive(w[3])
             && number(w[4])
             && w[5] == "="
-            && result(w[6])
+            && number(w[6])
     })
 }
 
