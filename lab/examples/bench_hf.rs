@@ -44,13 +44,6 @@ const QUESTIONS: [(&str, i64); 4] = [
     ),
 ];
 
-fn size(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     lab::alloc::keep_freed_memory();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -66,9 +59,9 @@ fn main() {
         return;
     }
     let (p, g, tokens) = (
-        size("LAB_BENCH_P", 2),
-        size("LAB_BENCH_G", 4),
-        size("LAB_BENCH_TOKENS", 32),
+        peers::env_size("LAB_BENCH_P", 2),
+        peers::env_size("LAB_BENCH_G", 4),
+        peers::env_size("LAB_BENCH_TOKENS", 32),
     );
     let threads = lab::parallel::threads();
     let bundle = HfBundle::read(&dir, &Device::flex()).expect("the model directory reads");
@@ -111,7 +104,7 @@ fn main() {
     };
     let script = root.join("lab/benches/peers/trl_grpo_hf.py");
     let python = peers::peer_python();
-    let rounds = size("LAB_BENCH_ROUNDS", 2);
+    let rounds = peers::env_size("LAB_BENCH_ROUNDS", 2);
     let (mut labs, mut trls, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds {
         let (lab, sampling) = lab_round();

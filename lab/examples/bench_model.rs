@@ -143,13 +143,10 @@ fn training(config: &ModelConfig, threads: usize, peak_all: f64) {
     );
 }
 
-/// Alternating rounds of each comparison with a peer: `LAB_BENCH_ROUNDS`, 3 by default.
+/// Alternating rounds of each comparison with a peer: `LAB_BENCH_ROUNDS` (at least 1), 3 by
+/// default.
 fn rounds() -> usize {
-    std::env::var("LAB_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(3)
+    peers::env_size("LAB_BENCH_ROUNDS", 3).max(1)
 }
 
 /// Runs `f` with `LAB_THREADS` set to `threads` (the bench is the only thread of the process).

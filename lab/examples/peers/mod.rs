@@ -85,6 +85,15 @@ pub fn timed_grpo_steps<M: TrainableLm>(
     (median(&mut seconds), median(&mut sampling))
 }
 
+/// A size from the environment variable `name` (`LAB_BENCH_ROUNDS`, `LAB_BENCH_P`, ...), else
+/// `default`.
+pub fn env_size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The middle value (the upper one of an even count).
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
