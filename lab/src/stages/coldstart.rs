@@ -11,6 +11,9 @@
 //! pass@1 on hard-en / hard-zh, 1000 plain ones at 13.6 / 9.9 % and 3000 at 15.8 / 12.5 % (100
 //! problems a benchmark); and within GRPO groups of the base model (`lab habits`) the completions that work
 //! a step out are right less often than the others.
+//! With `recheck = false`, the chain closes with its own answer sentence and no re-check: the
+//! re-check copies every equation of the chain again, the small models miscopy an operand there
+//! (`3 × 4 = 12` in the chain, `2 × 4 = 8` in the check) and answer what the check computed.
 //! Input: `world` (its training problems). Output: the data set `coldstart` of `SftExample`s.
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +30,16 @@ pub struct ColdStartConfig {
     pub max_operations: usize,
     /// Work two-digit additions and subtractions out tens first ([`worked_solution`]).
     pub worked: bool,
+    /// Close each chain with a summary that re-checks every step (`Let me check: 3 × 4 = 12, 23 +
+    /// 12 = 35. The answer is 35.`). `false`: the chain's own `The answer is 35.` closes it. Left
+    /// out of the resolved spec when `true`, so the cold-start data from before it keep their ids.
+    #[serde(skip_serializing_if = "is_true")]
+    pub recheck: bool,
     pub seed: u64,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Default for ColdStartConfig {
@@ -37,14 +49,23 @@ impl Default for ColdStartConfig {
             min_operations: 1,
             max_operations: 4,
             worked: false,
+            recheck: true,
             seed: 0,
         }
     }
 }
 
-/// The readable response for a problem: its solution (worked out tens first if `worked`), then a
-/// summary re-checking each step of the plain solution.
-pub fn cold_start_response(problem: &Problem, worked: bool) -> String {
+/// The readable response for a problem: its solution (worked out tens first if `worked`), then,
+/// if `recheck`, a summary re-checking each step of the plain solution.
+pub fn cold_start_response(problem: &Problem, worked: bool, recheck: bool) -> String {
+    let solution = if worked {
+        worked_solution(problem.lang, &problem.solution)
+    } else {
+        problem.solution.clone()
+    };
+    if !recheck {
+        return crate::response::tagged(&solution, problem.answer);
+    }
     let equations: Vec<String> = find_equations(&problem.solution)
         .iter()
         .map(|e| e.to_string())
@@ -60,11 +81,6 @@ pub fn cold_start_response(problem: &Problem, worked: bool) -> String {
             equations.join("，"),
             problem.answer
         ),
-    };
-    let solution = if worked {
-        worked_solution(problem.lang, &problem.solution)
-    } else {
-        problem.solution.clone()
     };
     crate::response::tagged(&format!("{solution} {summary}"), problem.answer)
 }
@@ -104,7 +120,7 @@ pub fn run(config: &ColdStartConfig, ctx: &mut StageContext) -> Result<(), Stage
             question: p.question.clone(),
             lang: p.lang,
             answer: p.answer,
-            response: cold_start_response(p, config.worked),
+            response: cold_start_response(p, config.worked, config.recheck),
         })
         .collect();
     ctx.log("examples", 0, examples.len() as f64);
@@ -133,9 +149,10 @@ mod tests {
             ..WorldConfig::default()
         });
         for p in &world.train {
-            let plain = cold_start_response(p, false);
-            let worked = cold_start_response(p, true);
-            for response in [&plain, &worked] {
+            let plain = cold_start_response(p, false, true);
+            let worked = cold_start_response(p, true, true);
+            let bare = cold_start_response(p, false, false);
+            for response in [&plain, &worked, &bare] {
                 assert!(format_ok(response), "{response}");
                 assert_eq!(extract_answer(response, Prompting::R1Zero), Some(p.answer));
                 let words = count_words(chain_of_thought(response));
@@ -145,6 +162,9 @@ mod tests {
             // The summary re-checks every step of the solution.
             let steps = find_equations(&p.solution).len();
             assert_eq!(find_equations(&plain).len(), 2 * steps, "{plain}");
+            // Without the re-check, the chain's equations only, closed by its answer sentence.
+            assert_eq!(find_equations(&bare).len(), steps, "{bare}");
+            assert!(bare.contains(p.solution.as_str()), "{bare}");
             let worked_steps = find_equations(&worked_solution(p.lang, &p.solution)).len();
             assert_eq!(
                 find_equations(&worked).len(),
