@@ -1339,6 +1339,50 @@ fn generate_from_a_hugging_face_directory() {
     assert!(err.contains("<ID>"), "{err}");
 }
 
+/// `lab facts` asks a stored model every fact of the set and prints one row per model, the same
+/// on every call; bad ranges and unknown ids are named.
+#[test]
+fn facts_asks_a_model_its_arithmetic_and_names_bad_input() {
+    let lab = Lab::new();
+    let pretrain = tiny_pretrain_spec(&lab, 4, 2);
+    let model_id = id_line(&lab.stdout(&["run", &pretrain]));
+    let ask = [
+        "facts",
+        &model_id,
+        "--count",
+        "30",
+        "--max-value",
+        "40",
+        "--max-operand",
+        "12",
+    ];
+    let out = lab.stdout(&ask);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("model") && lines[0].contains("b ≥ 10"),
+        "{out}"
+    );
+    let row = lines[2];
+    assert!(row.contains(&model_id[..12]), "{out}");
+    // Seven cells, each a share with its standard error, all within 0-100 %.
+    let cells: Vec<f64> = row
+        .split("  ")
+        .filter_map(|c| c.trim().split(" ± ").next()?.parse().ok())
+        .collect();
+    assert_eq!(cells.len(), 7, "{out}");
+    assert!(cells.iter().all(|p| (0.0..=100.0).contains(p)), "{out}");
+    assert_eq!(
+        lab.stdout(&ask),
+        out,
+        "greedy answers are the same on every call"
+    );
+
+    let err = lab.fails(&["facts", &model_id, "--max-operand", "1"]);
+    assert!(err.contains("--max-operand 1"), "{err}");
+    let err = lab.fails(&["facts", "ffffffffffff"]);
+    assert!(err.contains("ffffffffffff"), "{err}");
+}
+
 #[test]
 fn langmix_scores_messy_outputs_without_crashing() {
     let lab = Lab::new();

@@ -9,6 +9,7 @@ pub mod causal_lm;
 pub mod curves;
 pub mod device;
 pub mod evaluation;
+pub mod facts;
 pub mod faults;
 pub mod findings;
 pub mod generate;

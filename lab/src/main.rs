@@ -162,6 +162,27 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         window: i64,
     },
+    /// How many single arithmetic facts models know: each fact is a step sentence of the corpus
+    /// cut after its `=` (`Tom had 38 apples. Now he has 38 + 45 =`, and in Chinese), answered by
+    /// the model's greedy next number. A chain is only as right as its facts; pass@1 mixes them
+    /// with everything else a chain can get wrong.
+    Facts {
+        /// Experiment ids or unique prefixes of runs with checkpoints (pretrain, sft, grpo).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Facts asked (half additions, half subtractions, half in each language).
+        #[arg(long, default_value_t = 400)]
+        count: usize,
+        /// Seed of the facts drawn.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Largest number in a fact (the world's `hard_value_max` by default).
+        #[arg(long, default_value_t = 120)]
+        max_value: i64,
+        /// Largest second operand (the world's `hard_number_max` by default).
+        #[arg(long, default_value_t = 40)]
+        max_operand: i64,
+    },
     /// Score language mixing of completions from any model: a JSONL file with `prompt` and
     /// `completion` per line (the chain is the text inside <think> when present).
     Langmix {
@@ -566,6 +587,39 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| format!("{id} has never been run"))?;
             let traces = runtime.block_on(store.traces(attempt.id))?;
             write!(out, "{}", habits_report(&id, &traces, window))?;
+        }
+        Command::Facts {
+            ids,
+            count,
+            seed,
+            max_value,
+            max_operand,
+        } => {
+            let set = lab::facts::FactSet {
+                count,
+                seed,
+                max_value,
+                max_operand,
+            };
+            let facts = set.facts().with_context(|| {
+                format!(
+                    "--max-value {max_value} --max-operand {max_operand}: no fact fits (the \
+                     operand must be at least 2 and below the largest value)"
+                )
+            })?;
+            let prompts: Vec<String> = facts.iter().map(lab::facts::prompt).collect();
+            let store = open_existing(&runtime, &db)?;
+            let mut rows = Vec::new();
+            for prefix in &ids {
+                let id = runtime.block_on(store.resolve_id(prefix))?;
+                let texts = lab::stages::greedy_continuations(&runtime, &store, &id, &prompts, 2)?;
+                let answers: Vec<Option<i64>> =
+                    texts.iter().map(|t| lab::facts::answer(t)).collect();
+                let experiment = runtime.block_on(store.experiment(&id))?;
+                let name = format!("{} [{}]", experiment.name, id.short());
+                rows.push((name, lab::facts::FactScore::new(&facts, &answers)));
+            }
+            write!(out, "{}", lab::facts::render(&rows))?;
         }
         Command::Langmix { file, target, json } => {
             langmix(&file, &target, json, out)?;

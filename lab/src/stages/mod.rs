@@ -18,7 +18,7 @@ pub mod sft;
 pub mod validation;
 mod world;
 
-pub use checkpointing::{export_hf, sample_from, StoredCheckpoint};
+pub use checkpointing::{export_hf, greedy_continuations, sample_from, StoredCheckpoint};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
