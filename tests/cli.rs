@@ -542,7 +542,10 @@ fn shipped_experiments_resolve_and_the_paper_keeps_its_results_id() {
         "455cba96c54af916236f09753eeb01e0851de2406a91a0249e087678ca178a57"
     );
     let results = std::fs::read_to_string(repo_root().join("results/findings.csv")).unwrap();
-    assert!(results.contains(&id_line(&paper)), "results/ are of another paper id");
+    assert!(
+        results.contains(&id_line(&paper)),
+        "results/ are of another paper id"
+    );
 }
 
 #[test]
