@@ -400,6 +400,26 @@ fn write<M: burn::module::Module>(
     Ok(hash)
 }
 
+/// The model in the last checkpoint of experiment `id` (its standing attempt, or its latest
+/// attempt while it runs), on the flex device, with how errors name that checkpoint. `purpose`
+/// finishes the error of a run without checkpoints: "{id} has no checkpoint to {purpose}".
+fn latest_model(
+    runtime: &tokio::runtime::Runtime,
+    store: &crate::store::Store,
+    id: &crate::identity::ExperimentId,
+    purpose: &str,
+) -> Result<(InputModel, String), StageError> {
+    let attempts = runtime.block_on(store.attempts(id))?;
+    let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
+        .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
+    let StoredCheckpoint {
+        hash, bytes, owner, ..
+    } = last_checkpoint(runtime, store, attempt.id, &id.to_string())?
+        .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to {purpose}")))?;
+    let model = InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())?;
+    Ok((model, owner))
+}
+
 /// Samples `n` completions of `prompt` from the last checkpoint of experiment `id` (its
 /// standing attempt, or its latest attempt while it runs), for `lab generate`. The lab's model
 /// continues the prompt's text (rendered by `prompting`, when given); a trained Hugging Face
@@ -413,13 +433,7 @@ pub fn sample_from(
     config: &crate::generate::GenerationConfig,
     n: usize,
 ) -> Result<Vec<String>, StageError> {
-    let attempts = runtime.block_on(store.attempts(id))?;
-    let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
-        .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
-    let StoredCheckpoint {
-        hash, bytes, owner, ..
-    } = last_checkpoint(runtime, store, attempt.id, &id.to_string())?
-        .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to sample from")))?;
+    let (model, owner) = latest_model(runtime, store, id, "sample from")?;
     let words = crate::language::count_words(prompt);
     let lang = if words.zh > words.en {
         crate::world::Lang::Zh
@@ -427,7 +441,7 @@ pub fn sample_from(
         crate::world::Lang::En
     };
     let failed = |e: String| StageError::Failed(format!("{owner}: {e}"));
-    match InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())? {
+    match model {
         InputModel::Lab(checkpoint) => {
             let model = checkpoint.model(&Device::flex())?;
             let tokenizer = &checkpoint.meta.tokenizer;
@@ -486,16 +500,8 @@ pub fn greedy_continuations(
     prompts: &[String],
     max_new_tokens: usize,
 ) -> Result<Vec<String>, StageError> {
-    let attempts = runtime.block_on(store.attempts(id))?;
-    let attempt = crate::store::AttemptRow::standing_or_latest(&attempts)
-        .ok_or_else(|| StageError::Failed(format!("{id} has never been run")))?;
-    let StoredCheckpoint {
-        hash, bytes, owner, ..
-    } = last_checkpoint(runtime, store, attempt.id, &id.to_string())?
-        .ok_or_else(|| StageError::Failed(format!("{id} has no checkpoint to ask")))?;
-    let InputModel::Lab(checkpoint) =
-        InputModel::from_checkpoint(&bytes, &hash, &owner, &Device::flex())?
-    else {
+    let (model, owner) = latest_model(runtime, store, id, "ask")?;
+    let InputModel::Lab(checkpoint) = model else {
         return Err(StageError::Failed(format!(
             "{owner} is a Hugging Face model; its tokenizer does not write a number as one \
              token, so its facts are not asked this way"
@@ -511,12 +517,7 @@ pub fn greedy_continuations(
             ids
         })
         .collect();
-    let greedy = crate::generate::GenerationConfig {
-        max_new_tokens,
-        temperature: 0.0,
-        top_p: 1.0,
-        seed: 0,
-    };
+    let greedy = crate::generate::GenerationConfig::greedy(max_new_tokens);
     let mut texts = vec![String::new(); prompts.len()];
     for c in crate::generate::generate(&model, tokenizer, &ids, 1, &greedy, 0) {
         texts[c.prompt_index] = c.text;
