@@ -173,57 +173,22 @@ impl FactScore {
 
 /// A table of models' scores: one row per `(name, score)`, each cell `right % ± se`.
 pub fn render(rows: &[(String, FactScore)]) -> String {
-    let header: Vec<String> = std::iter::once("model".to_string())
-        .chain(
-            FactScore::default()
-                .columns()
-                .iter()
-                .map(|(n, _)| n.to_string()),
-        )
+    let headers: Vec<String> = std::iter::once("model")
+        .chain(FactScore::default().columns().map(|(name, _)| name))
+        .map(String::from)
         .collect();
-    let mut table: Vec<Vec<String>> = vec![header];
-    for (name, score) in rows {
-        let mut row = vec![name.clone()];
-        for (_, tally) in score.columns() {
-            row.push(match tally.percent() {
-                Some((p, se)) => format!("{p:.1} ± {se:.1}"),
-                None => "-".into(),
-            });
-        }
-        table.push(row);
-    }
-    let widths: Vec<usize> = (0..table[0].len())
-        .map(|c| {
-            table
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(name, score)| {
+            std::iter::once(name.clone())
+                .chain(score.columns().map(|(_, tally)| match tally.percent() {
+                    Some((p, se)) => format!("{p:.1} ± {se:.1}"),
+                    None => "-".into(),
+                }))
+                .collect()
         })
         .collect();
-    let mut out = String::new();
-    for (i, row) in table.iter().enumerate() {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, w))| {
-                let pad = w - cell.chars().count();
-                if c == 0 {
-                    format!("{cell}{}", " ".repeat(pad))
-                } else {
-                    format!("{}{cell}", " ".repeat(pad))
-                }
-            })
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-        if i == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            out.push_str(&rule.join("  "));
-            out.push('\n');
-        }
-    }
+    let mut out = crate::table::render(&headers, &cells, 60);
     out.push_str(
         "\n% of facts the model completes right (greedy, one token), ± the binomial standard \
          error; b is the second operand\n",
